@@ -1,0 +1,140 @@
+"""Hidden-layer activations and their derivatives, as two tables of tiny in-place functions.
+
+``ACTIVATIONS[name](z)`` overwrites the pre-activation ``z`` with the activation's output.
+``DERIVATIVES[name](z, a, delta)`` multiplies ``delta`` in place by the activation's derivative,
+written in terms of the output ``a`` wherever the output alone determines it (the way
+scikit-learn's ``neural_network/_base.py`` does). ``z`` is the saved pre-activation and is only
+kept (non-None) for the activations listed in ``NEEDS_PREACTIVATION``.
+
+NumPy ufuncs are used throughout because CuPy arrays dispatch them to CuPy kernels
+(``__array_ufunc__``), so one table serves both backends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LEAKY_RELU_SLOPE = 0.01  # PyTorch's LeakyReLU default negative_slope.
+ELU_ALPHA = 1.0  # PyTorch's ELU default alpha.
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
+
+
+def _identity(z):
+    return z
+
+
+def _identity_derivative(z, a, delta):
+    return delta
+
+
+def _relu(z):
+    return np.maximum(z, 0, out=z)
+
+
+def _relu_derivative(z, a, delta):
+    # a > 0 exactly where z > 0, so the output alone gives the derivative.
+    return np.multiply(delta, a > 0, out=delta)
+
+
+def _leaky_relu(z):
+    return np.maximum(z, z * LEAKY_RELU_SLOPE, out=z)
+
+
+def _leaky_relu_derivative(z, a, delta):
+    return np.multiply(delta, LEAKY_RELU_SLOPE, out=delta, where=a <= 0)
+
+
+def _elu(z):
+    negative = z <= 0
+    np.copyto(z, np.expm1(np.minimum(z, 0)) * ELU_ALPHA, where=negative)
+    return z
+
+
+def _elu_derivative(z, a, delta):
+    # For z <= 0, a = alpha (e^z - 1), so d a / d z = alpha e^z = a + alpha.
+    return np.multiply(delta, a + ELU_ALPHA, out=delta, where=a <= 0)
+
+
+def _gelu_inner_tanh(z):
+    return np.tanh(_GELU_C * (z + _GELU_K * z * z * z))
+
+
+def _gelu(z):
+    # The tanh approximation (PyTorch's GELU(approximate="tanh")): NumPy has no erf, and the
+    # approximation differs from the exact form by < 1e-3.
+    inner = _gelu_inner_tanh(z)
+    inner += 1
+    inner *= 0.5
+    return np.multiply(z, inner, out=z)
+
+
+def _gelu_derivative(z, a, delta):
+    # GELU's output does not determine its input, hence the saved pre-activation z.
+    t = _gelu_inner_tanh(z)
+    slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * z * z)
+    return np.multiply(delta, slope, out=delta)
+
+
+def _tanh(z):
+    return np.tanh(z, out=z)
+
+
+def _tanh_derivative(z, a, delta):
+    return np.multiply(delta, 1 - a * a, out=delta)
+
+
+def _sigmoid(z):
+    # sigmoid(z) = (1 + tanh(z / 2)) / 2 never overflows, unlike 1 / (1 + exp(-z)).
+    z *= 0.5
+    np.tanh(z, out=z)
+    z += 1
+    z *= 0.5
+    return z
+
+
+def _sigmoid_derivative(z, a, delta):
+    return np.multiply(delta, a * (1 - a), out=delta)
+
+
+def _softplus(z):
+    # log(1 + e^z) = max(z, 0) + log1p(e^-|z|), finite for every z.
+    tail = np.log1p(np.exp(-np.abs(z)))
+    np.maximum(z, 0, out=z)
+    z += tail
+    return z
+
+
+def _softplus_derivative(z, a, delta):
+    # d softplus / dz = sigmoid(z) = 1 - e^(-a).
+    return np.multiply(delta, -np.expm1(-a), out=delta)
+
+
+ACTIVATIONS = {
+    "linear": _identity,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "gelu": _gelu,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+}
+
+DERIVATIVES = {
+    "linear": _identity_derivative,
+    "relu": _relu_derivative,
+    "leaky_relu": _leaky_relu_derivative,
+    "elu": _elu_derivative,
+    "gelu": _gelu_derivative,
+    "tanh": _tanh_derivative,
+    "sigmoid": _sigmoid_derivative,
+    "softplus": _softplus_derivative,
+}
+
+NEEDS_PREACTIVATION = frozenset({"gelu"})
+
+# Which initialiser "init: auto" picks: He for the ReLU family, Glorot for the rest.
+RELU_FAMILY = frozenset({"relu", "leaky_relu", "elu", "gelu", "softplus"})

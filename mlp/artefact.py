@@ -1,0 +1,129 @@
+"""The trained model: weights, spec and preprocessing in one npz blob, and prediction from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import DataError
+from .losses import LOSSES
+from .network import Network
+from .serialisation import pack, unpack
+from .spec import NetworkSpec
+
+FORMAT, VERSION = "axon-model", 1
+PREDICT_BATCH_ROWS = 4096  # Rows per forward pass: bounds predict's memory whatever the input size.
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What :meth:`Model.predict` returns.
+
+    ``predictions``: (n_samples,) original class labels, or (n_samples,) values for one regression
+    target, (n_samples, n_targets) for several. ``probabilities``: (n_samples, n_classes) in the
+    order of ``Model.classes``, None for regression.
+    """
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+
+
+class Model:
+    """A trained network ready to predict on the CPU.
+
+    Parameters
+    ----------
+    meta : JSON-able description (spec, task, classes, loss, layer sizes, dtype, final metrics).
+    params : (n_params,) flat weights then biases, as :class:`mlp.network.Network` lays them out.
+    mean, std : (n_features,) standardisation of the training split.
+    """
+
+    def __init__(self, meta: dict, params: np.ndarray, mean: np.ndarray, std: np.ndarray):
+        self.meta = meta
+        self.spec = NetworkSpec.model_validate(meta["spec"])
+        self.task: str = meta["task"]
+        self.classes: list | None = meta["classes"]
+        self.n_features: int = meta["layer_sizes"][0]
+        self.params, self.mean, self.std = params, mean, std
+        self.network = Network(
+            meta["layer_sizes"], meta["activations"], [0.0] * len(meta["activations"]), meta["dtype"]
+        )
+        self.network.params[...] = params
+
+    @property
+    def metrics(self) -> dict | None:
+        """The last epoch's record, when training stored it."""
+        return self.meta.get("metrics")
+
+    def to_bytes(self) -> bytes:
+        return pack(self.meta, {"params": self.params, "mean": self.mean, "std": self.std})
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "Model":
+        """Load a model written by :meth:`to_bytes` (never unpickles).
+
+        Raises
+        ------
+        mlp.serialisation.FormatError
+            ``blob`` is not an Axon model.
+        """
+        meta, arrays = unpack(blob, FORMAT, VERSION)
+        return cls(meta, arrays["params"], arrays["mean"], arrays["std"])
+
+    def predict(self, features, batch_rows: int = PREDICT_BATCH_ROWS) -> Prediction:
+        """Predict for ``features`` (n_samples, n_features), ``batch_rows`` rows at a time.
+
+        Raises
+        ------
+        mlp.data.DataError
+            Not a finite 2-D array of numbers with the model's feature count.
+        """
+        features = self._checked(features)
+        link = LOSSES[self.meta["loss"]].link
+        outputs = np.empty((len(features), self.network.layer_sizes[-1]), dtype=self.network.dtype)
+        for start in range(0, len(features), batch_rows):
+            chunk = (features[start : start + batch_rows] - self.mean) / self.std
+            raw = self.network.forward(chunk.astype(self.network.dtype, copy=False))
+            outputs[start : start + batch_rows] = link(raw)
+        return self._interpret(outputs)
+
+    def _checked(self, features) -> np.ndarray:
+        try:
+            features = np.asarray(features, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("features", "must be a rectangular array of numbers") from None
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise DataError(
+                "features", f"expected rows of {self.n_features} features, got shape {features.shape}"
+            )
+        if not np.isfinite(features).all():
+            raise DataError("features", "contains NaN or infinite values")
+        return features
+
+    def _interpret(self, outputs: np.ndarray) -> Prediction:
+        """Turn link outputs (n, n_outputs) into labels and probabilities, or values."""
+        if self.task == "regression":
+            return Prediction(outputs[:, 0] if outputs.shape[1] == 1 else outputs, None)
+        if outputs.shape[1] == 1:  # One sigmoid unit: P(second class).
+            outputs = np.hstack([1.0 - outputs, outputs])
+        labels = np.asarray(self.classes)[outputs.argmax(axis=1)]
+        return Prediction(labels, outputs)
+
+
+def model_from_state(state, metrics: dict | None = None) -> Model:
+    """The model of a training state's current weights."""
+    data, network = state.data, state.network
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "spec": data.spec.model_dump(mode="json"),
+        "task": data.task,
+        "classes": data.classes,
+        "loss": data.loss,
+        "layer_sizes": network.layer_sizes,
+        "activations": network.activations,
+        "dtype": network.dtype.name,
+        "metrics": metrics,
+    }
+    return Model(meta, state.backend.to_host(network.params).copy(), data.mean, data.std)

@@ -1,0 +1,143 @@
+"""Output layers and their losses, as one table of (link, loss-and-delta) pairs.
+
+Every network ends in a linear layer producing raw outputs ``z`` of shape (n_samples, n_outputs).
+A loss entry knows how to turn ``z`` into predictions (``link``) and how to compute, from ``z`` and
+the encoded targets ``y`` of the same shape, the batch loss and the output delta
+``d(mean batch loss) / dz``, written into a caller-owned buffer. Working from ``z`` rather than from
+probabilities keeps softmax and sigmoid cross-entropies finite for any logit.
+
+Each ``value_and_delta`` returns a tuple of batch statistics whose first entry is the loss summed
+over the batch's samples; the rest feed the task's metrics (see :data:`TASK_OF_LOSS`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+HUBER_DELTA = 1.0  # PyTorch's HuberLoss default.
+
+
+class OutputLoss(NamedTuple):
+    """One output/loss pair."""
+
+    link: Callable  # z (n, k) -> predictions (n, k): probabilities or values, in place.
+    value_and_delta: Callable  # (z, y, delta) -> (loss_sum, *metric_sums); delta filled.
+
+
+def _softmax(z):
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _cross_entropy(z, y, delta):
+    """Softmax + cross-entropy on one-hot ``y``.
+
+    The loss per sample is ``logsumexp(z) - z_true``. With ``p = softmax(z)``,
+    ``d loss / dz = p - y``: the softmax Jacobian collapses against the one-hot target, which is
+    why the output delta is ``(p - y) / n`` for the batch mean.
+    """
+    n_samples = z.shape[0]
+    z -= z.max(axis=1, keepdims=True)  # Shift so the largest logit is 0: exp never overflows.
+    np.multiply(z, y, out=delta)
+    true_logit = delta.sum(axis=1)  # (n,): 0 exactly where the true class has the top logit.
+    np.exp(z, out=delta)
+    row_sum = delta.sum(axis=1, keepdims=True)
+    delta /= row_sum
+    loss_sum = np.log(row_sum).sum() - true_logit.sum()
+    correct = np.count_nonzero(true_logit == 0)
+    delta -= y
+    delta *= 1.0 / n_samples
+    return loss_sum, correct
+
+
+def _sigmoid(z):
+    z *= 0.5
+    np.tanh(z, out=z)
+    z += 1
+    z *= 0.5
+    return z
+
+
+def _binary_cross_entropy(z, y, delta):
+    """Sigmoid + binary cross-entropy from one logit per sample, ``y`` in {0, 1} of shape (n, 1).
+
+    ``loss = max(z, 0) - z y + log(1 + e^-|z|)`` is ``-y log p - (1 - y) log(1 - p)`` rewritten to
+    stay finite, and ``d loss / dz = sigmoid(z) - y``: the sigmoid's derivative ``p (1 - p)``
+    cancels the cross-entropy's ``1 / (p (1 - p))``. Hence the delta ``(p - y) / n``.
+    """
+    n_samples = z.shape[0]
+    correct = np.count_nonzero((z > 0) == (y > 0.5))
+    loss_sum = (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).sum()
+    np.copyto(delta, z)
+    _sigmoid(delta)
+    delta -= y
+    delta *= 1.0 / n_samples
+    return loss_sum, correct
+
+
+def _identity(z):
+    return z
+
+
+def _regression_sums(residual):
+    """Statistics every regression loss reports: sum of |r| per sample and squared r per output."""
+    n_outputs = residual.shape[1]
+    return np.abs(residual).sum() / n_outputs, (residual * residual).sum(axis=0)
+
+
+def _mse(z, y, delta):
+    """Mean squared error over every output (PyTorch's ``MSELoss``); linear output.
+
+    ``d mean((z - y)^2) / dz = 2 (z - y) / (n k)``.
+    """
+    n_samples, n_outputs = z.shape
+    np.subtract(z, y, out=delta)
+    abs_sum, squared_sums = _regression_sums(delta)
+    loss_sum = squared_sums.sum() / n_outputs
+    delta *= 2.0 / (n_samples * n_outputs)
+    return loss_sum, abs_sum, squared_sums
+
+
+def _mae(z, y, delta):
+    """Mean absolute error (PyTorch's ``L1Loss``); ``d |z - y| / dz = sign(z - y)``."""
+    n_samples, n_outputs = z.shape
+    np.subtract(z, y, out=delta)
+    abs_sum, squared_sums = _regression_sums(delta)
+    np.sign(delta, out=delta)
+    delta *= 1.0 / (n_samples * n_outputs)
+    return abs_sum, abs_sum, squared_sums
+
+
+def _huber(z, y, delta):
+    """Huber loss with threshold 1 (PyTorch's ``HuberLoss``); gradient is the clipped residual."""
+    n_samples, n_outputs = z.shape
+    np.subtract(z, y, out=delta)
+    abs_sum, squared_sums = _regression_sums(delta)
+    magnitude = np.abs(delta)
+    quadratic = np.minimum(magnitude, HUBER_DELTA)
+    # 0.5 r^2 inside the threshold, delta (|r| - delta / 2) outside; both written as one formula.
+    loss_sum = (quadratic * (magnitude - 0.5 * quadratic)).sum() * (HUBER_DELTA / n_outputs)
+    np.clip(delta, -HUBER_DELTA, HUBER_DELTA, out=delta)
+    delta *= 1.0 / (n_samples * n_outputs)
+    return loss_sum, abs_sum, squared_sums
+
+
+LOSSES = {
+    "cross_entropy": OutputLoss(_softmax, _cross_entropy),
+    "binary_cross_entropy": OutputLoss(_sigmoid, _binary_cross_entropy),
+    "mse": OutputLoss(_identity, _mse),
+    "mae": OutputLoss(_identity, _mae),
+    "huber": OutputLoss(_identity, _huber),
+}
+
+TASK_OF_LOSS = {
+    "cross_entropy": "classification",
+    "binary_cross_entropy": "classification",
+    "mse": "regression",
+    "mae": "regression",
+    "huber": "regression",
+}
