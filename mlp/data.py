@@ -39,8 +39,13 @@ def check_arrays(features, targets) -> tuple[np.ndarray, np.ndarray]:
         raise DataError("features", f"must be a non-empty 2-D array, got shape {features.shape}")
     if not np.isfinite(features).all():
         raise DataError("features", "contains NaN or infinite values")
+    given = targets
     targets = np.asarray(targets)
-    if targets.dtype.kind == "O":
+    # NumPy turns [1, "a"] into ["1", "a"]; a mix of numbers and strings is a mistake, not labels.
+    mixed = targets.dtype.kind in "US" and not isinstance(given, np.ndarray) and not all(
+        isinstance(value, str) for value in given
+    )
+    if targets.dtype.kind == "O" or mixed:
         raise DataError("targets", "must be all numbers or all strings")
     if targets.ndim not in (1, 2) or len(targets) != len(features):
         raise DataError("targets", f"needs one entry per row of features ({len(features)}), got shape {targets.shape}")

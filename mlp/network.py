@@ -41,13 +41,11 @@ class Network:
         self.grads = xp.zeros(n_params, dtype=self.dtype)
         self.weights, self.biases = _views(self.params, shapes, self.n_weights)
         self.grad_weights, self.grad_biases = _views(self.grads, shapes, self.n_weights)
+        self.n_layers = len(shapes)
         self.weights_flat = self.params[: self.n_weights]
         self.grad_weights_flat = self.grads[: self.n_weights]
         self._capacity = 0
 
-    @property
-    def n_layers(self) -> int:
-        return len(self.weights)
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         """Copy host weight matrices in; biases are reset to zero."""
@@ -134,7 +132,7 @@ class Network:
         delta = output_delta
         for i in range(self.n_layers - 1, -1, -1):
             xp.matmul(self._inputs[i].T, delta, out=self.grad_weights[i])
-            xp.sum(delta, axis=0, out=self.grad_biases[i])
+            delta.sum(axis=0, out=self.grad_biases[i])
             if i == 0:
                 break  # Nobody needs the gradient with respect to the inputs.
             below = self._deltas[i - 1][:n_samples]

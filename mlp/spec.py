@@ -240,12 +240,19 @@ class NetworkSpec(StrictModel):
         """Let ``"adam"`` stand for ``{"name": "adam"}``."""
         return {"name": value} if isinstance(value, str) else value
 
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _within_layer_count(cls, layers: Any, info: ValidationInfo) -> Any:
+        # Before the items are validated, so a long list is refused without validating each entry.
+        limit = _limits(info).max_layers
+        if isinstance(layers, list) and len(layers) > limit:
+            raise ValueError(f"at most {limit} hidden layers (limit max_layers), got {len(layers)}")
+        return layers
+
     @field_validator("layers")
     @classmethod
-    def _within_layer_limits(cls, layers: list[LayerSpec], info: ValidationInfo) -> list[LayerSpec]:
+    def _within_parameter_limit(cls, layers: list[LayerSpec], info: ValidationInfo) -> list[LayerSpec]:
         limits = _limits(info)
-        if len(layers) > limits.max_layers:
-            raise ValueError(f"at most {limits.max_layers} hidden layers (limit max_layers), got {len(layers)}")
         data = _data_shape(info)
         if data is not None:
             n_parameters = count_parameters(layers, data.n_features, n_outputs(data))

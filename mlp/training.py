@@ -196,8 +196,11 @@ def run_epochs(state: TrainingState) -> Iterator[tuple[dict, bool]]:
     for epoch in range(state.epoch, state.spec.epochs):
         began = time.perf_counter()
         learning_rate = state.schedule.learning_rate(epoch)
-        totals = train_epoch(state, epoch, learning_rate)
-        record = epoch_record(state, epoch, learning_rate, totals, began)
+        # Overflow is how divergence starts; epoch_record detects it and raises, so NumPy's
+        # warnings would only repeat it. (Not around the yield: errstate would leak to the caller.)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            totals = train_epoch(state, epoch, learning_rate)
+            record = epoch_record(state, epoch, learning_rate, totals, began)
         state.schedule.observe(record)
         early_stop = state.stopper.observe(record, state.network.params)
         state.epoch = epoch + 1
