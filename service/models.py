@@ -1,0 +1,106 @@
+"""The tables: datasets, jobs, their epoch metrics and latest checkpoint, and trained models.
+
+The database is the source of truth for jobs; the broker only carries job ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from .db import Base, UTCDateTime, utcnow
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
+ACTIVE_STATUSES = ("queued", "running", "cancelling")
+FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Dataset(Base):
+    """Features and targets as one compressed npz blob, with what the API shows about them."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(16))
+    n_samples: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[list | None] = mapped_column(JSON)  # Original labels, index = stored target.
+    feature_names: Mapped[list | None] = mapped_column(JSON)
+    dtype: Mapped[str] = mapped_column(String(16))
+    checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the blob.
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))  # Loaded only when training.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(Base):
+    """One training run; its status moves queued → running → succeeded | failed | cancelled."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # Deleting a dataset keeps its finished jobs (and their models), without the link.
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
+    spec: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)  # Epochs finished.
+    epochs: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict | None] = mapped_column(JSON)  # The latest epoch's record.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[str | None] = mapped_column(String(32))
+    # The lease: the worker holding lease_token may write; heartbeat_at says it is alive.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class EpochMetric(Base):
+    """One epoch's record; rewritten in place when a resumed job recomputes the epoch."""
+
+    __tablename__ = "epoch_metrics"
+    __table_args__ = (UniqueConstraint("job_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict] = mapped_column(JSON)
+
+
+class Checkpoint(Base):
+    """The latest checkpoint of a job (the engine's npz bytes)."""
+
+    __tablename__ = "checkpoints"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TrainedModel(Base):
+    """A finished job's model artefact (the engine's npz bytes) and what the API shows about it."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    task: Mapped[str] = mapped_column(String(16))
+    n_features: Mapped[int] = mapped_column(Integer)
+    classes: Mapped[list | None] = mapped_column(JSON)
+    spec: Mapped[dict] = mapped_column(JSON)
+    metrics: Mapped[dict | None] = mapped_column(JSON)
+    artefact: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,71 @@
+"""Every setting, from ``AXON_*`` environment variables (pydantic-settings).
+
+With nothing set, Axon runs embedded: SQLite for the database and a SQLite-backed Celery broker
+(kombu's SQLAlchemy transport), both under ``AXON_HOME``. Production points ``AXON_DATABASE_URL``
+at PostgreSQL and ``AXON_BROKER_URL`` at Redis.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlp import Limits
+
+
+class Settings(BaseSettings):
+    """Axon's configuration; each field is the environment variable ``AXON_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_", extra="ignore")
+
+    home: Path = Field(Path(".axon"), description="Folder for embedded state (SQLite files).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in AXON_HOME.")
+    broker_url: str | None = Field(None, description="Celery broker URL; default SQLite in AXON_HOME.")
+
+    max_body_bytes: int = Field(64 * 2**20, ge=1, description="Largest request body (413 above).")
+    max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
+    max_features: int = Field(1_000, ge=1, description="Most features in one dataset.")
+    max_classes: int = Field(1_000, ge=2, description="Most distinct class labels in one dataset.")
+    max_predict_rows: int = Field(100_000, ge=1, description="Most rows in one predict request.")
+    max_layers: int = Field(32, ge=0, description="Most hidden layers in a spec.")
+    max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
+    max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
+    max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
+    page_size: int = Field(1_000, ge=1, description="Items per page of lists and metrics.")
+
+    checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
+                                      "seconds (and at most one per epoch; 0: every epoch).")
+    lease_seconds: float = Field(60.0, gt=0, description="A running job whose heartbeat is older "
+                                 "than this is taken to have lost its worker.")
+    republish_seconds: float = Field(30.0, gt=0, description="A queued job published longer ago "
+                                     "than this and not started is published again.")
+    reconcile_seconds: float = Field(10.0, ge=0, description="How often each worker runs the "
+                                     "reconciler (0: never).")
+    max_attempts: int = Field(3, ge=1, description="Attempts before a job is failed for good.")
+    predict_cache_size: int = Field(32, ge=1, description="Models kept loaded for predict.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'axon.db').absolute()}"
+
+    @cached_property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.home / 'broker.db').absolute()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when the database is SQLite (the one-machine default)."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def limits(self) -> Limits:
+        """The engine's spec limits, from these settings."""
+        return Limits(
+            max_layers=self.max_layers,
+            max_units=self.max_units,
+            max_parameters=self.max_parameters,
+            max_epochs=self.max_epochs,
+        )
