@@ -42,13 +42,14 @@ def _cross_entropy(z, y, delta):
     """
     n_samples = z.shape[0]
     z -= z.max(axis=1, keepdims=True)  # Shift so the largest logit is 0: exp never overflows.
+    # The first top logit is the prediction (as in Model.predict), so ties count once, not always.
+    correct = np.count_nonzero(z.argmax(axis=1) == y.argmax(axis=1))
     np.multiply(z, y, out=delta)
-    true_logit = delta.sum(axis=1)  # (n,): 0 exactly where the true class has the top logit.
+    true_logit = delta.sum(axis=1)  # (n,) shifted logit of the true class.
     np.exp(z, out=delta)
     row_sum = delta.sum(axis=1, keepdims=True)
     delta /= row_sum
     loss_sum = np.log(row_sum).sum() - true_logit.sum()
-    correct = np.count_nonzero(true_logit == 0)
     delta -= y
     delta *= 1.0 / n_samples
     return loss_sum, correct
@@ -120,7 +121,7 @@ def _huber(z, y, delta):
     magnitude = np.abs(delta)
     quadratic = np.minimum(magnitude, HUBER_DELTA)
     # 0.5 r^2 inside the threshold, delta (|r| - delta / 2) outside; both written as one formula.
-    loss_sum = (quadratic * (magnitude - 0.5 * quadratic)).sum() * (HUBER_DELTA / n_outputs)
+    loss_sum = (quadratic * (magnitude - 0.5 * quadratic)).sum() / n_outputs
     np.clip(delta, -HUBER_DELTA, HUBER_DELTA, out=delta)
     delta *= 1.0 / (n_samples * n_outputs)
     return loss_sum, abs_sum, squared_sums

@@ -68,6 +68,10 @@ class Momentum(Optimizer):
     def _update(self, index, param, grad, scratch, learning_rate):
         buffer = self._slot("momentum_buffer", index)
         momentum = self.spec.momentum
+        if momentum == 0:  # PyTorch keeps no buffer then, so dampening does not apply.
+            np.multiply(grad, learning_rate, out=scratch)
+            param -= scratch
+            return
         if self.step == 1:
             np.copyto(buffer, grad)
         else:

@@ -28,7 +28,7 @@ def _cosine(spec, base_lr: float, epochs: int, epoch: int) -> float:
     """Linear warm-up to ``base_lr`` over ``warmup_epochs``, then half a cosine down to ``eta_min``."""
     if epoch < spec.warmup_epochs:
         return base_lr * (epoch + 1) / spec.warmup_epochs
-    span = max(1, (spec.t_max or epochs) - spec.warmup_epochs)
+    span = max(1, spec.t_max or (epochs - spec.warmup_epochs))  # t_max counts cosine epochs only.
     progress = min(epoch - spec.warmup_epochs, span) / span
     return spec.eta_min + (base_lr - spec.eta_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

@@ -181,7 +181,7 @@ class CosineSchedule(StrictModel):
     """Linear warm-up, then cosine annealing to ``eta_min`` (``CosineAnnealingLR``)."""
 
     name: Literal["cosine"] = "cosine"
-    t_max: int | None = Field(None, ge=1, description="Epochs of one half cosine; default: all epochs.")
+    t_max: int | None = Field(None, ge=1, description="Epochs of the half cosine after warm-up; default: the rest of the run.")
     eta_min: float = Field(0.0, ge=0)
     warmup_epochs: int = Field(0, ge=0)
 
