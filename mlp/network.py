@@ -63,7 +63,8 @@ class Network:
         hidden = range(self.n_layers - 1)
         # outputs[i]: layer i's activation output (n, width_i); the last is the raw output z.
         self._outputs = [xp.empty((n_samples, width), dtype) for width in widths]
-        self._deltas = [xp.empty((n_samples, width), dtype) for width in widths]
+        # Deltas of the hidden layers; the output delta lives in the caller's buffer.
+        self._deltas = [xp.empty((n_samples, width), dtype) for width in widths[:-1]]
         self._preactivations = [
             xp.empty((n_samples, widths[i]), dtype) if self.activations[i] in NEEDS_PREACTIVATION else None
             for i in hidden

@@ -228,7 +228,8 @@ class NetworkSpec(StrictModel):
     optimizer: OptimizerSpec = Field(default_factory=Adam)
     schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights (not biases).")
-    l2: float = Field(0.0, ge=0, description="L2 penalty 0.5 * l2 * |W|^2 on weights (not biases).")
+    l2: float = Field(0.0, ge=0, description="L2 penalty 0.5 * l2 * |W|^2 on weights (not biases), "
+                      "added to the mean batch loss; scikit-learn's alpha is l2 * batch_size.")
     early_stopping: EarlyStopping | None = None
     standardize: bool = Field(True, description="Scale features by the training split's mean and std.")
     dtype: Literal["float32", "float64"] = "float32"
