@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 
+from . import datasets, health, jobs, models_api
 from .database import init_db
+from .errors import Problem, parameter_validation_callback, register_error_handlers
+from .predict import init_predict
 from .queue import celery_init_app
 from .settings import Settings
 
 __version__ = "0.1.0"
+
+DOCS_PREFIX = "/docs"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
@@ -19,9 +25,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     app = OpenAPI(
         __name__,
         info=Info(title="Axon", version=__version__, description="Train multi-layer perceptrons over HTTP."),
+        doc_prefix=DOCS_PREFIX,
+        validation_error_callback=parameter_validation_callback,
+        # Registers Problem in the document's components, where every error response refers to it.
+        validation_error_model=Problem,
+        # flask-openapi3 adds a JSON "validation error" response to each operation that lacks one
+        # with this status. Every operation documents 500 as problem+json, so it adds none, and
+        # each route lists the 422 it can really answer.
+        validation_error_status=500,
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["axon.settings"] = settings
     init_db(app, settings)
     celery_init_app(app, settings)
+    init_predict(app, settings.predict_cache_size)
+    register_error_handlers(app)
+    for module in (datasets, jobs, models_api, health):
+        app.register_api(module.blueprint)
+    app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
+    app.add_url_rule(DOCS_PREFIX, "docs", lambda: redirect(f"{DOCS_PREFIX}/swagger"))
     return app

@@ -1,0 +1,184 @@
+"""/v1/datasets: create (JSON arrays, a playground generator, or a CSV upload), list, show, delete."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+
+from mlp import DataError, infer_task
+from mlp.data import encode_targets
+from mlp.datasets import generate
+
+from .csv_input import read_dataset_csv
+from .database import get_session
+from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
+from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
+from .models import ACTIVE_STATUSES, Dataset, Job
+from .paging import newest_first
+from .schemas import (
+    DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
+    DatasetUpload,
+)
+from .storage import encode_arrays
+
+blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
+                         abp_responses=problem_docs(500))
+
+# Where each kind of dataset error points, per way of sending a dataset.
+JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/targets"}}
+GENERATOR_PLACES = {"features": {"pointer": "/generator"}, "targets": {"pointer": "/generator"}}
+
+
+@blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 413, 415, 422)},
+                openapi_extensions=body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
+                                                         MULTIPART: DatasetUpload}))
+def create_dataset():
+    """Create a dataset from JSON arrays, a playground generator, or a CSV upload (header row required)."""
+    dataset = create_from_request()
+    return json_response(DatasetOut.model_validate(dataset, from_attributes=True), 201,
+                         {"Location": f"/v1/datasets/{dataset.id}"})
+
+
+@blueprint.get("", responses={200: DatasetPage, **problem_docs(422)})
+def list_datasets(query: DatasetListQuery):
+    """List datasets, newest first, a page at a time."""
+    rows, following = newest_first(get_session(), Dataset, select(Dataset), query.cursor,
+                                   current_settings().page_size, "/v1/datasets", {})
+    items = [DatasetOut.model_validate(row, from_attributes=True) for row in rows]
+    return json_response(DatasetPage(items=items, next=following))
+
+
+@blueprint.get("/<dataset_id>", responses={200: DatasetOut, **problem_docs(404)})
+def get_dataset(path: DatasetPath):
+    """Show one dataset."""
+    return json_response(DatasetOut.model_validate(find_dataset(path.dataset_id), from_attributes=True))
+
+
+@blueprint.delete("/<dataset_id>", responses={204: None, **problem_docs(404, 409)})
+def delete_dataset(path: DatasetPath):
+    """Delete a dataset; 409 while a queued, running or cancelling job uses it (finished jobs keep their models)."""
+    remove_dataset(path.dataset_id)
+    return "", 204
+
+
+def find_dataset(dataset_id: str) -> Dataset:
+    dataset = get_session().get(Dataset, dataset_id)
+    if dataset is None:
+        raise NotFound("dataset", dataset_id)
+    return dataset
+
+
+def remove_dataset(dataset_id: str) -> None:
+    """Delete in one statement that re-checks for active jobs, so a job submitted meanwhile wins."""
+    session = get_session()
+    in_use = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES)).exists()
+    result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, ~in_use),
+                             execution_options={"synchronize_session": False})
+    session.commit()
+    if result.rowcount == 0:
+        find_dataset(dataset_id)
+        raise Conflict("the dataset is used by a queued, running or cancelling job; cancel it or wait")
+
+
+def create_from_request() -> Dataset:
+    """Read whichever of the three forms the request uses and store the dataset."""
+    if negotiate(JSON, MULTIPART) == MULTIPART:
+        return create_from_upload()
+    document = read_json()
+    if isinstance(document, dict) and "generator" in document:
+        return create_from_generator(validate_json(DatasetFromGenerator, document))
+    body = validate_json(DatasetFromArrays, document, context={"max_rows": current_settings().max_rows})
+    features, targets = arrays_from_json(body, current_settings().max_features)
+    return store_dataset(body.name or "dataset", features, targets, body.task, None, JSON_PLACES)
+
+
+def create_from_generator(body: DatasetFromGenerator) -> Dataset:
+    settings, spec = current_settings(), body.generator
+    if spec.n_samples > settings.max_rows:
+        raise InvalidRequest([{"pointer": "/generator/n_samples",
+                               "detail": f"at most {settings.max_rows} rows (limit max_rows)"}])
+    if len(spec.features) > settings.max_features:
+        raise InvalidRequest([{"pointer": "/generator/features",
+                               "detail": f"at most {settings.max_features} features (limit max_features)"}])
+    generated = generate(spec)
+    return store_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
+                         list(generated.feature_names), GENERATOR_PLACES)
+
+
+def create_from_upload() -> Dataset:
+    settings = current_settings()
+    # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
+    attached = request.files.get("file") or request.form.get("file")
+    try:
+        upload = DatasetUpload.model_validate({**request.form.to_dict(), "file": attached})
+    except ValidationError as error:
+        raise invalid_names(error, "field") from None
+    if upload.file is None:
+        raise InvalidRequest([{"field": "file", "detail": "attach the CSV as a form part named 'file'"}])
+    if isinstance(upload.file, str):
+        raw, filename = upload.file.encode(), None
+    else:
+        raw, filename = upload.file.read(), upload.file.filename
+    table = read_dataset_csv(raw, upload.target, settings.max_rows, settings.max_features)
+    places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
+    name = (upload.name or filename or "dataset")[:200]
+    return store_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
+
+
+def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features (n_samples, n_features) float64, targets (n_samples,)) of a JSON body, whose
+    rows pydantic has checked are lists of finite numbers."""
+    features, targets = body.features, body.targets
+    n_features = len(features[0])
+    if not 1 <= n_features <= max_features:
+        raise InvalidRequest([{"pointer": "/features/0", "detail": f"rows need 1 to {max_features} "
+                               f"numbers (limit max_features), got {n_features}"}])
+    for index, row in enumerate(features):
+        if len(row) != n_features:
+            raise InvalidRequest([{"pointer": f"/features/{index}",
+                                   "detail": f"has {len(row)} values, but row 0 has {n_features}"}])
+    if len(targets) != len(features):
+        raise InvalidRequest([{"pointer": "/targets", "detail": f"needs one target per row of "
+                               f"features ({len(features)}), got {len(targets)}"}])
+    labels_are_text = isinstance(targets[0], str)
+    for index, target in enumerate(targets):
+        if isinstance(target, str) != labels_are_text:
+            raise InvalidRequest([{"pointer": f"/targets/{index}",
+                                   "detail": "targets must be all numbers or all strings"}])
+    if labels_are_text:
+        target_array = np.asarray(targets, dtype=str)
+    else:
+        # JSON keeps 1 and 1.0 apart: integers are labels, any fraction makes the column values.
+        is_float = any(isinstance(target, float) for target in targets)
+        target_array = np.asarray(targets, dtype=np.float64 if is_float else np.int64)
+    return np.asarray(features, dtype=np.float64), target_array
+
+
+def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: str | None,
+                  feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
+    """Encode and store a dataset; ``targets`` are labels or values as given.
+
+    Classification targets are stored as int64 indices into the sorted ``classes``, regression
+    targets as float64 values. ``places`` says where to point errors about features or targets.
+    """
+    settings = current_settings()
+    task = task or infer_task(targets)
+    try:
+        encoded = encode_targets(targets, task)
+    except DataError as error:
+        raise InvalidRequest([{**places[error.field], "detail": error.message}]) from None
+    if encoded.classes is not None and len(encoded.classes) > settings.max_classes:
+        raise InvalidRequest([{**places["targets"], "detail": f"at most {settings.max_classes} classes "
+                               f"(limit max_classes), got {len(encoded.classes)}"}])
+    stored_targets = encoded.values if encoded.classes is not None else targets.astype(np.float64)
+    blob, checksum = encode_arrays(features, stored_targets)
+    dataset = Dataset(name=name, task=task, n_samples=len(features), n_features=features.shape[1],
+                      classes=encoded.classes, feature_names=feature_names, dtype="float64",
+                      checksum=checksum, data=blob)
+    session = get_session()
+    session.add(dataset)
+    session.commit()
+    return dataset

@@ -1,0 +1,222 @@
+"""Every error the API answers, as RFC 9457 ``application/problem+json``, from one place.
+
+Views raise :class:`ApiError` (or let a pydantic ``ValidationError`` become one through
+:func:`invalid_body`); Werkzeug's HTTP errors (unknown route, wrong method, body too large) and
+unexpected exceptions go through the same handlers, so every error has the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Sequence
+
+from flask import Flask, Response
+from pydantic import BaseModel, Field, ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Enough to fix a request by; a body of a million bad numbers must not answer a million entries.
+MAX_LISTED_ERRORS = 50
+# Prefixes pydantic puts before the message of an exception raised in a validator.
+VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+class FieldError(BaseModel):
+    """One invalid part of a request; exactly one of pointer, parameter, field or component."""
+
+    pointer: str | None = Field(None, description="JSON pointer into the request body, e.g. /spec/layers/0/units.")
+    parameter: str | None = Field(None, description="Name of the invalid query parameter.")
+    field: str | None = Field(None, description="Name of the invalid multipart form field.")
+    component: str | None = Field(None, description="The dependency that failed (readiness checks).")
+    row: int | None = Field(None, description="1-based line of an uploaded CSV file.")
+    column: str | None = Field(None, description="Column of an uploaded CSV file.")
+    detail: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: what went wrong, in a shape every error shares."""
+
+    type: str = Field("about:blank", description="URI naming the kind of problem.")
+    title: str = Field(..., description="Short summary of the kind of problem.")
+    status: int = Field(..., description="The HTTP status code.")
+    detail: str = Field(..., description="What went wrong with this request.")
+    errors: list[FieldError] | None = Field(None, description="Each invalid part of the request (validation errors).")
+
+
+class ApiError(Exception):
+    """An error answered as a problem; each subclass sets its status, title and type."""
+
+    status = 500
+    title = "Internal Server Error"
+    type = "about:blank"
+
+    def __init__(self, detail: str, errors: Sequence[dict] | None = None, headers: dict | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+
+
+class MalformedBody(ApiError):
+    status, title = 400, "Bad Request"
+
+
+class NotFound(ApiError):
+    status, title = 404, "Not Found"
+
+    def __init__(self, resource: str, resource_id: str):
+        super().__init__(f"no {resource} with id '{resource_id}'")
+
+
+class Conflict(ApiError):
+    status, title, type = 409, "Conflict", "urn:axon:problem:conflict"
+
+
+class UnsupportedMediaType(ApiError):
+    status, title = 415, "Unsupported Media Type"
+
+    def __init__(self, given: str, accepted: Iterable[str]):
+        accepted = list(accepted)
+        super().__init__(
+            f"Content-Type must be {' or '.join(accepted)}, got '{given or 'none'}'",
+            headers={"Accept": ", ".join(accepted)},  # RFC 9110 §15.5.16: say what would work.
+        )
+
+
+class InvalidRequest(ApiError):
+    status, title, type = 422, "Unprocessable Content", "urn:axon:problem:validation"
+
+    def __init__(self, errors: Sequence[dict], detail: str | None = None):
+        errors = list(errors)
+        listed = errors[:MAX_LISTED_ERRORS]
+        if detail is None:
+            detail = "; ".join(_describe(error) for error in listed[:3])
+            if len(errors) > 3:
+                detail += f" (and {len(errors) - 3} more)"
+        super().__init__(detail, listed)
+
+
+class NotReady(ApiError):
+    status, title, type = 503, "Service Unavailable", "urn:axon:problem:not-ready"
+
+
+def _describe(error: dict) -> str:
+    where = error.get("pointer") or error.get("parameter") or error.get("field") or error.get("component") or "body"
+    return f"{where}: {error['detail']}"
+
+
+def json_pointer(location: Sequence[str | int], document: Any, prefix: str = "") -> str:
+    """The JSON pointer (RFC 6901) of a pydantic error location inside ``document``.
+
+    Pydantic puts the tag of a discriminated union (``('optimizer', 'adam', 'learning_rate')``)
+    and the member of a plain union (``('targets', 3, 'str')``) in the location; neither is in
+    the request, so an element that does not name a key or index of the document is dropped.
+    The last element is kept when it names a missing key of an object.
+    """
+    parts = []
+    current = document
+    for position, element in enumerate(location):
+        if isinstance(current, dict) and element in current:
+            current = current[element]
+        elif isinstance(current, list) and isinstance(element, int) and 0 <= element < len(current):
+            current = current[element]
+        elif isinstance(current, dict) and position == len(location) - 1:
+            pass  # A required key the request left out.
+        else:
+            continue  # A union tag or member name.
+        parts.append(str(element).replace("~", "~0").replace("/", "~1"))
+    return prefix + "".join(f"/{part}" for part in parts)
+
+
+def _message(error: dict) -> str:
+    message = error["msg"]
+    for prefix in VALIDATOR_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
+def invalid_body(error: ValidationError, document: Any, prefix: str = "") -> InvalidRequest:
+    """An :class:`InvalidRequest` naming each invalid part of a JSON body by pointer.
+
+    ``prefix`` places ``document`` inside the body (``/spec`` when a spec was re-validated alone).
+    """
+    seen, errors = set(), []
+    for item in error.errors(include_url=False, include_input=False):
+        entry = {"pointer": json_pointer(item["loc"], document, prefix), "detail": _message(item)}
+        # A plain union reports one error per member at the same place; one is enough.
+        if entry["pointer"] not in seen:
+            seen.add(entry["pointer"])
+            errors.append(entry)
+    return InvalidRequest(errors)
+
+
+def invalid_names(error: ValidationError, kind: str) -> InvalidRequest:
+    """An :class:`InvalidRequest` naming each invalid query parameter or form field (``kind``)."""
+    errors = [
+        {kind: str(item["loc"][0]) if item["loc"] else "", "detail": _message(item)}
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    return InvalidRequest(errors)
+
+
+def problem_response(error: ApiError) -> Response:
+    problem = Problem(type=error.type, title=error.title, status=error.status, detail=error.detail,
+                      errors=error.errors)
+    body = problem.model_dump_json(exclude_none=True)
+    return Response(body, error.status, error.headers, mimetype=PROBLEM_MEDIA_TYPE)
+
+
+def parameter_validation_callback(error: ValidationError) -> Response:
+    """flask-openapi3 validates typed path and query parameters and hands failures here."""
+    return problem_response(invalid_names(error, "parameter"))
+
+
+class _HttpProblem(ApiError):
+    """A Werkzeug HTTP error (unknown route, wrong method, body too large) as a problem."""
+
+    def __init__(self, error: HTTPException):
+        super().__init__(error.description or error.name)
+        self.status, self.title = error.code or 500, error.name
+        # Werkzeug's own headers describe its HTML page; only Allow (405) still applies.
+        self.headers = {name: value for name, value in error.get_headers() if name == "Allow"}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return problem_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        return problem_response(_HttpProblem(error))
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        # Bad input never lands here: it raises ApiError. Anything else is a bug in Axon.
+        log.exception("unhandled error")
+        return problem_response(ApiError("an unexpected error occurred; it has been logged"))
+
+
+def problem_docs(*statuses: int) -> dict[int, dict]:
+    """OpenAPI responses for the given error statuses, each a problem+json :class:`Problem`."""
+    return {
+        status: {
+            "description": PROBLEM_DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed JSON (including the non-standard NaN and Infinity literals).",
+    404: "No resource with that id.",
+    409: "The resource's state does not allow this.",
+    413: "The request body is larger than max_body_bytes.",
+    415: "Unsupported Content-Type.",
+    422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
+    500: "A bug in Axon (logged); never caused by bad input.",
+    503: "A dependency (database or broker) is unreachable; `errors` names which.",
+}

@@ -1,0 +1,101 @@
+"""Request bodies in, JSON out: the same content negotiation and parsing in every blueprint.
+
+flask-openapi3 would parse a typed ``body`` with ``request.get_json(silent=True)``, which turns
+malformed JSON and a wrong Content-Type into a 422 about a missing body. Views read bodies here
+instead, so those are 400 and 415, and the request body is still documented through
+:func:`body_docs`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from flask import Response, current_app, request
+from flask_openapi3 import APIBlueprint
+from flask_openapi3.models import Schema
+from flask_openapi3.utils import get_model_schema
+from pydantic import BaseModel, ValidationError
+
+from .errors import MalformedBody, UnsupportedMediaType, invalid_body
+from .settings import Settings
+
+JSON = "application/json"
+CSV = "text/csv"
+MULTIPART = "multipart/form-data"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def current_settings() -> Settings:
+    """The settings the current app was built with."""
+    return current_app.extensions["axon.settings"]
+
+
+def negotiate(*accepted: str) -> str:
+    """The request's media type when it is one of ``accepted`` (``+json`` counts as JSON), else 415."""
+    given = request.mimetype
+    for media_type in accepted:
+        if given == media_type or (media_type == JSON and given.startswith("application/") and given.endswith("+json")):
+            return media_type
+    raise UnsupportedMediaType(request.content_type or "", accepted)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json() -> Any:
+    """The body as strict JSON (RFC 8259: NaN and Infinity are refused); 400 when malformed."""
+    raw = request.get_data(cache=True)  # Werkzeug answers 413 here above MAX_CONTENT_LENGTH.
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedBody(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MalformedBody("the body is not valid JSON: nested too deeply") from None
+
+
+def validate_json(model: type[ModelT], document: Any, context: dict | None = None) -> ModelT:
+    """``document`` as ``model``, or a 422 naming each invalid part by JSON pointer."""
+    try:
+        return model.model_validate(document, context=context)
+    except ValidationError as error:
+        raise invalid_body(error, document) from None
+
+
+def json_body(model: type[ModelT], context: dict | None = None) -> ModelT:
+    """The JSON request body parsed into ``model`` (415, 400 or 422 when it cannot be)."""
+    negotiate(JSON)
+    return validate_json(model, read_json(), context)
+
+
+def json_response(model: BaseModel, status: int = 200, headers: dict | None = None,
+                  exclude_none: bool = False) -> Response:
+    """``model`` as JSON; pydantic writes NaN and infinities as null, so the JSON stays valid."""
+    return Response(model.model_dump_json(exclude_none=exclude_none), status, headers, mimetype=JSON)
+
+
+def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list[type[BaseModel]] | dict]) -> dict:
+    """An OpenAPI ``requestBody`` for views that read their body through this module.
+
+    ``content`` maps each accepted media type to a model, a list of models (any one of them), or
+    a raw JSON schema. The models' schemas are added to the blueprint's components.
+    """
+    documented = {}
+    for media_type, schema in content.items():
+        if isinstance(schema, dict):
+            documented[media_type] = {"schema": schema}
+            continue
+        models = schema if isinstance(schema, list) else [schema]
+        references = [{"$ref": f"#/components/schemas/{_register(blueprint, model)}"} for model in models]
+        documented[media_type] = {"schema": references[0] if len(references) == 1 else {"oneOf": references}}
+    return {"requestBody": {"required": True, "content": documented}}
+
+
+def _register(blueprint: APIBlueprint, model: type[BaseModel]) -> str:
+    schema = get_model_schema(model)
+    for name, definition in schema.pop("$defs", {}).items():
+        blueprint.components_schemas[name] = Schema(**definition)
+    blueprint.components_schemas[model.__name__] = Schema(**schema)
+    return model.__name__

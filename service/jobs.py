@@ -1,0 +1,155 @@
+"""/v1/jobs: submit a training job, list and show jobs, page through their metrics, cancel them.
+
+The database is the source of truth: a job row commits before its message is published, and
+status changes the worker also makes are conditional updates, so neither side can undo the other.
+"""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from mlp import DataShape, bind_spec
+
+from .database import get_session
+from .db import utcnow
+from .errors import Conflict, InvalidRequest, NotFound, invalid_body, problem_docs
+from .http import JSON, body_docs, current_settings, json_body, json_response
+from .models import Dataset, EpochMetric, FINISHED_STATUSES, Job
+from .paging import newest_first
+from .queue import publish_job
+from .schemas import JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery
+
+blueprint = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")],
+                         abp_responses=problem_docs(500))
+
+# What cancel does from each status: the next status, and whether the job is finished by it.
+CANCEL_TRANSITIONS = {"queued": ("cancelled", True), "running": ("cancelling", False)}
+# A status can change between reading it and the conditional update; a few rounds settle it.
+CANCEL_ROUNDS = 3
+
+
+@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422)},
+                openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
+def create_job():
+    """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
+
+    An unknown dataset_id is a 422 naming /dataset_id (the route exists; the body refers to nothing).
+    """
+    body = json_body(JobCreate, context={"limits": current_settings().limits})
+    job = submit_job(body)
+    return json_response(job_out(job), 202, {"Location": f"/v1/jobs/{job.id}"})
+
+
+@blueprint.get("", responses={200: JobPage, **problem_docs(422)})
+def list_jobs(query: JobListQuery):
+    """List jobs, newest first, optionally only those with one status."""
+    selection = select(Job) if query.status is None else select(Job).where(Job.status == query.status)
+    rows, following = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
+                                   "/v1/jobs", {"status": query.status})
+    return json_response(JobPage(items=[job_out(row) for row in rows], next=following))
+
+
+@blueprint.get("/<job_id>", responses={200: JobOut, **problem_docs(404)})
+def get_job(path: JobPath):
+    """Show one job: status, progress, latest metrics, error and model."""
+    return json_response(job_out(find_job(path.job_id)))
+
+
+@blueprint.get("/<job_id>/metrics", responses={200: MetricsPage, **problem_docs(404, 422)})
+def list_metrics(path: JobPath, query: MetricsQuery):
+    """Every epoch's record in epoch order, a page at a time (``next`` continues after the last epoch)."""
+    return json_response(metrics_page(path.job_id, query.after))
+
+
+@blueprint.post("/<job_id>/cancel", responses={202: JobOut, **problem_docs(404, 409)})
+def cancel_job(path: JobPath):
+    """Cancel a job: a queued one at once, a running one at its next epoch boundary; 409 once finished."""
+    return json_response(job_out(request_cancel(path.job_id)), 202)
+
+
+def job_out(job: Job) -> JobOut:
+    error = None if job.error_type is None else JobError(type=job.error_type, message=job.error_message or "")
+    return JobOut(
+        id=job.id, status=job.status, dataset_id=job.dataset_id, spec=job.spec, epoch=job.epoch,
+        epochs=job.epochs, progress=min(job.epoch / job.epochs, 1.0) if job.epochs else 0.0,
+        metrics=job.metrics, attempts=job.attempts, error=error, model_id=job.model_id,
+        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        train_seconds=job.train_seconds,
+    )
+
+
+def find_job(job_id: str) -> Job:
+    # populate_existing: a status the worker committed since this session last read the row.
+    job = get_session().get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+def submit_job(body: JobCreate) -> Job:
+    """Check the spec against the dataset, commit the job, then publish it."""
+    settings = current_settings()
+    session = get_session()
+    dataset = session.get(Dataset, body.dataset_id)
+    if dataset is None:
+        raise _unknown_dataset(body.dataset_id)
+    shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
+    try:
+        spec = bind_spec(body.spec, shape, settings.limits)
+    except ValidationError as error:
+        raise invalid_body(error, body.spec.model_dump(), prefix="/spec") from None
+    job = Job(dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued", epochs=spec.epochs)
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:  # The dataset was deleted between the read and the insert.
+        session.rollback()
+        raise _unknown_dataset(body.dataset_id) from None
+    # After the commit: a worker must find the row. If the broker is down the job stays queued
+    # and unpublished, and the reconciler publishes it later.
+    if publish_job(job.id):
+        job.published_at = utcnow()
+        session.commit()
+    return job
+
+
+def _unknown_dataset(dataset_id: str) -> InvalidRequest:
+    return InvalidRequest([{"pointer": "/dataset_id", "detail": f"no dataset with id '{dataset_id}'"}])
+
+
+def metrics_page(job_id: str, after: int | None) -> MetricsPage:
+    find_job(job_id)
+    page_size = current_settings().page_size
+    query = select(EpochMetric).where(EpochMetric.job_id == job_id)
+    if after is not None:
+        query = query.where(EpochMetric.epoch > after)
+    rows = get_session().scalars(query.order_by(EpochMetric.epoch).limit(page_size + 1)).all()
+    following = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        following = f"/v1/jobs/{job_id}/metrics?after={rows[-1].epoch}"
+    return MetricsPage(items=[row.record for row in rows], next=following)
+
+
+def request_cancel(job_id: str) -> Job:
+    """Move the job towards ``cancelled`` with conditional updates the worker cannot race."""
+    session = get_session()
+    for _ in range(CANCEL_ROUNDS):
+        job = find_job(job_id)
+        if job.status == "cancelling":
+            return job
+        if job.status in FINISHED_STATUSES:
+            raise Conflict(f"the job has already finished ({job.status})")
+        new_status, finishes = CANCEL_TRANSITIONS[job.status]
+        values = {"status": new_status, **({"finished_at": utcnow()} if finishes else {})}
+        result = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == job.status).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
+        if result.rowcount == 1:
+            return find_job(job_id)
+    raise Conflict("the job's status kept changing; try again")

@@ -1,0 +1,44 @@
+"""/v1/models: a trained model's description, its weights, and predictions from it."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_openapi3 import APIBlueprint, Tag
+
+from .csv_input import read_predict_csv
+from .errors import problem_docs
+from .http import CSV, JSON, body_docs, current_settings, json_response, negotiate, read_json, validate_json
+from .predict import find_model_row, predict
+from .schemas import ModelOut, ModelPath, PredictOut, PredictRequest
+
+blueprint = APIBlueprint("models", __name__, url_prefix="/v1/models", abp_tags=[Tag(name="models")],
+                         abp_responses=problem_docs(500))
+
+WEIGHTS_DOC = {
+    "description": "The engine's npz artefact: weights, spec and preprocessing (no pickle).",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}
+
+
+@blueprint.get("/<model_id>", responses={200: ModelOut, **problem_docs(404)})
+def get_model(path: ModelPath):
+    """Show a trained model: task, features, classes, spec and final metrics."""
+    return json_response(ModelOut.model_validate(find_model_row(path.model_id), from_attributes=True))
+
+
+@blueprint.get("/<model_id>/weights", responses={200: WEIGHTS_DOC, **problem_docs(404)})
+def get_weights(path: ModelPath):
+    """Download the model artefact; ``mlp.Model.from_bytes`` loads it."""
+    row = find_model_row(path.model_id, with_artefact=True)
+    disposition = f'attachment; filename="axon-model-{row.id}.npz"'
+    return Response(row.artefact, 200, {"Content-Disposition": disposition}, mimetype="application/octet-stream")
+
+
+@blueprint.post("/<model_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 413, 415, 422)},
+                openapi_extensions=body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC}))
+def predict_rows(path: ModelPath):
+    """Predict from JSON ``inputs`` or ``text/csv`` rows; probabilities and classes for classification."""
+    document = read_json() if negotiate(JSON, CSV) == JSON else {"inputs": read_predict_csv(request.get_data())}
+    body = validate_json(PredictRequest, document, context={"max_predict_rows": current_settings().max_predict_rows})
+    return json_response(predict(path.model_id, body.inputs), exclude_none=True)

@@ -1,0 +1,212 @@
+"""What the API reads and writes, as pydantic models; the OpenAPI document is generated from them.
+
+Request models forbid unknown fields, NaN and infinities. Limits that come from settings reach
+the validators through pydantic's validation context, as the engine's spec limits do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from flask_openapi3.models.file import FileStorage
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, SkipValidation, StrictFloat, StrictInt,
+    StrictStr, ValidationInfo, field_validator,
+)
+
+from mlp.datasets import GeneratorSpec
+from mlp.spec import NetworkSpec, Task
+
+from .models import JOB_STATUSES
+from .paging import CURSOR_PATTERN
+
+INT64_RANGE = range(-(2**63), 2**63)
+JobStatus = Literal[JOB_STATUSES]
+Label = Union[int, str]
+# The stored spec (a dict) is documented as the engine's spec but not validated again on the way
+# out, so a spec accepted under limits that have since been lowered still shows.
+StoredSpec = SkipValidation[SerializeAsAny[NetworkSpec]]
+
+
+def _number_or_string(value: Any) -> Any:
+    # Without this, a bad entry gets one error per union member: "not an int", "not a float", ...
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("must be a number or a string")
+    if isinstance(value, int) and value not in INT64_RANGE:
+        raise ValueError("integer labels must fit in 64 bits")
+    return value
+
+
+Target = Annotated[Union[StrictInt, StrictFloat, StrictStr], BeforeValidator(_number_or_string)]
+Row = list[StrictFloat]
+
+
+def _within_row_limit(rows: Any, info: ValidationInfo, limit_name: str) -> Any:
+    # Before the rows are validated, so an oversized list is refused without reading every number.
+    limit = (info.context or {}).get(limit_name)
+    if limit is not None and isinstance(rows, list) and len(rows) > limit:
+        raise ValueError(f"at most {limit} rows (limit {limit_name}), got {len(rows)}")
+    return rows
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+
+
+class DatasetFromArrays(RequestModel):
+    """A dataset given as numbers: one row of features per target."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    features: list[Row] = Field(..., min_length=1, description="(n_samples, n_features) numbers.")
+    targets: list[Target] = Field(..., min_length=1, description="n_samples class labels (integers or "
+                                  "strings) or regression values (numbers with a fraction).")
+    task: Task | None = Field(None, description="Default: classification for integers and strings, "
+                              "regression for other numbers (1 is a label, 1.0 a value).")
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
+        return _within_row_limit(rows, info, "max_rows")
+
+
+class DatasetFromGenerator(RequestModel):
+    """A dataset drawn from one of the engine's playground generators."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    generator: GeneratorSpec
+
+
+class DatasetUpload(BaseModel):
+    """A CSV file with a header row; ``target`` names the target column, every other column is a feature."""
+
+    file: FileStorage
+    target: str = Field(..., min_length=1, description="Header of the target column.")
+    name: str | None = Field(None, min_length=1, max_length=200, description="Default: the file name.")
+    task: Task | None = Field(None, description="Default: inferred from the target column as for JSON.")
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    task: Task
+    n_samples: int
+    n_features: int
+    classes: list[Label] | None = Field(..., description="Sorted class labels (classification), else null.")
+    feature_names: list[str] | None = Field(..., description="Column names (CSV, generator), else null.")
+    created_at: datetime
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    next: str | None = Field(..., description="Path of the next page, null on the last one.")
+
+
+class DatasetPath(BaseModel):
+    dataset_id: str
+
+
+class DatasetListQuery(BaseModel):
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+
+
+# ---- jobs -------------------------------------------------------------------------------------
+
+
+class JobCreate(RequestModel):
+    dataset_id: str = Field(..., description="An existing dataset; an unknown id is a 422 naming /dataset_id.")
+    spec: NetworkSpec
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: JobStatus
+    dataset_id: str | None = Field(..., description="Null once the dataset was deleted.")
+    spec: StoredSpec
+    epoch: int = Field(..., description="Epochs finished.")
+    epochs: int
+    progress: float = Field(..., ge=0, le=1, description="epoch / epochs.")
+    metrics: dict[str, Any] | None = Field(..., description="The latest epoch's record.")
+    attempts: int
+    error: JobError | None
+    model_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    train_seconds: float
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next: str | None = Field(..., description="Path of the next page, null on the last one.")
+
+
+class JobPath(BaseModel):
+    job_id: str
+
+
+class JobListQuery(BaseModel):
+    status: JobStatus | None = None
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+
+
+class MetricsQuery(BaseModel):
+    after: int | None = Field(None, ge=0, description="Only epochs after this one (from `next`).")
+
+
+class MetricsPage(BaseModel):
+    items: list[dict[str, Any]] = Field(..., description="Epoch records in epoch order.")
+    next: str | None = Field(..., description="Path of the next page, null on the last one.")
+
+
+# ---- models -----------------------------------------------------------------------------------
+
+
+class ModelOut(BaseModel):
+    id: str
+    job_id: str
+    task: Task
+    n_features: int
+    classes: list[Label] | None
+    spec: StoredSpec
+    metrics: dict[str, Any] | None = Field(..., description="The final epoch's record.")
+    created_at: datetime
+
+
+class ModelPath(BaseModel):
+    model_id: str
+
+
+class PredictRequest(RequestModel):
+    """Rows to predict; a ``text/csv`` body of the same rows (header optional) works too."""
+
+    inputs: list[Row] = Field(..., min_length=1, description="(n_rows, n_features) numbers.")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
+        return _within_row_limit(rows, info, "max_predict_rows")
+
+
+class PredictOut(BaseModel):
+    predictions: list[Any] = Field(..., description="A class label or value per row "
+                                   "(a list of values per row for several regression targets).")
+    probabilities: list[list[float]] | None = Field(None, description="Per row, one per class "
+                                                    "in the order of `classes` (classification only).")
+    classes: list[Label] | None = Field(None, description="Classification only.")
+
+
+# ---- health -----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    checks: dict[str, str] | None = None
