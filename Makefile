@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test bench bench-engine clean
+.PHONY: run test bench bench-engine bench-service clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+# The embedded default: API + one worker on SQLite, no outside services.
+run: $(STAMP)
+	$(BIN)/axon serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
+
 test: $(STAMP)
+	scripts/ensure-services.sh
 	$(BIN)/python -m pytest
 
 bench: bench-engine
