@@ -36,6 +36,11 @@ class EarlyStopper:
         self.wait += 1
         return self.wait >= self.spec.patience
 
+    @property
+    def exhausted(self) -> bool:
+        """Patience has run out (a run resumed from the stopping epoch's checkpoint must not go on)."""
+        return self.spec is not None and self.wait >= self.spec.patience
+
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
 

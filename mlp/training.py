@@ -247,9 +247,9 @@ def fit(
         else load_checkpoint(resume_from, data, backend)
     )
     history: list[dict] = []
-    stop_reason: StopReason = "completed"
+    stop_reason: StopReason = "early_stopping" if state.stopper.exhausted else "completed"
     handle = CheckpointHandle(state)
-    for record, early_stop in run_epochs(state):
+    for record, early_stop in ([] if state.stopper.exhausted else run_epochs(state)):
         history.append(record)
         if callback is not None and callback(record, handle):
             stop_reason = "callback"

@@ -37,10 +37,17 @@ def celery_config(settings: Settings) -> dict:
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 2,
         "worker_hijack_root_logger": False,
-        # Redis only: a message unacknowledged this long is delivered again. Longer than any
-        # lease, so redelivery never races a live worker; the reconciler covers crashes sooner.
-        "broker_transport_options": {"visibility_timeout": 6 * 3600},
+        "broker_transport_options": broker_transport_options(settings.resolved_broker_url),
     }
+
+
+def broker_transport_options(broker_url: str) -> dict:
+    """Redis only: a message unacknowledged this long is delivered again. Longer than any lease,
+    so redelivery never races a live worker; the reconciler covers crashes sooner. (kombu's
+    SQLAlchemy transport would pass the option on to create_engine, which refuses it.)"""
+    if broker_url.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": 6 * 3600}
+    return {}
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery:

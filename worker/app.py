@@ -1,11 +1,38 @@
 """The worker's entry point: ``celery -A worker.app worker``.
 
-Builds the Flask app (settings, database, Celery) and registers the tasks on its Celery instance.
+Builds the Flask app (settings, database, Celery), registers the tasks on its Celery instance
+and, once the worker is ready, starts the periodic reconciler in the worker's main process.
 """
 
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
 from service import create_app
+from worker.periodic import ReconcilerThread
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
 
 from worker import tasks  # noqa: E402,F401  (registers the tasks on celery_app)
+
+reconciler_threads: list[ReconcilerThread] = []
+
+
+@worker_ready.connect
+def start_reconciler(**_) -> None:
+    interval_seconds = flask_app.extensions["axon.settings"].reconcile_seconds
+    if interval_seconds > 0:
+        thread = ReconcilerThread(flask_app, interval_seconds)
+        thread.start()
+        reconciler_threads.append(thread)
+
+
+@worker_shutdown.connect
+def stop_reconciler(**_) -> None:
+    for thread in reconciler_threads:
+        thread.stop()
+
+
+@worker_process_init.connect
+def drop_inherited_connections(**_) -> None:
+    # A forked pool process must not share the parent's database sockets; it opens its own.
+    flask_app.extensions["axon.engine"].dispose(close=False)

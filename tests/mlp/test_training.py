@@ -155,3 +155,16 @@ def test_float64_dtype_trains_in_float64(spiral):
     assert result.model.params.dtype == np.float64
     data, _ = start(make_spec(dtype="float64"), features, targets)
     assert data.train.features.dtype == np.float64
+
+
+def test_resuming_from_the_stopping_epoch_trains_no_further():
+    """A checkpoint written at the epoch where patience ran out resumes into an immediate stop."""
+    rng = np.random.default_rng(3)
+    features, targets = rng.normal(size=(200, 5)), rng.integers(0, 2, size=200)
+    spec = make_spec(epochs=300, layers=[{"units": 64, "activation": "relu"}], validation_split=0.3,
+                     early_stopping={"monitor": "val_loss", "patience": 5})
+    saved = {}
+    finished = fit(spec, features, targets, callback=lambda record, checkpoint: saved.update(blob=checkpoint.to_bytes()))
+    resumed = fit(spec, features, targets, resume_from=saved["blob"])
+    assert resumed.stop_reason == "early_stopping" and resumed.history == []
+    assert np.array_equal(resumed.model.params, finished.model.params)

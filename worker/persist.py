@@ -1,0 +1,166 @@
+"""Writing a claimed job's progress and outcome, every write fenced by its lease token.
+
+Everything here is SQLAlchemy core on one connection: no ORM objects in the per-epoch path, so
+an epoch costs one UPDATE, one upsert (and now and then a checkpoint upsert) and one commit.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from sqlalchemy import delete, insert, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from mlp import CheckpointHandle, FitResult
+from service.db import utcnow
+from service.models import Checkpoint, EpochMetric, Job, TrainedModel, new_id
+
+from .claim import Claim
+
+jobs = Job.__table__
+epoch_metrics = EpochMetric.__table__
+checkpoints = Checkpoint.__table__
+models = TrainedModel.__table__
+
+Clock = Callable[[], float]
+UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# A worker may write only while the job is still its own and still in training.
+WRITABLE_STATUSES = ("running", "cancelling")
+# An epoch's writes need not wait for the disk: if the database crashes just after a commit
+# and loses it, the job resumes from an earlier checkpoint and writes those epochs again. A
+# flush per epoch would cost more than the 2 ms an epoch's persistence may take. SQLite
+# (WAL, synchronous=NORMAL) already commits without a flush.
+ASYNC_COMMIT = {"postgresql": text("SET LOCAL synchronous_commit TO OFF")}
+
+
+def upsert(dialect_name: str, table, key: tuple[str, ...], changed: tuple[str, ...]):
+    """INSERT into ``table``, or overwrite ``changed`` in the row with the same ``key`` columns.
+
+    Execute it with a dict of the row's values; the statement is built once and reused.
+    """
+    statement = UPSERT_INSERTS[dialect_name](table)
+    return statement.on_conflict_do_update(
+        index_elements=key, set_={name: statement.excluded[name] for name in changed}
+    )
+
+
+def fenced(claim: Claim):
+    """An UPDATE of the claimed job that matches only while this worker still holds its lease."""
+    return update(jobs).where(
+        jobs.c.id == claim.job_id,
+        jobs.c.lease_token == claim.lease_token,
+        jobs.c.status.in_(WRITABLE_STATUSES),
+    )
+
+
+class CheckpointCadence:
+    """When an epoch's checkpoint is written: at most once per ``seconds``, always at the last epoch.
+
+    ``seconds == 0`` writes every epoch. Tiny fast epochs would otherwise spend most of their
+    time serialising and storing weights.
+    """
+
+    def __init__(self, seconds: float, last_epoch: int, clock: Clock):
+        self.seconds = seconds
+        self.last_epoch = last_epoch
+        self.clock = clock
+        self.written_at = clock()
+
+    def due(self, epoch: int) -> bool:
+        return epoch >= self.last_epoch or self.clock() - self.written_at >= self.seconds
+
+    def mark_written(self) -> None:
+        self.written_at = self.clock()
+
+
+class EpochWriter:
+    """The engine's epoch callback: persists each epoch under the lease and says when to stop.
+
+    Per epoch, in one transaction: the fenced job update (epoch, latest record, heartbeat,
+    time so far) that also returns the status, the metrics row, and the checkpoint when due.
+    Returns True to stop when the job is being cancelled or the lease was taken over.
+    """
+
+    def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic):
+        self.connection = connection
+        self.claim = claim
+        self.cadence = cadence
+        self.clock = clock
+        self.fit_started = clock()
+        self.lease_lost = False
+        self.cancelling = False
+        # Built once: constructing the statements each epoch would cost more than executing them.
+        dialect_name = connection.dialect.name
+        self.async_commit = ASYNC_COMMIT.get(dialect_name)
+        self.heartbeat = fenced(claim).returning(jobs.c.status)
+        self.write_metrics = upsert(dialect_name, epoch_metrics, key=("job_id", "epoch"), changed=("record",))
+        self.write_checkpoint = upsert(dialect_name, checkpoints, key=("job_id",),
+                                       changed=("epoch", "data", "created_at"))
+
+    def train_seconds(self) -> float:
+        """Seconds of training over all attempts, this one counted up to now."""
+        return self.claim.train_seconds + (self.clock() - self.fit_started)
+
+    def __call__(self, record: dict, checkpoint: CheckpointHandle) -> bool:
+        epoch = record["epoch"]
+        # Serialise before the transaction opens, so the job row stays locked only for the writes.
+        checkpoint_blob = checkpoint.to_bytes() if self.cadence.due(epoch) else None
+        connection, job_id, now = self.connection, self.claim.job_id, utcnow()
+        with connection.begin() as transaction:
+            if self.async_commit is not None:
+                connection.execute(self.async_commit)
+            status = connection.execute(self.heartbeat, {
+                "epoch": epoch, "metrics": record, "heartbeat_at": now, "train_seconds": self.train_seconds(),
+            }).scalar_one_or_none()
+            if status is None:
+                # Another worker holds the job now: this epoch is theirs to write, not ours.
+                transaction.rollback()
+                self.lease_lost = True
+                return True
+            connection.execute(self.write_metrics, {"job_id": job_id, "epoch": epoch, "record": record})
+            if checkpoint_blob is not None:
+                connection.execute(self.write_checkpoint,
+                                   {"job_id": job_id, "epoch": epoch, "data": checkpoint_blob, "created_at": now})
+        if checkpoint_blob is not None:
+            self.cadence.mark_written()
+        self.cancelling = status == "cancelling"
+        return self.cancelling
+
+
+def finish(connection: Connection, claim: Claim, status: str, **values) -> bool:
+    """Give the job its final ``status`` and release the lease; False when the lease was lost."""
+    statement = fenced(claim).values(status=status, lease_token=None, finished_at=utcnow(), **values)
+    with connection.begin():
+        return connection.execute(statement).rowcount == 1
+
+
+def fail(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
+    """Mark the job failed with ``error_type`` and ``message``; False when the lease was lost."""
+    return finish(connection, claim, "failed", error_type=error_type, error_message=message, **values)
+
+
+def succeed(connection: Connection, claim: Claim, result: FitResult, final_record: dict | None,
+            train_seconds: float) -> bool:
+    """Store the model and mark the job succeeded, in one transaction; False when the lease was lost.
+
+    The checkpoint goes too: the model supersedes it and it would only take up space.
+    """
+    model_id, model = new_id(), result.model
+    artefact = model.to_bytes()
+    with connection.begin() as transaction:
+        mark_succeeded = fenced(claim).values(
+            status="succeeded", lease_token=None, finished_at=utcnow(), model_id=model_id,
+            train_seconds=train_seconds, error_type=None, error_message=None,
+        )
+        if connection.execute(mark_succeeded).rowcount != 1:
+            transaction.rollback()
+            return False
+        connection.execute(insert(models).values(
+            id=model_id, job_id=claim.job_id, task=model.task, n_features=model.n_features,
+            classes=model.classes, spec=model.meta["spec"], metrics=final_record,
+            artefact=artefact, created_at=utcnow(),
+        ))
+        connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))
+    return True

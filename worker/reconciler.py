@@ -1,0 +1,128 @@
+"""The reconciler: the database says which jobs need a message, and it sends them again.
+
+A job whose publish failed or whose message was lost stays ``queued``; a job whose worker died
+stays ``running`` with a stale heartbeat (the claim rule lets the next worker take it over); a
+``cancelling`` job whose worker died would never reach ``cancelled``. Every worker runs this
+periodically, so two reconcilers may race: a compare-and-set on ``published_at`` lets only one
+of them publish each job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
+
+from service.db import utcnow
+from service.models import Job
+from service.queue import publish_job
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+jobs = Job.__table__
+BATCH_SIZE = 500  # Jobs published per run at most; the next run takes the rest.
+
+
+@dataclass
+class Reconciliation:
+    """What one run did: jobs published again, and jobs marked cancelled."""
+
+    published: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+
+def needs_publishing(now: datetime, settings: Settings):
+    """The WHERE clause of a job that should get a message at ``now``.
+
+    Queued jobs not picked up, and running jobs whose lease expired; either only when it was
+    not published within ``republish_seconds``, so a job waiting behind busy workers gets one
+    message per period rather than one per run.
+    """
+    lease_expired = jobs.c.heartbeat_at < now - timedelta(seconds=settings.lease_seconds)
+    not_recently = or_(
+        jobs.c.published_at.is_(None),
+        jobs.c.published_at < now - timedelta(seconds=settings.republish_seconds),
+    )
+    return and_(not_recently, or_(jobs.c.status == "queued", and_(jobs.c.status == "running", lease_expired)))
+
+
+def cancel_abandoned(connection: Connection, now: datetime, settings: Settings) -> list[str]:
+    """Mark ``cancelling`` jobs cancelled when no worker is left to notice (stale or no heartbeat)."""
+    no_worker = or_(
+        jobs.c.heartbeat_at.is_(None),
+        jobs.c.heartbeat_at < now - timedelta(seconds=settings.lease_seconds),
+    )
+    statement = (
+        update(jobs)
+        .where(jobs.c.status == "cancelling", no_worker)
+        .values(status="cancelled", finished_at=now, lease_token=None)
+        .returning(jobs.c.id)
+    )
+    with connection.begin():
+        return list(connection.execute(statement).scalars())
+
+
+def find_unpublished(connection: Connection, now: datetime, settings: Settings) -> list[tuple[str, datetime | None]]:
+    """(job id, published_at) of up to :data:`BATCH_SIZE` jobs that need a message, oldest first."""
+    statement = (
+        select(jobs.c.id, jobs.c.published_at)
+        .where(needs_publishing(now, settings))
+        .order_by(jobs.c.created_at)
+        .limit(BATCH_SIZE)
+    )
+    with connection.begin():
+        return [tuple(row) for row in connection.execute(statement)]
+
+
+def mark_published(connection: Connection, candidates: list[tuple[str, datetime | None]], now: datetime,
+                   settings: Settings) -> list[str]:
+    """Set ``published_at = now`` on each candidate still as it was read; return the ones this run won.
+
+    Another reconciler that read the same rows and got here first has changed ``published_at``,
+    so this run's UPDATE matches nothing and it leaves that job to the other.
+    """
+    won = []
+    with connection.begin():
+        for job_id, published_at in candidates:
+            statement = (
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.published_at.is_not_distinct_from(published_at),
+                    needs_publishing(now, settings),
+                )
+                .values(published_at=now)
+            )
+            if connection.execute(statement).rowcount == 1:
+                won.append(job_id)
+    return won
+
+
+def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publish_job) -> Reconciliation:
+    """One pass over the jobs table, within the current Flask app; see the module docstring.
+
+    Parameters
+    ----------
+    now : the time to judge staleness by (default: the clock).
+    publish : sends a job id to the training queue (default: the app's Celery).
+    """
+    settings: Settings = current_app.extensions["axon.settings"]
+    now = now or utcnow()
+    result = Reconciliation()
+    with current_app.extensions["axon.engine"].connect() as connection:
+        result.cancelled = cancel_abandoned(connection, now, settings)
+        candidates = find_unpublished(connection, now, settings)
+        won = mark_published(connection, candidates, now, settings) if candidates else []
+    # Publish only after the commit, so only a run whose compare-and-set committed sends a message.
+    for job_id in won:
+        if publish(job_id):
+            result.published.append(job_id)
+    if result.published or result.cancelled:
+        log.info("reconciler: published %s, cancelled %s", result.published, result.cancelled)
+    return result

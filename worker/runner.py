@@ -1,0 +1,210 @@
+"""Running one job: claim it, train it through the engine, persist the outcome. No Celery here.
+
+``run_job`` is what the ``axon.train`` task calls; tests call it directly inside an app context.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+
+import numpy as np
+from flask import current_app
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+import mlp
+from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
+from service.models import Checkpoint, Dataset
+from service.settings import Settings
+from service.storage import decode_arrays, training_targets
+
+from .claim import Claim, claim_job, job_status
+from .persist import CheckpointCadence, Clock, EpochWriter, fail, finish, succeed
+
+log = logging.getLogger(__name__)
+
+datasets = Dataset.__table__
+checkpoints = Checkpoint.__table__
+
+
+class Outcome(StrEnum):
+    """What one delivery of a job's message came to."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # No such job: the message is dropped.
+    NOT_CLAIMED = "not_claimed"  # Another worker holds it, or it has finished.
+    LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
+    RETRY = "retry"  # An unexpected error: left running, the reconciler republishes it once stale.
+
+
+class InvalidJob(Exception):
+    """The job cannot be trained as stored (its dataset is gone)."""
+
+
+# Errors that training again cannot fix, by the error type the job reports.
+PERMANENT_ERRORS = (
+    ((DivergenceError,), "diverged"),
+    ((DeviceUnavailableError,), "device_unavailable"),
+    ((DataError, ValidationError, InvalidJob), "invalid"),
+)
+PERMANENT = tuple(error for errors, _ in PERMANENT_ERRORS for error in errors)
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What ``mlp.fit`` needs for a job: its spec, its dataset's arrays and its latest checkpoint."""
+
+    spec: NetworkSpec
+    features: np.ndarray  # (n_samples, n_features)
+    targets: np.ndarray  # (n_samples,) original labels, or (n_samples,) / (n_samples, n_targets) values.
+    task: str
+    checkpoint: bytes | None
+    checkpoint_epoch: int  # 0 without a checkpoint.
+
+
+def run_job(job_id: str, *, clock: Clock = time.monotonic) -> Outcome:
+    """Claim ``job_id`` and train it to its end, within the current Flask app's database.
+
+    Parameters
+    ----------
+    job_id : the job to train.
+    clock : seconds, for the checkpoint cadence and ``train_seconds`` (tests pass a fake one).
+
+    Returns
+    -------
+    What this delivery came to; every outcome but RETRY has been written, or needs no write.
+    """
+    settings: Settings = current_app.extensions["axon.settings"]
+    with current_app.extensions["axon.engine"].connect() as connection:
+        with connection.begin():
+            claim = claim_job(connection, job_id, settings.lease_seconds)
+        if claim is None:
+            return not_claimed(connection, job_id)
+        if claim.attempts > settings.max_attempts:
+            return give_up(connection, claim, settings.max_attempts)
+        try:
+            return train_claimed(connection, claim, settings, clock)
+        except Exception:
+            # Release nothing: the heartbeat goes stale and the reconciler republishes the job.
+            log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
+            return Outcome.RETRY
+
+
+def not_claimed(connection: Connection, job_id: str) -> Outcome:
+    with connection.begin():
+        status = job_status(connection, job_id)
+    if status is None:
+        log.warning("job %s does not exist; message dropped", job_id)
+        return Outcome.UNKNOWN
+    log.info("job %s is %s and held or finished; message dropped", job_id, status)
+    return Outcome.NOT_CLAIMED
+
+
+def give_up(connection: Connection, claim: Claim, max_attempts: int) -> Outcome:
+    """Fail a job that has used up its attempts, rather than let it be redelivered for ever."""
+    message = (f"gave up after {max_attempts} attempts; the last one stopped after "
+               f"epoch {claim.epoch} of {claim.epochs}")
+    # This claim only discovered the limit; it trained nothing, so it is not counted.
+    if not fail(connection, claim, "max_attempts", message, attempts=claim.attempts - 1):
+        return Outcome.LEASE_LOST
+    log.warning("job %s: %s", claim.job_id, message)
+    return Outcome.FAILED
+
+
+def train_claimed(connection: Connection, claim: Claim, settings: Settings, clock: Clock) -> Outcome:
+    """Train a claimed job, resuming from its checkpoint, and write how it ended."""
+    try:
+        with connection.begin():
+            inputs = load_inputs(connection, claim, settings)
+    except PERMANENT as error:
+        return failed(connection, claim, error, claim.train_seconds)
+    cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock)
+    writer = EpochWriter(connection, claim, cadence, clock)
+    log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
+    try:
+        result = fit_resuming(inputs, writer, settings)
+    except PERMANENT as error:
+        return failed(connection, claim, error, writer.train_seconds())
+    train_seconds = writer.train_seconds()
+    if writer.lease_lost:
+        log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
+        return Outcome.LEASE_LOST
+    if writer.cancelling:
+        written = finish(connection, claim, "cancelled", train_seconds=train_seconds)
+        return Outcome.CANCELLED if written else Outcome.LEASE_LOST
+    # A run resumed from its final checkpoint trains no epoch; its last record is already stored.
+    final_record = result.history[-1] if result.history else claim.metrics
+    if not succeed(connection, claim, result, final_record, train_seconds):
+        return Outcome.LEASE_LOST
+    log.info("job %s succeeded (%s)", claim.job_id, result.stop_reason)
+    return Outcome.SUCCEEDED
+
+
+def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> TrainingInputs:
+    """Read the spec, the dataset and the latest checkpoint of a claimed job.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        The stored spec breaks this worker's limits.
+    InvalidJob
+        The dataset is gone.
+    """
+    spec = NetworkSpec.model_validate(claim.spec, context={"limits": settings.limits})
+    dataset = connection.execute(
+        select(datasets.c.data, datasets.c.classes, datasets.c.task).where(datasets.c.id == claim.dataset_id)
+    ).one_or_none()
+    if dataset is None:
+        raise InvalidJob("the job's dataset no longer exists")
+    features, stored_targets = decode_arrays(dataset.data)
+    checkpoint = connection.execute(
+        select(checkpoints.c.data, checkpoints.c.epoch).where(checkpoints.c.job_id == claim.job_id)
+    ).one_or_none()
+    return TrainingInputs(
+        spec, features, training_targets(stored_targets, dataset.classes), dataset.task,
+        checkpoint=None if checkpoint is None else checkpoint.data,
+        checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch,
+    )
+
+
+def fit_resuming(inputs: TrainingInputs, writer: EpochWriter, settings: Settings) -> mlp.FitResult:
+    """``mlp.fit`` from the checkpoint when there is one it accepts, else from the start.
+
+    A checkpoint the engine refuses (written by another engine version, say) only costs time:
+    a fresh run with the same seed ends exactly where the resumed one would have.
+    """
+    fit = partial(mlp.fit, inputs.spec, inputs.features, inputs.targets, task=inputs.task,
+                  callback=writer, limits=settings.limits)
+    if inputs.checkpoint is None:
+        return fit()
+    try:
+        return fit(resume_from=inputs.checkpoint)
+    except (CheckpointMismatchError, FormatError) as error:
+        log.warning("job %s: checkpoint refused (%s); training from the start", writer.claim.job_id, error)
+        return fit()
+
+
+def failed(connection: Connection, claim: Claim, error: Exception, train_seconds: float) -> Outcome:
+    """Fail the job for a permanent ``error``, typed by :data:`PERMANENT_ERRORS`."""
+    error_type = next(name for errors, name in PERMANENT_ERRORS if isinstance(error, errors))
+    message = describe(error)
+    if not fail(connection, claim, error_type, message, train_seconds=train_seconds):
+        return Outcome.LEASE_LOST
+    log.warning("job %s failed (%s): %s", claim.job_id, error_type, message)
+    return Outcome.FAILED
+
+
+def describe(error: Exception) -> str:
+    """One line for the job's error message; pydantic's errors name each offending field."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"spec.{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}" for detail in error.errors()
+        )
+    return str(error)
