@@ -7,10 +7,7 @@ from typing import Any, Mapping
 from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 
-from . import datasets, health, jobs, models_api
 from .database import init_db
-from .errors import Problem, parameter_validation_callback, register_error_handlers
-from .predict import init_predict
 from .queue import celery_init_app
 from .settings import Settings
 
@@ -21,6 +18,12 @@ DOCS_PREFIX = "/docs"
 
 def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     """Build the app; ``config`` overrides settings fields (tests pass e.g. ``database_url``)."""
+    # Imported here: the blueprints build their OpenAPI schemas on import, which costs seconds,
+    # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
+    from . import datasets, health, jobs, models_api
+    from .errors import Problem, parameter_validation_callback, register_error_handlers
+    from .predict import init_predict
+
     settings = Settings(**dict(config or {}))
     app = OpenAPI(
         __name__,

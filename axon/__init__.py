@@ -1,0 +1,1 @@
+"""The ``axon`` command line: ``serve`` (everything on one machine), ``api``, ``worker``, ``db``."""

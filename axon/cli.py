@@ -1,0 +1,162 @@
+"""The ``axon`` command: ``serve``, ``api``, ``worker``, ``db upgrade`` and ``settings``.
+
+Every command reads its configuration from the ``AXON_*`` environment variables (see
+``service.settings``). Heavy imports (Flask, Celery, Alembic) happen inside the commands, so
+``axon --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import click
+
+from axon.serve import (Supervisor, celery_argv, create_broker_tables, embedded_commands,
+                        gunicorn_argv, port_open)
+
+PORT = click.IntRange(1, 65535)
+
+
+def load_settings():
+    """The settings from the environment; an invalid ``AXON_*`` value is a clean CLI error."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise click.ClickException(f"invalid AXON_* setting: {error}") from None
+
+
+def masked(url: str) -> str:
+    """``url`` with any password hidden, fit to print."""
+    from kombu.utils.url import maybe_sanitize_url
+
+    return maybe_sanitize_url(url)
+
+
+def upgrade_database(settings, revision: str = "head") -> None:
+    """Run the Alembic migrations on the configured database, creating AXON_HOME if it holds it."""
+    from alembic.util import CommandError
+
+    from migrations import upgrade
+
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.resolved_database_url, revision)
+    except CommandError as error:
+        raise click.ClickException(f"migration failed: {error}") from None
+
+
+def exec_argv(argv: Sequence[str]) -> None:
+    """Replace this process with ``argv``, so signals reach gunicorn or Celery directly."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], list(argv))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="axon", prog_name="axon")
+def cli() -> None:
+    """Axon: a REST service that trains multi-layer perceptrons."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, type=PORT, show_default=True, help="Port to listen on.")
+@click.option("--grace", default=10.0, type=click.FloatRange(min=0), show_default=True,
+              help="Seconds to wait for a clean stop before killing a busy child.")
+def serve(host: str, port: int, grace: float) -> None:
+    """Run the API and one worker on this machine, all state under AXON_HOME.
+
+    With no configuration it needs no outside services: SQLite holds the jobs and a SQLite-backed
+    queue carries the work. Stopping it loses no job; a job cut off mid-way resumes from its last
+    checkpoint on the next start.
+    """
+    if port_open(host, port):  # Fail now, not after gunicorn's five retries.
+        raise click.ClickException(f"{host}:{port} is already in use; pick another --port.")
+    settings = load_settings()
+    home = settings.home.absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings)
+    if settings.resolved_broker_url.startswith("sqla+"):
+        create_broker_tables(settings.resolved_broker_url)
+    base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def announce() -> None:
+        click.echo(f"Axon is serving {base_url} (API docs: {base_url}/docs)\n"
+                   f"  database: {masked(settings.resolved_database_url)}\n"
+                   f"  broker:   {masked(settings.resolved_broker_url)}\n"
+                   "Press Ctrl+C to stop.")
+
+    # Children resolve AXON_HOME to the same folder even if they change directory.
+    env = {**os.environ, "AXON_HOME": str(home)}
+    supervisor = Supervisor(embedded_commands(host, port, grace, home), env, grace,
+                            echo=lambda line: click.echo(line, err=True))
+    sys.exit(supervisor.run(ready=lambda: port_open(host, port), on_ready=announce))
+
+
+@cli.command(context_settings={"show_default": True})
+@click.option("--host", default="0.0.0.0", help="Interface to listen on.")
+@click.option("--port", default=8000, type=PORT, help="Port to listen on.")
+@click.option("--workers", default=2, type=click.IntRange(min=1), help="gunicorn worker processes.")
+@click.option("--threads", default=4, type=click.IntRange(min=1), help="Threads per worker process.")
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN_ARGS...]")
+def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[str, ...]) -> None:
+    """Serve the HTTP API with gunicorn (production). Arguments after -- go to gunicorn."""
+    load_settings()  # A bad AXON_* value fails here, once, not in every gunicorn worker.
+    exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args))
+
+
+@cli.command(context_settings={"show_default": True})
+@click.option("--concurrency", "-c", default=1, type=click.IntRange(min=1),
+              help="Jobs this worker trains at once; scale out with more workers instead.")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- CELERY_ARGS...]")
+def worker(concurrency: int, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker that trains jobs. Arguments after -- go to celery."""
+    load_settings()
+    exec_argv(celery_argv(concurrency=concurrency, extra=celery_args))
+
+
+@cli.group()
+def db() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Migrate the configured database to REVISION (default: the latest)."""
+    settings = load_settings()
+    upgrade_database(settings, revision)
+    click.echo(f"{masked(settings.resolved_database_url)} is at revision {revision}.")
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (for the README).")
+def show_settings(markdown: bool) -> None:
+    """Print the effective settings: each AXON_* variable, its value and what it does."""
+    settings = load_settings()
+    rows = []
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        shown = "-" if value is None else masked(value) if name.endswith("_url") else str(value)
+        rows.append((f"AXON_{name.upper()}", shown, field.description or ""))
+    if markdown:
+        click.echo("| Variable | Value | Description |\n|---|---|---|")
+        for variable, shown, description in rows:
+            escaped = description.replace("|", r"\|")
+            click.echo(f"| `{variable}` | `{shown}` | {escaped} |")
+        return
+    widths = [max(len(row[column]) for row in rows) for column in (0, 1)]
+    for variable, shown, description in rows:
+        click.echo(f"{variable:<{widths[0]}}  {shown:<{widths[1]}}  {description}")
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli(prog_name="axon")

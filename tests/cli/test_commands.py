@@ -1,0 +1,157 @@
+"""The ``axon`` command line: its commands, its exit codes, ``db upgrade`` and what ``api``/``worker`` exec."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+
+import pytest
+import sqlalchemy
+from click.testing import CliRunner
+
+import axon.cli
+from axon.cli import cli
+from service.db import Base
+from service.models import Job  # noqa: F401  (registers the tables on Base.metadata)
+from service.queue import TRAINING_QUEUE
+from service.settings import Settings
+
+from .processes import AXON, REPO_ROOT, clean_env
+
+COMMANDS = ("serve", "api", "worker", "db", "settings")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="axon")
+
+
+def test_help_lists_every_command():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == set(COMMANDS)
+    assert "upgrade" in invoke("db", "--help").output
+
+
+def test_console_script_runs_the_cli(tmp_path):
+    """pyproject's ``axon`` script names ``main``, and ``python -m axon`` reaches the same commands."""
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["axon"] == "axon.cli:main"
+    completed = subprocess.run([*AXON, "--help"], env=clean_env(AXON_HOME=str(tmp_path)),
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    assert all(command in completed.stdout for command in COMMANDS)
+
+
+@pytest.mark.parametrize("argv", [
+    ["nonsense"],
+    ["serve", "--port", "0"],
+    ["serve", "--port", "http"],
+    ["serve", "--grace", "-1"],
+    ["api", "--workers", "0"],
+    ["worker", "--loglevel", "DEBUG"],  # Celery's own options go after --.
+    ["db", "upgrade", "head", "extra"],
+    ["db"],
+])
+def test_bad_arguments_exit_2_with_usage(argv, axon_env):
+    result = invoke(*argv)
+    assert result.exit_code == 2
+    assert "Usage: axon" in result.output
+
+
+def test_invalid_setting_is_a_one_line_error_not_a_traceback(axon_env, monkeypatch):
+    monkeypatch.setenv("AXON_LEASE_SECONDS", "-1")
+    result = invoke("settings")
+    assert result.exit_code == 1
+    assert "lease_seconds" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_db_upgrade_creates_every_table(tmp_path, axon_env, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'upgrade.db'}"
+    monkeypatch.setenv("AXON_DATABASE_URL", url)
+    first, again = invoke("db", "upgrade"), invoke("db", "upgrade")
+    assert (first.exit_code, again.exit_code) == (0, 0), first.output + again.output
+    engine = sqlalchemy.create_engine(url)
+    try:
+        assert set(sqlalchemy.inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
+    finally:
+        engine.dispose()
+    assert not axon_env.exists()  # An explicit database URL leaves AXON_HOME alone.
+
+
+def test_db_upgrade_on_the_default_database_creates_axon_home(axon_env):
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert (axon_env / "axon.db").is_file()
+
+
+def test_db_upgrade_to_an_unknown_revision_fails_cleanly(axon_env):
+    result = invoke("db", "upgrade", "no-such-revision")
+    assert result.exit_code == 1
+    assert "no-such-revision" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_settings_lists_every_setting_and_hides_passwords(axon_env, monkeypatch):
+    monkeypatch.setenv("AXON_DATABASE_URL", "postgresql+psycopg://axon:s3cret@db.example/axon")
+    monkeypatch.setenv("AXON_MAX_ROWS", "1234")
+    result = invoke("settings")
+    assert result.exit_code == 0
+    variables = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
+    assert set(variables) == {f"AXON_{name.upper()}" for name in Settings.model_fields}
+    assert variables["AXON_MAX_ROWS"] == "1234"
+    assert "db.example" in variables["AXON_DATABASE_URL"]
+    assert "s3cret" not in result.output
+
+
+def test_settings_markdown_has_a_row_per_setting(axon_env):
+    lines = invoke("settings", "--markdown").output.splitlines()
+    assert lines[0] == "| Variable | Value | Description |"
+    assert len(lines) == 2 + len(Settings.model_fields)
+    assert all(line.startswith("| `AXON_") and line.endswith(" |") for line in lines[2:])
+
+
+@pytest.fixture
+def exec_calls(monkeypatch):
+    """Record what ``api`` and ``worker`` would exec instead of replacing the test process."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(axon.cli, "exec_argv", lambda argv: calls.append(list(argv)))
+    return calls
+
+
+def test_api_execs_gunicorn_with_its_options_and_extra_arguments(axon_env, exec_calls):
+    result = invoke("api", "--port", "9001", "--workers", "3", "--", "--timeout", "5")
+    assert result.exit_code == 0, result.output
+    [argv] = exec_calls
+    assert argv[1:3] == ["-m", "gunicorn"]
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:9001"
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert argv[-3:] == ["--timeout", "5", "service:create_app()"]
+
+
+def test_worker_execs_celery_on_the_training_queue(axon_env, exec_calls):
+    result = invoke("worker", "-c", "2", "--", "--loglevel", "DEBUG")
+    assert result.exit_code == 0, result.output
+    [argv] = exec_calls
+    assert argv[1:5] == ["-m", "celery", "--app", "worker.app"]
+    assert argv[argv.index("--queues") + 1] == TRAINING_QUEUE
+    assert argv[argv.index("--concurrency") + 1] == "2"
+    assert argv[-2:] == ["--loglevel", "DEBUG"]
+
+
+def test_api_command_line_is_one_gunicorn_accepts(tmp_path):
+    """The real exec: gunicorn parses every option and loads the app factory, then exits."""
+    completed = subprocess.run([*AXON, "api", "--port", "8999", "--", "--check-config"],
+                               env=clean_env(AXON_HOME=str(tmp_path)), cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_worker_command_line_is_one_celery_accepts(tmp_path):
+    """The real exec: Celery loads ``worker.app`` and parses every option before --help exits."""
+    completed = subprocess.run([*AXON, "worker", "--", "--help"],
+                               env=clean_env(AXON_HOME=str(tmp_path)), cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert "--queues" in completed.stdout

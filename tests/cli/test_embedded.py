@@ -1,0 +1,139 @@
+"""The embedded default end to end: ``axon serve`` with only AXON_HOME set, restarted mid-job.
+
+The job is stopped twice mid-way, once cleanly (SIGTERM) and once by a crash (SIGKILL of the
+whole process group), and must still succeed with exactly one metrics row per epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .processes import AXON, clean_env, free_port
+
+# Short leases and reconciler periods so a killed job is taken over in seconds, not a minute.
+FAST_RECOVERY = {
+    "AXON_LEASE_SECONDS": "3",
+    "AXON_RECONCILE_SECONDS": "1",
+    "AXON_REPUBLISH_SECONDS": "2",
+    "AXON_MAX_ATTEMPTS": "10",  # Three starts each claim the job once; leave room to spare.
+}
+# 3 to 10 ms an epoch with its metrics row, so 3 to 10 s of training: each cut comes at most
+# about 1.5 s into a run, well before its end, and the test stays short.
+EPOCHS = 1_000
+SPEC = {
+    "layers": [{"units": 16, "activation": "tanh"}, {"units": 16, "activation": "tanh"}],
+    "epochs": EPOCHS,
+    "batch_size": 10,
+    "device": "cpu",
+}
+FINISHED = {"succeeded", "failed", "cancelled"}
+
+
+class Serve:
+    """``axon serve`` in its own process group, its output in a log file for failure messages."""
+
+    def __init__(self, home: Path, port: int):
+        self.home, self.port = home, port
+        self.log_path = home.parent / "serve.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [*AXON, "serve", "--port", str(self.port), "--grace", "1"],
+                env=clean_env(AXON_HOME=str(self.home), **FAST_RECOVERY), cwd=self.home.parent,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.wait_for(lambda: self.get("/healthz").status_code == 200, seconds=60, what="/healthz")
+
+    def terminate(self) -> int:
+        """SIGTERM to ``axon serve`` alone, as an init system or Ctrl+C would; its exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def crash(self) -> None:
+        """SIGKILL the whole process group: the supervisor, gunicorn and the worker at once."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def get(self, path: str) -> httpx.Response:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
+        except httpx.TransportError:
+            return httpx.Response(599)
+
+    def job(self, job_id: str) -> dict:
+        response = self.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for(self, condition, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert self.process.poll() is None, f"axon serve exited while waiting for {what}:\n{self.log()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.log()}"
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-6000:]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    server = Serve(tmp_path / "home", free_port())
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+def metrics_epochs(serve: Serve, job_id: str) -> list[int]:
+    """The epoch of every metrics row, following ``next`` through every page."""
+    epochs, path = [], f"/v1/jobs/{job_id}/metrics"
+    while path:
+        page = serve.get(path).json()
+        epochs += [record["epoch"] for record in page["items"]]
+        path = page["next"]
+    return epochs
+
+
+@pytest.mark.slow
+def test_a_job_survives_a_stop_and_a_crash_of_axon_serve(serve):
+    serve.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{serve.port}", timeout=10)
+    dataset = client.post("/v1/datasets", json={"generator": {"kind": "spiral", "n_samples": 200}})
+    assert dataset.status_code == 201, dataset.text
+    submitted = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": SPEC})
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+
+    # A clean stop mid-job: the supervisor exits 0, the job is left for the next start.
+    serve.wait_for(lambda: serve.job(job_id)["epoch"] > 0, seconds=30, what="the first epoch")
+    assert serve.terminate() == 0, serve.log()
+
+    # The next start takes the job over (a second attempt), then dies with it mid-way.
+    serve.start()
+    serve.wait_for(lambda: serve.job(job_id)["attempts"] >= 2 and serve.job(job_id)["status"] == "running",
+                   seconds=30, what="the job to resume")
+    assert serve.job(job_id)["status"] == "running"
+    serve.crash()
+
+    # The third start finishes it, as if it had never been interrupted.
+    serve.start()
+    serve.wait_for(lambda: serve.job(job_id)["status"] in FINISHED, seconds=60, what="the job to finish")
+    job = serve.job(job_id)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] >= 3
+    assert (job["epoch"], job["progress"]) == (EPOCHS, 1.0)
+    assert metrics_epochs(serve, job_id) == list(range(1, EPOCHS + 1))
+    prediction = client.post(f"/v1/models/{job['model_id']}/predict", json={"inputs": [[0.0, 0.0], [1.0, -1.0]]})
+    assert prediction.status_code == 200, prediction.text
+    assert len(prediction.json()["predictions"]) == 2
+    assert serve.terminate() == 0, serve.log()
