@@ -21,7 +21,7 @@ import redis
 from werkzeug.serving import make_server
 
 from service import create_app
-from tests.worker.databases import postgres_database
+from tests.databases import postgres_database
 
 REDIS_URL = os.environ.get("AXON_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 START_REDIS = ('redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '
