@@ -33,6 +33,11 @@ def _softmax(z):
     return z
 
 
+def _row_sums(matrix):
+    """(n, k) -> (n, 1) sums; a product with ones beats a reduction along the short class axis."""
+    return matrix @ np.ones_like(matrix[0])[:, None]
+
+
 def _cross_entropy(z, y, delta):
     """Softmax + cross-entropy on one-hot ``y``.
 
@@ -41,15 +46,16 @@ def _cross_entropy(z, y, delta):
     why the output delta is ``(p - y) / n`` for the batch mean.
     """
     n_samples = z.shape[0]
-    z -= z.max(axis=1, keepdims=True)  # Shift so the largest logit is 0: exp never overflows.
-    # The first top logit is the prediction (as in Model.predict), so ties count once, not always.
-    correct = np.count_nonzero(z.argmax(axis=1) == y.argmax(axis=1))
+    # The first top logit is the prediction (as in Model.predict), so a tie counts once, not always.
+    rows, top = np.arange(n_samples, like=z), z.argmax(axis=1)
+    correct = np.count_nonzero(y[rows, top])
+    z -= z[rows, top][:, None]  # Shift so the largest logit is 0: exp never overflows.
     np.multiply(z, y, out=delta)
-    true_logit = delta.sum(axis=1)  # (n,) shifted logit of the true class.
+    true_logit_sum = delta.sum()  # Sum over the batch of each row's shifted true-class logit.
     np.exp(z, out=delta)
-    row_sum = delta.sum(axis=1, keepdims=True)
+    row_sum = _row_sums(delta)
     delta /= row_sum
-    loss_sum = np.log(row_sum).sum() - true_logit.sum()
+    loss_sum = np.log(row_sum).sum() - true_logit_sum
     delta -= y
     delta *= 1.0 / n_samples
     return loss_sum, correct

@@ -119,13 +119,13 @@ class Adam(Optimizer):
         if self.spec.amsgrad:
             second = np.maximum(self._slot("max_exp_avg_sq", index), exp_avg_sq,
                                 out=self._slot("max_exp_avg_sq", index))
-        bias_correction1 = 1.0 - beta1**self.step
-        bias_correction2 = 1.0 - beta2**self.step
+        # lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(bc2) / bc1) m / (sqrt(v) + eps sqrt(bc2)):
+        # the bias corrections move into two scalars, saving a pass over the parameters.
+        root_bias_correction2 = math.sqrt(1.0 - beta2**self.step)
         np.sqrt(second, out=scratch)
-        scratch *= 1.0 / math.sqrt(bias_correction2)
-        scratch += self.spec.eps
+        scratch += self.spec.eps * root_bias_correction2
         np.divide(exp_avg, scratch, out=scratch)
-        scratch *= learning_rate / bias_correction1
+        scratch *= learning_rate * root_bias_correction2 / (1.0 - beta1**self.step)
         param -= scratch
 
 
