@@ -16,6 +16,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .activations import ACTIVATIONS
+
 HUBER_DELTA = 1.0  # PyTorch's HuberLoss default.
 
 
@@ -61,14 +63,6 @@ def _cross_entropy(z, y, delta):
     return loss_sum, correct
 
 
-def _sigmoid(z):
-    z *= 0.5
-    np.tanh(z, out=z)
-    z += 1
-    z *= 0.5
-    return z
-
-
 def _binary_cross_entropy(z, y, delta):
     """Sigmoid + binary cross-entropy from one logit per sample, ``y`` in {0, 1} of shape (n, 1).
 
@@ -80,7 +74,7 @@ def _binary_cross_entropy(z, y, delta):
     correct = np.count_nonzero((z > 0) == (y > 0.5))
     loss_sum = (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).sum()
     np.copyto(delta, z)
-    _sigmoid(delta)
+    ACTIVATIONS["sigmoid"](delta)
     delta -= y
     delta *= 1.0 / n_samples
     return loss_sum, correct
@@ -135,7 +129,7 @@ def _huber(z, y, delta):
 
 LOSSES = {
     "cross_entropy": OutputLoss(_softmax, _cross_entropy),
-    "binary_cross_entropy": OutputLoss(_sigmoid, _binary_cross_entropy),
+    "binary_cross_entropy": OutputLoss(ACTIVATIONS["sigmoid"], _binary_cross_entropy),
     "mse": OutputLoss(_identity, _mse),
     "mae": OutputLoss(_identity, _mae),
     "huber": OutputLoss(_identity, _huber),
