@@ -20,11 +20,16 @@ test: $(STAMP)
 	scripts/ensure-services.sh
 	$(BIN)/python -m pytest
 
-bench: bench-engine
+bench: bench-engine bench-service
 
 bench-engine: $(STAMP)
 	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "PyTorch not installable here: its column is left out"
 	$(BIN)/python bench/engine.py
+
+# Needs PostgreSQL and Redis on loopback, like the integration tests.
+bench-service: $(STAMP)
+	scripts/ensure-services.sh
+	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

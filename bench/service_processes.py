@@ -1,0 +1,117 @@
+"""The processes and the database that bench/service.py measures: started, and always stopped or dropped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import psycopg
+
+import migrations
+from axon.serve import APP_FACTORY, gunicorn_control_socket
+
+REPO = Path(__file__).resolve().parents[1]
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+START_SECONDS = 90
+
+
+@contextlib.contextmanager
+def started(argv: list[str], env: dict, log_path: Path, ready: Callable[[], bool],
+            cwd: Path = REPO) -> Iterator[subprocess.Popen]:
+    """Run ``argv`` in its own process group for the block, from when ``ready()``; then stop the group."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            deadline = time.monotonic() + START_SECONDS
+            while not ready():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(argv[1:4])} did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+            yield process
+        finally:
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process's group (a clean stop); SIGKILL it after 20 s, and whatever outlived the leader."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def status_of(url: str) -> int | None:
+    """The HTTP status a GET of ``url`` answers, None when nothing answers."""
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, logs: Path, app: str, threads: int, cwd: Path = REPO) -> Iterator[str]:
+    """``app`` under gunicorn, 2 workers × ``threads`` (1: the sync worker, no keep-alive); yields its URL."""
+    port = free_port()
+    # Each its own control socket: gunicorn's default path is shared by every gunicorn of the user.
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "--threads", str(threads), *gunicorn_control_socket(str(logs / f"gunicorn-{port}.ctl")), app]
+    url = f"http://127.0.0.1:{port}"
+    probe = "/readyz" if app == APP_FACTORY else "/predict"  # The bare app answers a GET with 405.
+    with started(argv, env, logs / f"gunicorn-{port}.log", lambda: status_of(url + probe) in (200, 405), cwd):
+        yield url
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
+    """A prefork Celery worker with one pool process, as ``axon worker`` runs it."""
+    argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool=prefork", "-c", "1",
+            "--queues", "training", "--loglevel", "INFO", "--hostname", f"axon-bench-{uuid.uuid4().hex[:8]}@%h"]
+    with started(argv, env, log_path, lambda: " ready." in log_path.read_text(errors="replace")) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def embedded(env: dict, home: Path, logs: Path) -> Iterator[str]:
+    """``axon serve`` (SQLite database and broker under ``home``) on a free port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "axon", "serve", "--port", str(port), "--grace", "10"]
+    with started(argv, {**env, "AXON_HOME": str(home)}, logs / "embedded.log",
+                 lambda: status_of(url + "/readyz") == 200):
+        yield url
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped at the end; yields its SQLAlchemy URL."""
+    name = f"axon_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        migrations.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
