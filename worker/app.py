@@ -2,11 +2,14 @@
 
 Builds the Flask app (settings, database, Celery), registers the tasks on its Celery instance
 and, once the worker is ready, starts the periodic reconciler in the worker's main process.
+When the worker begins to stop, its running job is handed back at the next epoch boundary
+(see :mod:`worker.stopping`) and the reconciler stops, so the job goes to another worker.
 """
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from service import create_app
+from worker import stopping
 from worker.periodic import ReconcilerThread
 
 flask_app = create_app()
@@ -24,6 +27,14 @@ def start_reconciler(**_) -> None:
         thread = ReconcilerThread(flask_app, interval_seconds)
         thread.start()
         reconciler_threads.append(thread)
+
+
+@worker_shutting_down.connect
+def hand_back_and_stop_reconciling(**_) -> None:
+    # Runs inside Celery's signal handler: it only sets flags. A stopping worker publishes
+    # nothing more, so the job it hands back goes to a worker that stays.
+    stopping.worker_shutting_down()
+    stop_reconciler()
 
 
 @worker_shutdown.connect

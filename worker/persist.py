@@ -25,6 +25,7 @@ checkpoints = Checkpoint.__table__
 models = TrainedModel.__table__
 
 Clock = Callable[[], float]
+Flag = Callable[[], bool]
 UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # A worker may write only while the job is still its own and still in training.
 WRITABLE_STATUSES = ("running", "cancelling")
@@ -80,17 +81,28 @@ class EpochWriter:
 
     Per epoch, in one transaction: the fenced job update (epoch, latest record, heartbeat,
     time so far) that also returns the status, the metrics row, and the checkpoint when due.
-    Returns True to stop when the job is being cancelled or the lease was taken over.
+    When the worker is stopping, that same transaction writes a checkpoint and hands the job
+    back (see :func:`hand_back`), so the next worker resumes after exactly this epoch.
+    Returns True to stop when the job is being cancelled, handed back, or its lease was lost.
+
+    Parameters
+    ----------
+    stopping : True once the worker is shutting down (see :mod:`worker.stopping`).
+    lease_lost : True once the heartbeat thread found the lease gone.
     """
 
-    def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic):
+    def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic,
+                 stopping: Flag = lambda: False, lease_lost: Flag = lambda: False):
         self.connection = connection
         self.claim = claim
         self.cadence = cadence
         self.clock = clock
+        self.stopping = stopping
+        self.lease_lost_elsewhere = lease_lost
         self.fit_started = clock()
         self.lease_lost = False
         self.cancelling = False
+        self.handed_back = False
         # Built once: constructing the statements each epoch would cost more than executing them.
         dialect_name = connection.dialect.name
         self.async_commit = ASYNC_COMMIT.get(dialect_name)
@@ -105,8 +117,13 @@ class EpochWriter:
 
     def __call__(self, record: dict, checkpoint: CheckpointHandle) -> bool:
         epoch = record["epoch"]
+        if self.lease_lost_elsewhere():
+            self.lease_lost = True
+            return True
+        # At the last epoch storing the model is quicker than handing the job to another worker.
+        handing_back = epoch < self.cadence.last_epoch and self.stopping()
         # Serialise before the transaction opens, so the job row stays locked only for the writes.
-        checkpoint_blob = checkpoint.to_bytes() if self.cadence.due(epoch) else None
+        checkpoint_blob = checkpoint.to_bytes() if handing_back or self.cadence.due(epoch) else None
         connection, job_id, now = self.connection, self.claim.job_id, utcnow()
         with connection.begin() as transaction:
             if self.async_commit is not None:
@@ -123,10 +140,27 @@ class EpochWriter:
             if checkpoint_blob is not None:
                 connection.execute(self.write_checkpoint,
                                    {"job_id": job_id, "epoch": epoch, "data": checkpoint_blob, "created_at": now})
+            # A cancel that landed first wins: the job ends cancelled rather than queued.
+            if handing_back and status == "running":
+                self.handed_back = hand_back(connection, self.claim)
         if checkpoint_blob is not None:
             self.cadence.mark_written()
         self.cancelling = status == "cancelling"
-        return self.cancelling
+        return self.cancelling or self.handed_back
+
+
+def hand_back(connection: Connection, claim: Claim) -> bool:
+    """Put the job back in the queue for any worker to resume; False when the lease was lost.
+
+    Run it in the transaction that wrote the checkpoint. ``published_at`` is cleared so the next
+    reconciler run sends it at once, and the attempt is not counted: ``attempts`` counts only
+    attempts that ended uncleanly (a crash, a kill, an error), so restarting workers can never
+    use up a job's ``max_attempts``.
+    """
+    statement = fenced(claim).where(jobs.c.status == "running").values(
+        status="queued", lease_token=None, published_at=None, attempts=jobs.c.attempts - 1,
+    )
+    return connection.execute(statement).rowcount == 1
 
 
 def finish(connection: Connection, claim: Claim, status: str, **values) -> bool:

@@ -14,21 +14,23 @@ from functools import partial
 import numpy as np
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
-from service.models import Checkpoint, Dataset
+from service.models import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
+from . import stopping
 from .claim import Claim, claim_job, job_status
-from .persist import CheckpointCadence, Clock, EpochWriter, fail, finish, succeed
+from .heartbeat import HeartbeatThread
+from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
 
 log = logging.getLogger(__name__)
 
-datasets = Dataset.__table__
+jobs, datasets = Job.__table__, Dataset.__table__
 checkpoints = Checkpoint.__table__
 
 
@@ -41,6 +43,7 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # No such job: the message is dropped.
     NOT_CLAIMED = "not_claimed"  # Another worker holds it, or it has finished.
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
+    HANDED_BACK = "handed_back"  # The worker is stopping: the job is queued again, to resume elsewhere.
     RETRY = "retry"  # An unexpected error: left running, the reconciler republishes it once stale.
 
 
@@ -69,32 +72,49 @@ class TrainingInputs:
     checkpoint_epoch: int  # 0 without a checkpoint.
 
 
-def run_job(job_id: str, *, clock: Clock = time.monotonic) -> Outcome:
+def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag = stopping.requested) -> Outcome:
     """Claim ``job_id`` and train it to its end, within the current Flask app's database.
 
     Parameters
     ----------
     job_id : the job to train.
     clock : seconds, for the checkpoint cadence and ``train_seconds`` (tests pass a fake one).
+    worker_stopping : True once this worker shuts down; the job is then handed back at the next
+        epoch boundary (tests pass their own).
 
     Returns
     -------
     What this delivery came to; every outcome but RETRY has been written, or needs no write.
     """
     settings: Settings = current_app.extensions["axon.settings"]
-    with current_app.extensions["axon.engine"].connect() as connection:
+    engine = current_app.extensions["axon.engine"]
+    with engine.connect() as connection:
+        if worker_stopping():
+            return leave_for_another(connection, job_id)
         with connection.begin():
             claim = claim_job(connection, job_id, settings.lease_seconds)
         if claim is None:
             return not_claimed(connection, job_id)
         if claim.attempts > settings.max_attempts:
             return give_up(connection, claim, settings.max_attempts)
+        heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
+        heartbeat.start()
         try:
-            return train_claimed(connection, claim, settings, clock)
+            return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
         except Exception:
             # Release nothing: the heartbeat goes stale and the reconciler republishes the job.
             log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
             return Outcome.RETRY
+        finally:
+            heartbeat.stop()
+
+
+def leave_for_another(connection: Connection, job_id: str) -> Outcome:
+    """A stopping worker claims nothing; a queued job is marked unpublished, so it is sent again soon."""
+    with connection.begin():
+        connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued").values(published_at=None))
+    log.info("job %s: this worker is stopping; left for another", job_id)
+    return Outcome.HANDED_BACK
 
 
 def not_claimed(connection: Connection, job_id: str) -> Outcome:
@@ -118,7 +138,8 @@ def give_up(connection: Connection, claim: Claim, max_attempts: int) -> Outcome:
     return Outcome.FAILED
 
 
-def train_claimed(connection: Connection, claim: Claim, settings: Settings, clock: Clock) -> Outcome:
+def train_claimed(connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+                  worker_stopping: Flag, lease_lost: Flag) -> Outcome:
     """Train a claimed job, resuming from its checkpoint, and write how it ended."""
     try:
         with connection.begin():
@@ -126,7 +147,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     except PERMANENT as error:
         return failed(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock)
-    writer = EpochWriter(connection, claim, cadence, clock)
+    writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost)
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
     try:
         result = fit_resuming(inputs, writer, settings)
@@ -136,6 +157,9 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     if writer.lease_lost:
         log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
         return Outcome.LEASE_LOST
+    if writer.handed_back:
+        log.info("job %s: worker stopping; handed back after epoch %d", claim.job_id, result.history[-1]["epoch"])
+        return Outcome.HANDED_BACK
     if writer.cancelling:
         written = finish(connection, claim, "cancelled", train_seconds=train_seconds)
         return Outcome.CANCELLED if written else Outcome.LEASE_LOST

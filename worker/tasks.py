@@ -8,6 +8,7 @@ from celery import shared_task
 
 from service.queue import RECONCILE_TASK, TRAIN_TASK
 
+from . import stopping
 from .reconciler import reconcile
 from .runner import run_job
 
@@ -15,7 +16,8 @@ from .runner import run_job
 @shared_task(name=TRAIN_TASK)
 def train(job_id: str) -> str:
     """Claim and train ``job_id``; returns the outcome (see :class:`worker.runner.Outcome`)."""
-    return str(run_job(job_id))
+    with stopping.running_job():
+        return str(run_job(job_id))
 
 
 @shared_task(name=RECONCILE_TASK)

@@ -8,6 +8,7 @@ suite may empty) point it elsewhere than the loopback defaults.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -53,18 +54,29 @@ def database_url():
 
 
 class WorkerProcess:
-    """``celery -A worker.app worker`` in a subprocess, its log in a file."""
+    """``celery -A worker.app worker`` in a subprocess (its own session), its log in a file.
 
-    def __init__(self, database_url: str, broker_url: str, log_path: Path, home: Path):
+    Prefork by default, as ``axon worker`` runs it: the task runs in a forked child, the
+    reconciler in the parent; ``pool="solo"`` trains in the one process, as ``axon serve`` does.
+    ``queue`` replaces the training queue it consumes; ``settings`` add to the environment.
+    """
+
+    def __init__(self, database_url: str, broker_url: str, log_path: Path, home: Path, *, pool: str = "prefork",
+                 queue: str | None = None, settings: dict[str, str] | None = None):
         self.log_path = log_path
-        env = {**os.environ, **WORKER_SETTINGS, "AXON_DATABASE_URL": database_url, "AXON_BROKER_URL": broker_url,
-               "AXON_HOME": str(home)}
-        # Prefork, as ``axon worker`` runs it: the task runs in a forked child, the reconciler in the parent.
-        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool=prefork", "--concurrency=1",
+        env = {**os.environ, **WORKER_SETTINGS, **(settings or {}), "AXON_DATABASE_URL": database_url,
+               "AXON_BROKER_URL": broker_url, "AXON_HOME": str(home)}
+        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", f"--pool={pool}",
                 "--loglevel=INFO", "--hostname", f"axon-integration-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if pool != "solo":
+            argv.append("--concurrency=1")
+        if queue is not None:
+            argv.append(f"--queues={queue}")
         self.log_file = open(log_path, "wb")
-        self.process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+        # A session of its own, so a test can signal the worker and its pool together, as systemd does.
+        self.process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -80,12 +92,19 @@ class WorkerProcess:
         pytest.fail(f"the celery worker was not ready after {timeout} s:\n{self.log()}", pytrace=False)
 
     def stop(self) -> None:
-        # SIGTERM is Celery's warm shutdown: it finishes the task in hand, so bound the wait.
-        self.process.terminate()
+        # SIGTERM is Celery's warm shutdown: a job in hand is handed back at its next epoch.
+        if self.process.poll() is None:
+            self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log_file.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self.log_file.close()
 
@@ -99,6 +118,24 @@ def worker(database_url, redis_url, tmp_path_factory):
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def start_worker(database_url, redis_url, tmp_path):
+    """Start one more worker, ready: ``start_worker(pool=..., queue=..., settings=...)``; stopped after the test."""
+    started = []
+
+    def start(**options) -> WorkerProcess:
+        folder = tmp_path / f"worker-{len(started)}"
+        folder.mkdir()
+        process = WorkerProcess(database_url, redis_url, folder / "celery.log", folder / "home", **options)
+        started.append(process)
+        process.wait_ready(WORKER_READY_SECONDS)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()  # The test has what it needs; a warm shutdown would only cost seconds.
 
 
 @pytest.fixture(scope="session")
