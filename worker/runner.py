@@ -153,6 +153,8 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
         result = fit_resuming(inputs, writer, settings)
     except PERMANENT as error:
         return failed(connection, claim, error, writer.train_seconds())
+    finally:
+        writer.close()
     train_seconds = writer.train_seconds()
     if writer.lease_lost:
         log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)

@@ -119,10 +119,11 @@ def test_an_epoch_longer_than_the_lease_is_not_taken_from_its_live_worker(api, a
     queue = f"slow-{uuid.uuid4().hex[:8]}"
     # The worker's own reconciler judges staleness by the short lease too, and would republish.
     slow_worker = start_worker(queue=queue, settings={"AXON_LEASE_SECONDS": str(HEARTBEAT_LEASE_SECONDS)})
-    # One epoch of one-row batches: about 2 s here, twice the lease. Without the heartbeat
-    # thread only the claim and the epoch's write would refresh the lease.
+    # One epoch of one-row batches: about 4 s here, four times the lease, so a machine a few
+    # times faster still outlasts it. Without the heartbeat thread only the claim and the
+    # epoch's write would refresh the lease.
     spec = {**SPEC, "epochs": 1, "batch_size": 1, "optimizer": {"name": "adam", "learning_rate": 0.001}}
-    job_id, published_at = add_job(api_app, create_dataset(api, n_samples=12_000), spec)
+    job_id, published_at = add_job(api_app, create_dataset(api, n_samples=30_000), spec)
     send_to(api_app, queue, job_id)
 
     # Play a second worker: try to claim the job, as it would, all the while it trains.
