@@ -1,8 +1,10 @@
 """The API and worker command lines, and ``axon serve``'s supervisor that runs both as children.
 
 The supervisor holds no state of its own: the database is the source of truth for jobs, so
-stopping it, or killing it, loses nothing. A job cut off mid-way is left ``running`` with a
-heartbeat that goes stale, and the worker's reconciler resumes it from its last checkpoint.
+stopping it, or killing it, loses nothing. On a clean stop the worker hands its job back at the
+next epoch boundary (checkpoint, then ``queued``) and the next start resumes it at once; a job
+cut off by a kill is left ``running`` with a heartbeat that goes stale, and the reconciler
+resumes it from its last checkpoint after ``AXON_LEASE_SECONDS``.
 """
 
 from __future__ import annotations
