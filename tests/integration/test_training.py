@@ -91,7 +91,9 @@ def test_cancelling_a_long_job_stops_it_at_an_epoch_boundary(api):
 
     response = api.post(f"/v1/jobs/{job['id']}/cancel")
     assert response.status_code == 202, response.text
-    assert response.json()["status"] == "cancelling"
+    # Epochs here take about a millisecond: the worker may finish the cancel before the API
+    # re-reads the row for its answer.
+    assert response.json()["status"] in {"cancelling", "cancelled"}
     job = wait_for(api, job["id"], {"cancelled", "succeeded", "failed"}, timeout=30)
 
     assert job["status"] == "cancelled" and job["finished_at"] is not None
