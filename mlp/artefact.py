@@ -80,13 +80,25 @@ class Model:
             Not a finite 2-D array of numbers with the model's feature count.
         """
         features = self._checked(features)
-        link = LOSSES[self.meta["loss"]].link
         outputs = np.empty((len(features), self.network.layer_sizes[-1]), dtype=self.network.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # Overflow is checked for below.
+            return self._predict_checked(features, outputs, batch_rows)
+
+    def _predict_checked(self, features: np.ndarray, outputs: np.ndarray, batch_rows: int) -> Prediction:
+        link = LOSSES[self.meta["loss"]].link
         for start in range(0, len(features), batch_rows):
-            chunk = (features[start : start + batch_rows] - self.mean) / self.std
-            raw = self.network.forward(chunk.astype(self.network.dtype, copy=False))
-            outputs[start : start + batch_rows] = link(raw)
+            chunk = ((features[start : start + batch_rows] - self.mean) / self.std).astype(self.network.dtype)
+            # Finite inputs can still overflow the model's float32 arithmetic (1e300, or 1e30
+            # through a few ReLU layers); such rows get a clear error, never a NaN answer.
+            if not np.isfinite(chunk).all():
+                raise self._overflow()
+            outputs[start : start + batch_rows] = link(self.network.forward(chunk))
+        if not np.isfinite(outputs).all():
+            raise self._overflow()
         return self._interpret(outputs)
+
+    def _overflow(self) -> DataError:
+        return DataError("features", f"values too large for this model's {self.network.dtype.name} arithmetic")
 
     def _checked(self, features) -> np.ndarray:
         try:

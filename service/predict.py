@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from mlp import Model
+from mlp import DataError, Model
 
 from .database import get_session
 from .errors import InvalidRequest, NotFound
@@ -79,7 +79,10 @@ def predict(model_id: str, inputs: list[list[float]]) -> PredictOut:
     """Predict ``inputs`` (n_rows, n_features) with the model; 422 naming /inputs on a wrong width."""
     model = load_model(model_id)
     _check_width(inputs, model.n_features)
-    prediction = model.predict(np.asarray(inputs, dtype=np.float64))
+    try:
+        prediction = model.predict(np.asarray(inputs, dtype=np.float64))
+    except DataError as error:  # Finite inputs the model's float32 arithmetic cannot hold.
+        raise InvalidRequest([{"pointer": "/inputs", "detail": error.message}]) from None
     if model.task == "regression":
         return PredictOut(predictions=prediction.predictions.tolist())
     return PredictOut(predictions=prediction.predictions.tolist(),

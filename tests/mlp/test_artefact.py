@@ -46,6 +46,8 @@ def test_wrong_feature_count_is_a_clear_error(binary_model):
         binary_model.predict(np.zeros((3, 5)))
     with pytest.raises(DataError, match="NaN"):
         binary_model.predict([[np.nan, 1.0]])
+    with pytest.raises(DataError, match="too large"):
+        binary_model.predict([[1e300, 1.0]])
 
 
 def test_object_arrays_and_pickles_are_refused(binary_model):

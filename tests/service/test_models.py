@@ -71,6 +71,7 @@ def test_predict_from_csv_rows_with_or_without_header(client, classifier_id, cla
     ({"inputs": [[1, 2, "x"]]}, "/inputs/0/2"),
     ({"inputs": []}, "/inputs"),
     ({"rows": [[1, 2, 3]]}, "/rows"),
+    ({"inputs": [[1e300, 2, 3]]}, "/inputs"),  # Finite, but past float32: never NaN in the answer.
 ])
 def test_invalid_inputs_are_422(client, classifier_id, body, pointer):
     response = client.post(f"/v1/models/{classifier_id}/predict", json=body)
