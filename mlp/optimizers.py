@@ -96,8 +96,10 @@ class Nesterov(Momentum):
 class Adam(Optimizer):
     """``m, v`` moving averages of ``g`` and ``g^2``; ``p -= lr m_hat / (sqrt(v_hat) + eps)``.
 
-    The bias corrections ``1 - beta^t`` are folded into two scalars so the step is four array ops.
-    With ``amsgrad`` the denominator uses the running maximum of ``v``.
+    The slots hold ``m / (1 - beta1)`` and ``v / (1 - beta2)``, which update as
+    ``m' = beta1 m' + g`` and ``v' = beta2 v' + g^2`` (one array operation fewer each); those
+    factors and the bias corrections ``1 - beta^t`` fold into two scalars, so a step is ten
+    passes over the parameters. With ``amsgrad`` the denominator uses the running maximum of ``v``.
     """
 
     slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -109,23 +111,20 @@ class Adam(Optimizer):
         if self.decoupled_weight_decay and self.spec.weight_decay:
             param *= 1.0 - learning_rate * self.spec.weight_decay
         exp_avg *= beta1
-        np.multiply(grad, 1.0 - beta1, out=scratch)
-        exp_avg += scratch
+        exp_avg += grad
         exp_avg_sq *= beta2
         np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - beta2
         exp_avg_sq += scratch
         second = exp_avg_sq
         if self.spec.amsgrad:
             second = np.maximum(self._slot("max_exp_avg_sq", index), exp_avg_sq,
                                 out=self._slot("max_exp_avg_sq", index))
-        # lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(bc2) / bc1) m / (sqrt(v) + eps sqrt(bc2)):
-        # the bias corrections move into two scalars, saving a pass over the parameters.
-        root_bias_correction2 = math.sqrt(1.0 - beta2**self.step)
+        # sqrt(v_hat) = root_scale sqrt(v'), m_hat = (1 - beta1) m' / (1 - beta1^t).
+        root_scale = math.sqrt((1.0 - beta2) / (1.0 - beta2**self.step))
         np.sqrt(second, out=scratch)
-        scratch += self.spec.eps * root_bias_correction2
+        scratch += self.spec.eps / root_scale
         np.divide(exp_avg, scratch, out=scratch)
-        scratch *= learning_rate * root_bias_correction2 / (1.0 - beta1**self.step)
+        scratch *= learning_rate * (1.0 - beta1) / ((1.0 - beta1**self.step) * root_scale)
         param -= scratch
 
 
