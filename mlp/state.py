@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import Backend, get_backend
-from .data import EncodedTargets, check_arrays, encode_targets, fingerprint, infer_task, split_indices, standardisation
+from .data import DataError, EncodedTargets, check_arrays, encode_targets, fingerprint, infer_task, split_indices, standardisation
 from .early_stopping import EarlyStopper
 from .initialisers import initial_weights
 from .losses import LOSSES
@@ -70,6 +70,8 @@ def prepare_data(
     spec = bind_spec(spec, shape, limits)
     loss = spec.resolved_loss(shape)
     train_rows, validation_rows = split_indices(encoded, spec.validation_split, spec.seed)
+    if len(validation_rows) == 0:
+        _check_monitors_need_no_validation(spec)
     mean, std = standardisation(features[train_rows], spec.standardize)
     scaled = (features - mean) / std
 
@@ -93,6 +95,25 @@ def prepare_data(
         validation=to_split(validation_rows) if len(validation_rows) else None,
         fingerprint=fingerprint(features, encoded),
     )
+
+
+def _check_monitors_need_no_validation(spec: NetworkSpec) -> None:
+    """A split too small to hold a validation row cannot feed a ``val_*`` monitor.
+
+    The spec validates ``validation_split > 0`` for such monitors, but a small dataset can still
+    round every class's share down to zero rows.
+    """
+    monitors = [spec.early_stopping.monitor] if spec.early_stopping is not None else []
+    if spec.schedule.name == "plateau":
+        monitors.append(spec.schedule.monitor)
+    for monitor in monitors:
+        if monitor.startswith("val_"):
+            raise DataError(
+                "targets",
+                f"validation_split {spec.validation_split} leaves no validation rows in this data, "
+                f"so '{monitor}' cannot be monitored; use more rows, a larger validation_split or a "
+                "training metric",
+            )
 
 
 def _loss_targets(encoded: EncodedTargets, rows: np.ndarray, loss: str, shape: DataShape) -> np.ndarray:

@@ -87,3 +87,15 @@ def test_standardisation_uses_the_training_split_only():
     np.testing.assert_allclose(np.asarray(data.train.features).mean(axis=0), [0, 0], atol=1e-5)
     mean, std = standardisation(features, enabled=False)
     assert mean.tolist() == [0, 0] and std.tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("monitored", [
+    {"early_stopping": {"monitor": "val_loss"}},
+    {"schedule": {"name": "plateau", "monitor": "val_loss"}},
+])
+def test_a_validation_monitor_without_validation_rows_is_a_data_error(monitored):
+    """Four rows at validation_split 0.1 round to no validation row: a clear error, not a KeyError."""
+    with pytest.raises(DataError, match="leaves no validation rows") as caught:
+        fit(make_spec(epochs=2, **monitored), [[0.0], [1.0], [2.0], [3.0]], [0.5, 1.5, 2.5, 3.5])
+    assert caught.value.field == "targets"
+    assert fit(make_spec(epochs=2), [[0.0], [1.0], [2.0], [3.0]], [0.5, 1.5, 2.5, 3.5]).history[-1]["epoch"] == 2
