@@ -104,6 +104,14 @@ def mark_published(connection: Connection, candidates: list[tuple[str, datetime 
     return won
 
 
+def release(connection: Connection, job_ids: list[str], now: datetime) -> None:
+    """Undo ``published_at = now`` on jobs whose publish failed (unless someone changed it since)."""
+    with connection.begin():
+        connection.execute(
+            update(jobs).where(jobs.c.id.in_(job_ids), jobs.c.published_at == now).values(published_at=None)
+        )
+
+
 def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publish_job) -> Reconciliation:
     """One pass over the jobs table, within the current Flask app; see the module docstring.
 
@@ -119,9 +127,13 @@ def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publ
         result.cancelled = cancel_abandoned(connection, now, settings)
         candidates = find_unpublished(connection, now, settings)
         won = mark_published(connection, candidates, now, settings) if candidates else []
-    # Publish only after the commit, so only a run whose compare-and-set committed sends a message.
-    for job_id in won:
-        if publish(job_id):
+        # Publish only after the commit, so only a run whose compare-and-set committed sends a message.
+        for index, job_id in enumerate(won):
+            if not publish(job_id):
+                # The broker is down: the rest would fail too. Forget these runs' claims, so the
+                # next run retries them rather than waiting out republish_seconds.
+                release(connection, won[index:], now)
+                break
             result.published.append(job_id)
     if result.published or result.cancelled:
         log.info("reconciler: published %s, cancelled %s", result.published, result.cancelled)

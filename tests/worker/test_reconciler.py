@@ -151,3 +151,21 @@ def test_the_periodic_thread_reconciles_until_stopped(make_app):
         thread.stop()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_failed_publish_is_retried_at_the_next_run(engine):
+    """With the broker down the claims are released, so the next run publishes, not one 30 s later."""
+    jobs = make_jobs(engine)
+    attempts = []
+
+    def broker_down(job_id: str) -> bool:
+        attempts.append(job_id)
+        return False
+
+    assert reconcile(publish=broker_down).published == []
+    assert len(attempts) == 1  # The first failure stops the run: the rest would fail too.
+    for situation in STALE:
+        assert job_row(engine, jobs[situation]).published_at is None
+    recorder = Recorder()
+    reconcile(publish=recorder)
+    assert {jobs[situation] for situation in STALE} <= set(recorder.published)
