@@ -118,7 +118,8 @@ class Adam(_OptimizerBase):
     """``torch.optim.Adam``."""
 
     name: Literal["adam"] = "adam"
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    # A two-item list rather than a tuple: JSON has only arrays, and the API validates strictly.
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] = [0.9, 0.999]
     eps: float = Field(1e-8, gt=0)
     amsgrad: bool = False
 

@@ -36,6 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         # with this status. Every operation documents 500 as problem+json, so it adds none, and
         # each route lists the 422 it can really answer.
         validation_error_status=500,
+        # Left as None, flask-openapi3 writes `securitySchemes: null`, which OpenAPI 3.1 forbids.
+        security_schemes={},
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["axon.settings"] = settings

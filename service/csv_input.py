@@ -137,9 +137,12 @@ def _target_column(labels: list[tuple[int, str]], target: str) -> np.ndarray:
                                    "detail": f"line {line}, column '{target}': '{label}' is not a usable target"}])
     texts = [label for _, label in labels]
     if all(INTEGER.fullmatch(text) for text in texts):
-        values = [int(text) for text in texts]
-        if all(INT64_MIN <= value <= INT64_MAX for value in values):
-            return np.asarray(values, dtype=np.int64)
+        for line, text in labels:
+            # Python refuses int() past 4300 digits; anything past 20 is outside int64 anyway.
+            if len(text.lstrip("+-")) > 20 or not INT64_MIN <= int(text) <= INT64_MAX:
+                raise InvalidRequest([{"field": "file", "row": line, "column": target,
+                                       "detail": f"line {line}, column '{target}': integer labels must fit in 64 bits"}])
+        return np.asarray([int(text) for text in texts], dtype=np.int64)
     elif all(NUMBER.fullmatch(text) for text in texts):
         for line, text in labels:
             if not math.isfinite(float(text)):

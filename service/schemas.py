@@ -22,6 +22,8 @@ from .models import JOB_STATUSES
 from .paging import CURSOR_PATTERN
 
 INT64_RANGE = range(-(2**63), 2**63)
+# Epochs are INTEGER columns; a bigger number in a query would overflow the database driver.
+MAX_EPOCH = 2**31 - 1
 JobStatus = Literal[JOB_STATUSES]
 Label = Union[int, str]
 # The stored spec (a dict) is documented as the engine's spec but not validated again on the way
@@ -159,7 +161,7 @@ class JobListQuery(BaseModel):
 
 
 class MetricsQuery(BaseModel):
-    after: int | None = Field(None, ge=0, description="Only epochs after this one (from `next`).")
+    after: int | None = Field(None, ge=0, le=MAX_EPOCH, description="Only epochs after this one (from `next`).")
 
 
 class MetricsPage(BaseModel):

@@ -15,7 +15,7 @@ def error_locations(payload, **context) -> list[tuple]:
 def test_only_layers_is_required():
     spec = NetworkSpec.model_validate({"layers": [{"units": 4}]})
     assert spec.optimizer.name == "adam" and spec.optimizer.learning_rate == 1e-3
-    assert spec.optimizer.betas == (0.9, 0.999) and spec.optimizer.eps == 1e-8
+    assert spec.optimizer.betas == [0.9, 0.999] and spec.optimizer.eps == 1e-8
     assert spec.schedule.name == "constant" and spec.loss == "auto" and spec.init == "auto"
     assert spec.layers[0].activation == "relu" and spec.layers[0].dropout == 0
     assert spec.early_stopping is None and spec.dtype == "float32"

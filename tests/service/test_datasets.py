@@ -134,6 +134,13 @@ def test_invalid_generator_names_the_field(client):
     assert errors[0]["pointer"] == "/generator/kind"
 
 
+@pytest.mark.parametrize("seed", [False, "4", 4.0])
+def test_a_number_of_the_wrong_json_type_is_refused(client, seed):
+    # Lax pydantic would read false as 0 and "4" as 4; the document says integer.
+    errors = errors_of(client.post("/v1/datasets", json={"generator": {"kind": "xor", "seed": seed}}))
+    assert [error["pointer"] for error in errors] == ["/generator/seed"]
+
+
 # ---- CSV upload -------------------------------------------------------------------------------
 
 
@@ -171,6 +178,8 @@ def test_csv_numeric_targets_follow_the_json_rule(client):
     ("a,a,y\n1,2,0\n", "y", {"field": "file", "row": 1}),  # Duplicate names.
     ("", "y", {"field": "file"}),
     ("a,y\n1,0\n2,0\n", "y", {"field": "file", "column": "y"}),  # A single class.
+    ("a,y\n1," + "9" * 5000 + "\n2,3\n", "y", {"field": "file", "row": 2, "column": "y"}),  # Past int64.
+    ("a,y\n1,9223372036854775808\n2,3\n", "y", {"field": "file", "row": 2, "column": "y"}),
 ])
 def test_invalid_csv_is_422_naming_field_row_and_column(client, text, target, expected):
     errors = errors_of(csv_upload(client, text, target=target))

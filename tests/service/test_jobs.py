@@ -196,3 +196,16 @@ def test_cancel_cannot_resurrect_a_job_the_worker_just_finished(client, app, mon
     monkeypatch.setattr(jobs_module, "find_job", find_then_worker_finishes)
     assert client.post(f"/v1/jobs/{job.id}/cancel").status_code == 409
     assert job_row(app, job.id).status == "succeeded"
+
+
+def test_metrics_after_beyond_any_epoch_is_a_422_not_an_overflow(app, client):
+    job = insert_job(app, None, "running")
+    response = client.get(f"/v1/jobs/{job.id}/metrics?after={2**80}")
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["parameter"] == "after"
+
+
+def test_json_arrays_fill_list_fields_under_strict_typing(client):
+    """Strict typing must not refuse a JSON array for Adam's two betas."""
+    job = submit_job(client, spiral_dataset(client)["id"], optimizer={"name": "adam", "betas": [0.8, 0.99]})
+    assert job["spec"]["optimizer"]["betas"] == [0.8, 0.99]
