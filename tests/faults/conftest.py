@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,11 +17,10 @@ from typing import Callable, Iterator
 import httpx
 import pytest
 import redis
-from werkzeug.serving import make_server
 
 from service import create_app
 from tests.databases import postgres_database
-from tests.integration.conftest import WORKER_READY_SECONDS, WorkerProcess
+from tests.integration.conftest import WORKER_READY_SECONDS, WorkerProcess, served
 
 REDIS_READY_SECONDS = 10
 
@@ -117,11 +115,6 @@ def api_app(database_url, redis_server, tmp_path):
 
 @pytest.fixture
 def api(api_app) -> Iterator[httpx.Client]:
-    """An httpx client for the API served by werkzeug on a free loopback port."""
-    server = make_server("127.0.0.1", 0, api_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="axon-faults-api", daemon=True)
-    thread.start()
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=30) as client:
+    """An httpx client for the API on a real socket."""
+    with served(api_app, timeout=30) as client:
         yield client
-    server.shutdown()
-    thread.join(timeout=5)

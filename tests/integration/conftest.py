@@ -14,7 +14,9 @@ import sys
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -146,13 +148,22 @@ def api_app(database_url, redis_url, tmp_path_factory):
     app.extensions["axon.engine"].dispose()
 
 
-@pytest.fixture(scope="session")
-def api(api_app, worker):
-    """An httpx client for the API served by werkzeug on a free loopback port, with the worker up."""
-    server = make_server("127.0.0.1", 0, api_app, threaded=True)
+@contextmanager
+def served(app, timeout: float = 10) -> Iterator[httpx.Client]:
+    """Serve ``app`` with werkzeug on a free loopback port; yields an httpx client for it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="axon-test-api", daemon=True)
     thread.start()
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=10) as client:
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=timeout) as client:
+            yield client
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def api(api_app, worker):
+    """An httpx client for the API on a real socket, with the worker up."""
+    with served(api_app) as client:
         yield client
-    server.shutdown()
-    thread.join(timeout=5)
