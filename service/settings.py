@@ -44,6 +44,8 @@ class Settings(BaseSettings):
                                      "than this and not started is published again.")
     reconcile_seconds: float = Field(10.0, ge=0, description="How often each worker runs the "
                                      "reconciler (0: never).")
+    max_run_seconds: float = Field(24 * 3600, gt=0, description="Training time (over all attempts) "
+                                   "after which a job is checkpointed and failed with a timeout.")
     max_attempts: int = Field(3, ge=1, description="Attempts that ended uncleanly (a crash, a kill, "
                               "an error) before a job is failed for good; clean hand-backs do not count.")
     predict_cache_size: int = Field(32, ge=1, description="Models kept loaded for predict.")

@@ -116,7 +116,8 @@ class EpochWriter:
     """
 
     def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic,
-                 stopping: Flag = lambda: False, lease_lost: Flag = lambda: False):
+                 stopping: Flag = lambda: False, lease_lost: Flag = lambda: False,
+                 max_seconds: float = float("inf")):
         self.connection = connection
         self.claim = claim
         self.cadence = cadence
@@ -124,9 +125,11 @@ class EpochWriter:
         self.stopping = stopping
         self.lease_lost_elsewhere = lease_lost
         self.fit_started = clock()
+        self.max_seconds = max_seconds
         self.lease_lost = False
         self.cancelling = False
         self.handed_back = False
+        self.timed_out = False
         # Built once: constructing the statements each epoch would cost more than executing them.
         dialect_name = connection.dialect.name
         self.async_commit = ASYNC_COMMIT.get(dialect_name)
@@ -159,8 +162,11 @@ class EpochWriter:
             return True
         # At the last epoch storing the model is quicker than handing the job to another worker.
         handing_back = epoch < self.cadence.last_epoch and self.stopping()
+        # Past its time limit a job stops here, with this epoch checkpointed, and is failed.
+        self.timed_out = epoch < self.cadence.last_epoch and self.train_seconds() > self.max_seconds
         # Serialise before the transaction opens, so the job row stays locked only for the writes.
-        checkpoint_blob = checkpoint.to_bytes() if handing_back or self.cadence.due(epoch) else None
+        due = handing_back or self.timed_out or self.cadence.due(epoch)
+        checkpoint_blob = checkpoint.to_bytes() if due else None
         connection, job_id, now = self.connection, self.claim.job_id, utcnow()
         if checkpoint_blob is None and not handing_back and self.fast_connection is not None:
             status = self.fast_connection.exec_driver_sql(EPOCH_STATEMENT_POSTGRESQL, {
@@ -195,7 +201,7 @@ class EpochWriter:
             self.lease_lost = True
             return True
         self.cancelling = status == "cancelling"
-        return self.cancelling or self.handed_back
+        return self.cancelling or self.handed_back or self.timed_out
 
 
 def hand_back(connection: Connection, claim: Claim) -> bool:

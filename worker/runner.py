@@ -147,7 +147,8 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     except PERMANENT as error:
         return failed(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock)
-    writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost)
+    writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
+                         max_seconds=settings.max_run_seconds)
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
     try:
         result = fit_resuming(inputs, writer, settings)
@@ -165,6 +166,13 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     if writer.cancelling:
         written = finish(connection, claim, "cancelled", train_seconds=train_seconds)
         return Outcome.CANCELLED if written else Outcome.LEASE_LOST
+    if writer.timed_out:
+        epoch = result.history[-1]["epoch"]
+        message = f"timeout: trained {train_seconds:.1f} s, past the {settings.max_run_seconds:g} s limit, at epoch {epoch}"
+        if not fail(connection, claim, "timeout", message, train_seconds=train_seconds):
+            return Outcome.LEASE_LOST
+        log.warning("job %s failed: %s", claim.job_id, message)
+        return Outcome.FAILED
     # A run resumed from its final checkpoint trains no epoch; its last record is already stored.
     final_record = result.history[-1] if result.history else claim.metrics
     if not succeed(connection, claim, result, final_record, train_seconds):

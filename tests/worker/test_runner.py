@@ -296,3 +296,24 @@ def test_a_job_out_of_attempts_fails_instead_of_training(make_app):
     assert (job.status, job.error_type, job.attempts, job.lease_token) == ("failed", "max_attempts", 3, None)
     assert "3 attempts" in job.error_message and "epoch 4 of 8" in job.error_message
     assert metric_records(engine, job_id) == {}
+
+
+def test_a_job_past_its_run_time_is_checkpointed_and_failed_not_retried(make_app, hook_epochs, clock):
+    """Fault 8: each epoch takes 1 s on the fake clock and the limit is 2.5 s, so epoch 3 is the last."""
+    app = make_app(max_run_seconds=2.5, checkpoint_seconds=100)
+    engine = app.extensions["axon.engine"]
+    job_id = add_job(engine, add_dataset(engine))
+
+    def tick(record):
+        clock.now += 1.0
+
+    hook_epochs(before=tick)
+    with app.app_context():
+        assert run_job(job_id, clock=clock) == Outcome.FAILED
+        assert run_job(job_id, clock=clock) == Outcome.NOT_CLAIMED  # Failed for good: no retry.
+
+    job = job_row(engine, job_id)
+    assert (job.status, job.error_type, job.epoch, job.lease_token) == ("failed", "timeout", 3, None)
+    assert "past the 2.5 s limit, at epoch 3" in job.error_message
+    assert checkpoint_epoch(engine, job_id) == 3  # Checkpointed before failing, though not yet due.
+    assert sorted(metric_records(engine, job_id)) == [1, 2, 3]
