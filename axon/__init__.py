@@ -1,1 +1,7 @@
-"""The ``axon`` command line: ``serve`` (everything on one machine), ``api``, ``worker``, ``db``."""
+"""Axon's Python client (``axon.Client``) and the ``axon`` command line (``axon.cli``)."""
+
+from axon.client import (AxonError, AxonUnavailable, Client, Conflict, InvalidRequest, NotFound, Prediction,
+                         ServerError)
+
+__all__ = ["AxonError", "AxonUnavailable", "Client", "Conflict", "InvalidRequest", "NotFound", "Prediction",
+           "ServerError"]

@@ -18,7 +18,8 @@ from service.settings import Settings
 
 from .processes import AXON, REPO_ROOT, clean_env
 
-COMMANDS = ("serve", "api", "worker", "db", "settings")
+COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "jobs", "status", "metrics", "cancel", "predict",
+            "export")
 
 
 def invoke(*args: str):
