@@ -21,6 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # Imported here: the blueprints build their OpenAPI schemas on import, which costs seconds,
     # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
     from . import datasets, health, jobs, models_api
+    from . import events  # noqa: F401  Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .predict import init_predict
 
