@@ -18,6 +18,7 @@ import pytest
 
 from axon import AxonError, AxonUnavailable, Client, Conflict, InvalidRequest, NotFound
 from mlp import Model
+from tests.isolation import import_with_blocked
 
 from .processes import AXON, clean_env, free_port
 
@@ -78,21 +79,7 @@ def trained(client):
 
 def test_client_imports_without_service_frameworks():
     blocked = ("flask", "celery", "sqlalchemy", "kombu", "redis", "alembic")
-    script = f"""
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {blocked!r}:
-            raise ImportError('axon.client must not import ' + name)
-sys.meta_path.insert(0, Block())
-import axon.client
-from axon import Client
-loaded = sorted(m for m in sys.modules if m.split('.')[0] in {blocked!r})
-assert not loaded, loaded
-print('ok')
-"""
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                               env=clean_env())
+    completed = import_with_blocked("import axon.client\nfrom axon import Client", blocked, env=clean_env())
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "ok"
 
