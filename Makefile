@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# The embedded default: API + one worker on SQLite, no outside services.
+# The embedded default: API + one worker on SQLite, no outside services. API keys are off for
+# local development (axon serve allows that on loopback only); `make run AUTH=on` turns them on.
 run: $(STAMP)
-	$(BIN)/axon serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
+	AXON_AUTH=$(or $(AUTH),off) $(BIN)/axon serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
 
 test: $(STAMP)
 	scripts/ensure-services.sh

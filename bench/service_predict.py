@@ -24,7 +24,7 @@ import numpy as np
 from axon.serve import APP_FACTORY
 from service import create_app
 from service_bare_app import app as bare_app
-from service_processes import REPO, gunicorn
+from service_processes import API_HEADERS, REPO, gunicorn
 
 PREDICT_BODY = {"inputs": [[0.5, -1.2]]}
 BODY_BYTES = json.dumps(PREDICT_BODY).encode()
@@ -36,7 +36,7 @@ CLIENTS = ("http.client", "httpx")
 def poster(client_kind: str, url: str) -> Iterator[Callable[[str], int]]:
     """A keep-alive client of ``client_kind``: a function that POSTs the predict body to a path; returns the status."""
     if client_kind == "httpx":
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10, headers=API_HEADERS) as client:
             yield lambda path: client.post(path, json=PREDICT_BODY).status_code
         return
     address = urlsplit(url)
@@ -44,7 +44,7 @@ def poster(client_kind: str, url: str) -> Iterator[Callable[[str], int]]:
 
     def post(path: str) -> int:
         # It reconnects by itself when the server closes the connection (gunicorn's sync worker does).
-        connection.request("POST", path, body=BODY_BYTES, headers=JSON_HEADERS)
+        connection.request("POST", path, body=BODY_BYTES, headers={**JSON_HEADERS, **API_HEADERS})
         response = connection.getresponse()
         response.read()
         return response.status
@@ -120,7 +120,7 @@ def in_process_cpu(database_url: str, broker_url: str, model_id: str, n_requests
         for index in range(n_requests + n_requests // 10):
             if index == n_requests // 10:
                 cpu_began = time.process_time()
-            if client.post(path, json=PREDICT_BODY).status_code != 200:
+            if client.post(path, json=PREDICT_BODY, headers=API_HEADERS).status_code != 200:
                 raise RuntimeError(f"in-process POST {path} did not answer 200")
         cpu_per_request.append((time.process_time() - cpu_began) / n_requests)
     axon_app.extensions["axon.engine"].dispose()

@@ -102,6 +102,25 @@ def embedded(env: dict, home: Path, logs: Path) -> Iterator[str]:
         yield url
 
 
+# The API key every bench client sends, filled in by bench_api_key; the bare endpoint ignores it.
+API_HEADERS: dict[str, str] = {}
+
+
+def bench_api_key(database_url: str) -> None:
+    """Make a key in the bench database and have every client send it (auth stays on, as in production)."""
+    from sqlalchemy import create_engine
+
+    from service.auth import create_key
+    from service.models import LOCAL_TENANT
+
+    engine = create_engine(database_url)
+    try:
+        # Tenant "local": the jobs the bench writes straight to the database are in it too.
+        API_HEADERS["Authorization"] = f"Bearer {create_key(engine, LOCAL_TENANT)}"
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def bench_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database, dropped at the end; yields its SQLAlchemy URL."""

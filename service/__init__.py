@@ -22,8 +22,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
     from . import datasets, health, jobs, models_api
     from . import events  # noqa: F401  Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
+    from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .predict import init_predict
+    from .ratelimit import init_rate_limit
 
     settings = Settings(**dict(config or {}))
     app = OpenAPI(
@@ -37,14 +39,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         # with this status. Every operation documents 500 as problem+json, so it adds none, and
         # each route lists the 422 it can really answer.
         validation_error_status=500,
-        # Left as None, flask-openapi3 writes `securitySchemes: null`, which OpenAPI 3.1 forbids.
-        security_schemes={},
+        security_schemes=SECURITY_SCHEMES,
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["axon.settings"] = settings
     init_db(app, settings)
     celery_init_app(app, settings)
     init_predict(app, settings.predict_cache_size)
+    # In this order: a request's key is checked before it counts against that key's rate limit.
+    init_auth(app, settings)
+    init_rate_limit(app, settings)
     register_error_handlers(app)
     for module in (datasets, jobs, models_api, health):
         app.register_api(module.blueprint)

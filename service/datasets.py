@@ -12,6 +12,7 @@ from mlp import DataError, infer_task
 from mlp.data import encode_targets
 from mlp.datasets import generate
 
+from .auth import SECURITY, current_tenant
 from .csv_input import read_dataset_csv
 from .database import get_session
 from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
@@ -25,7 +26,7 @@ from .schemas import (
 from .storage import encode_arrays
 
 blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
-                         abp_responses=problem_docs(500))
+                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
 
 # Where each kind of dataset error points, per way of sending a dataset.
 JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/targets"}}
@@ -45,7 +46,8 @@ def create_dataset():
 @blueprint.get("", responses={200: DatasetPage, **problem_docs(422)})
 def list_datasets(query: DatasetListQuery):
     """List datasets, newest first, a page at a time."""
-    rows, following = newest_first(get_session(), Dataset, select(Dataset), query.cursor,
+    own = select(Dataset).where(Dataset.tenant == current_tenant())
+    rows, following = newest_first(get_session(), Dataset, own, query.cursor,
                                    current_settings().page_size, "/v1/datasets", {})
     items = [DatasetOut.model_validate(row, from_attributes=True) for row in rows]
     return json_response(DatasetPage(items=items, next=following))
@@ -65,8 +67,9 @@ def delete_dataset(path: DatasetPath):
 
 
 def find_dataset(dataset_id: str) -> Dataset:
+    """The current tenant's dataset ``dataset_id``; another tenant's is as unknown as a missing one."""
     dataset = get_session().get(Dataset, dataset_id)
-    if dataset is None:
+    if dataset is None or dataset.tenant != current_tenant():
         raise NotFound("dataset", dataset_id)
     return dataset
 
@@ -75,7 +78,8 @@ def remove_dataset(dataset_id: str) -> None:
     """Delete in one statement that re-checks for active jobs, so a job submitted meanwhile wins."""
     session = get_session()
     in_use = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES)).exists()
-    result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, ~in_use),
+    result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, Dataset.tenant == current_tenant(),
+                                                   ~in_use),
                              execution_options={"synchronize_session": False})
     session.commit()
     if result.rowcount == 0:
@@ -175,9 +179,9 @@ def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: st
                                f"(limit max_classes), got {len(encoded.classes)}"}])
     stored_targets = encoded.values if encoded.classes is not None else targets.astype(np.float64)
     blob, checksum = encode_arrays(features, stored_targets)
-    dataset = Dataset(name=name, task=task, n_samples=len(features), n_features=features.shape[1],
-                      classes=encoded.classes, feature_names=feature_names, dtype="float64",
-                      checksum=checksum, data=blob)
+    dataset = Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
+                      n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
+                      dtype="float64", checksum=checksum, data=blob)
     session = get_session()
     session.add(dataset)
     session.commit()

@@ -212,10 +212,12 @@ def problem_docs(*statuses: int) -> dict[int, dict]:
 
 PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON (including the non-standard NaN and Infinity literals).",
-    404: "No resource with that id.",
+    401: "No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).",
+    404: "No resource with that id (or one another tenant owns).",
     409: "The resource's state does not allow this.",
     413: "The request body is larger than max_body_bytes.",
     415: "Unsupported Content-Type.",
+    429: "Over the API key's rate limit or the tenant's concurrent-job cap; `Retry-After` says when to retry.",
     422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
     500: "A bug in Axon (logged); never caused by bad input.",
     503: "A dependency (database or broker) is unreachable; `errors` names which.",

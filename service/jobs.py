@@ -1,4 +1,5 @@
-"""/v1/jobs: submit a training job, list and show jobs, page through their metrics, cancel them.
+"""/v1/jobs: submit a training job, list and show jobs, page through their metrics, cancel them,
+predict with a job's model.
 
 The database is the source of truth: a job row commits before its message is published, and
 status changes the worker also makes are conditional updates, so neither side can undo the other.
@@ -8,30 +9,37 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlp import DataShape, bind_spec
 
+from .auth import SECURITY, current_tenant
 from .database import get_session
 from .db import utcnow
 from .errors import Conflict, InvalidRequest, NotFound, invalid_body, problem_docs
 from .http import JSON, body_docs, current_settings, json_body, json_response
-from .models import Dataset, EpochMetric, FINISHED_STATUSES, Job
+from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
+from .predict import predict, predict_body_docs, read_predict_request
 from .queue import publish_job
-from .schemas import JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery
+from .ratelimit import TooManyRequests
+from .schemas import (
+    JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
+)
 
 blueprint = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")],
-                         abp_responses=problem_docs(500))
+                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
 
 # What cancel does from each status: the next status, and whether the job is finished by it.
 CANCEL_TRANSITIONS = {"queued": ("cancelled", True), "running": ("cancelling", False)}
 # A status can change between reading it and the conditional update; a few rounds settle it.
 CANCEL_ROUNDS = 3
+# No one knows when a tenant's running job will end; a few seconds is a polite first retry.
+JOB_SLOT_RETRY_SECONDS = 5
 
 
-@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422)},
+@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429)},
                 openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
@@ -46,7 +54,9 @@ def create_job():
 @blueprint.get("", responses={200: JobPage, **problem_docs(422)})
 def list_jobs(query: JobListQuery):
     """List jobs, newest first, optionally only those with one status."""
-    selection = select(Job) if query.status is None else select(Job).where(Job.status == query.status)
+    selection = select(Job).where(Job.tenant == current_tenant())
+    if query.status is not None:
+        selection = selection.where(Job.status == query.status)
     rows, following = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
                                    "/v1/jobs", {"status": query.status})
     return json_response(JobPage(items=[job_out(row) for row in rows], next=following))
@@ -70,6 +80,22 @@ def cancel_job(path: JobPath):
     return json_response(job_out(request_cancel(path.job_id)), 202)
 
 
+@blueprint.post("/<job_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 409, 413, 415, 422)},
+                openapi_extensions=predict_body_docs(blueprint))
+def predict_with_job(path: JobPath):
+    """Predict with the model the job trained, as /v1/models/{model_id}/predict does; 409 while it has none."""
+    job = find_job(path.job_id)
+    if job.model_id is None:
+        raise Conflict(_no_model_reason(job))
+    return json_response(predict(job.model_id, read_predict_request().inputs), exclude_none=True)
+
+
+def _no_model_reason(job: Job) -> str:
+    if job.status == "failed":
+        return f"the job failed ({job.error_message or job.error_type}), so it has no model to predict with"
+    return f"the job is {job.status}; it has a model to predict with once it has succeeded"
+
+
 def job_out(job: Job) -> JobOut:
     error = None if job.error_type is None else JobError(type=job.error_type, message=job.error_message or "")
     return JobOut(
@@ -82,26 +108,29 @@ def job_out(job: Job) -> JobOut:
 
 
 def find_job(job_id: str) -> Job:
+    """The current tenant's job ``job_id``; another tenant's is as unknown as a missing one."""
     # populate_existing: a status the worker committed since this session last read the row.
     job = get_session().get(Job, job_id, populate_existing=True)
-    if job is None:
+    if job is None or job.tenant != current_tenant():
         raise NotFound("job", job_id)
     return job
 
 
 def submit_job(body: JobCreate) -> Job:
-    """Check the spec against the dataset, commit the job, then publish it."""
-    settings = current_settings()
+    """Check the spec against the dataset, take one of the tenant's job slots, commit the job, then publish it."""
+    settings, tenant = current_settings(), current_tenant()
     session = get_session()
     dataset = session.get(Dataset, body.dataset_id)
-    if dataset is None:
+    if dataset is None or dataset.tenant != tenant:
         raise _unknown_dataset(body.dataset_id)
     shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
     try:
         spec = bind_spec(body.spec, shape, settings.limits)
     except ValidationError as error:
         raise invalid_body(error, body.spec.model_dump(), prefix="/spec") from None
-    job = Job(dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued", epochs=spec.epochs)
+    _take_job_slot(tenant, settings.max_active_jobs)
+    job = Job(tenant=tenant, dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued",
+              epochs=spec.epochs)
     session.add(job)
     try:
         session.commit()
@@ -114,6 +143,24 @@ def submit_job(body: JobCreate) -> Job:
         job.published_at = utcnow()
         session.commit()
     return job
+
+
+def _take_job_slot(tenant: str, max_active_jobs: int) -> None:
+    """Refuse (429) a tenant already at ``max_active_jobs``; else leave its row locked until the commit.
+
+    The no-op update takes the tenant's row lock on PostgreSQL and the write lock on SQLite, so
+    two submissions of one tenant count their active jobs one after the other, never both under
+    the cap at once.
+    """
+    session = get_session()
+    session.execute(update(Tenant).where(Tenant.name == tenant).values(name=Tenant.name),
+                    execution_options={"synchronize_session": False})
+    active = session.scalar(select(func.count()).select_from(Job)
+                            .where(Job.tenant == tenant, Job.status.in_(ACTIVE_STATUSES)))
+    if active >= max_active_jobs:
+        session.rollback()
+        raise TooManyRequests(f"this tenant already has {active} queued or running jobs (limit max_active_jobs); "
+                              "wait for one to finish or cancel one", JOB_SLOT_RETRY_SECONDS)
 
 
 def _unknown_dataset(dataset_id: str) -> InvalidRequest:

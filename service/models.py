@@ -1,6 +1,8 @@
-"""The tables: datasets, jobs, their epoch metrics and latest checkpoint, and trained models.
+"""The tables: tenants and their API keys, datasets, jobs, their epoch metrics and latest
+checkpoint, and trained models.
 
-The database is the source of truth for jobs; the broker only carries job ids.
+The database is the source of truth for jobs; the broker only carries job ids. Datasets, jobs
+and models each name their tenant; metrics and checkpoints belong to a job and go with it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,34 @@ from .db import Base, UTCDateTime, utcnow
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
 ACTIVE_STATUSES = ("queued", "running", "cancelling")
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+# The tenant of everything made with auth off (AXON_AUTH=off); the migrations create it.
+LOCAL_TENANT = "local"
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+class Tenant(Base):
+    """Whoever owns datasets, jobs and models; its row is also the lock that serialises its job submissions."""
+
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the key is kept, so the database never holds a usable key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # The key's first characters, to tell keys apart in lists.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Dataset(Base):
@@ -28,6 +54,7 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(16))
     n_samples: Mapped[int] = mapped_column(Integer)
@@ -46,6 +73,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     # Deleting a dataset keeps its finished jobs (and their models), without the link.
     dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     spec: Mapped[dict] = mapped_column(JSON)
@@ -96,6 +124,7 @@ class TrainedModel(Base):
     __tablename__ = "models"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
     task: Mapped[str] = mapped_column(String(16))
     n_features: Mapped[int] = mapped_column(Integer)

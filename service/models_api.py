@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from .csv_input import read_predict_csv
+from .auth import SECURITY
 from .errors import problem_docs
-from .http import CSV, JSON, body_docs, current_settings, json_response, negotiate, read_json, validate_json
-from .predict import find_model_row, predict
-from .schemas import ModelOut, ModelPath, PredictOut, PredictRequest
+from .http import json_response
+from .predict import find_model_row, predict, predict_body_docs, read_predict_request
+from .schemas import ModelOut, ModelPath, PredictOut
 
 blueprint = APIBlueprint("models", __name__, url_prefix="/v1/models", abp_tags=[Tag(name="models")],
-                         abp_responses=problem_docs(500))
+                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
 
 WEIGHTS_DOC = {
     "description": "The engine's npz artefact: weights, spec and preprocessing (no pickle).",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
-CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}
 
 
 @blueprint.get("/<model_id>", responses={200: ModelOut, **problem_docs(404)})
@@ -36,9 +35,7 @@ def get_weights(path: ModelPath):
 
 
 @blueprint.post("/<model_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 413, 415, 422)},
-                openapi_extensions=body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC}))
+                openapi_extensions=predict_body_docs(blueprint))
 def predict_rows(path: ModelPath):
     """Predict from JSON ``inputs`` or ``text/csv`` rows; probabilities and classes for classification."""
-    document = read_json() if negotiate(JSON, CSV) == JSON else {"inputs": read_predict_csv(request.get_data())}
-    body = validate_json(PredictRequest, document, context={"max_predict_rows": current_settings().max_predict_rows})
-    return json_response(predict(path.model_id, body.inputs), exclude_none=True)
+    return json_response(predict(path.model_id, read_predict_request().inputs), exclude_none=True)

@@ -2,7 +2,8 @@
 
 A model never changes after its job succeeds, so a cached one needs no database read, which is
 what keeps single-row predict in the low milliseconds. ``mlp.Model`` applies the standardisation
-stored with the weights.
+stored with the weights. Each cached model keeps its tenant, so a cache hit is scoped as a
+database read would be.
 """
 
 from __future__ import annotations
@@ -11,36 +12,42 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
-from flask import current_app
+from flask import current_app, request
+from flask_openapi3 import APIBlueprint
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from mlp import DataError, Model
 
+from .auth import current_tenant
+from .csv_input import read_predict_csv
 from .database import get_session
 from .errors import InvalidRequest, NotFound
+from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
 from .models import TrainedModel
-from .schemas import PredictOut
+from .schemas import PredictOut, PredictRequest
+
+CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}
 
 
 class ModelCache:
-    """The ``capacity`` most recently used models, by id; safe to share between threads."""
+    """The ``capacity`` most recently used models with their tenants, by id; safe to share between threads."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self._models: OrderedDict[str, Model] = OrderedDict()
+        self._models: OrderedDict[str, tuple[str, Model]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, model_id: str) -> Model | None:
+    def get(self, model_id: str) -> tuple[str, Model] | None:
         with self._lock:
             model = self._models.get(model_id)
             if model is not None:
                 self._models.move_to_end(model_id)
             return model
 
-    def put(self, model_id: str, model: Model) -> None:
+    def put(self, model_id: str, tenant: str, model: Model) -> None:
         with self._lock:
-            self._models[model_id] = model
+            self._models[model_id] = (tenant, model)
             self._models.move_to_end(model_id)
             while len(self._models) > self.capacity:
                 self._models.popitem(last=False)
@@ -55,7 +62,8 @@ def init_predict(app, capacity: int) -> None:
 
 
 def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
-    query = select(TrainedModel).where(TrainedModel.id == model_id)
+    """The current tenant's model ``model_id``; another tenant's is as unknown as a missing one."""
+    query = select(TrainedModel).where(TrainedModel.id == model_id, TrainedModel.tenant == current_tenant())
     if with_artefact:
         query = query.options(undefer(TrainedModel.artefact))
     row = get_session().scalars(query).one_or_none()
@@ -67,12 +75,27 @@ def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
 def load_model(model_id: str) -> Model:
     """The model ``model_id``, from the cache or else from the database (404 when unknown)."""
     cache: ModelCache = current_app.extensions["axon.model_cache"]
-    model = cache.get(model_id)
-    if model is None:
+    cached = cache.get(model_id)
+    if cached is None:
         # Two threads missing at once both load; the second put simply replaces the first.
-        model = Model.from_bytes(find_model_row(model_id, with_artefact=True).artefact)
-        cache.put(model_id, model)
+        row = find_model_row(model_id, with_artefact=True)
+        cached = (row.tenant, Model.from_bytes(row.artefact))
+        cache.put(model_id, *cached)
+    tenant, model = cached
+    if tenant != current_tenant():
+        raise NotFound("model", model_id)
     return model
+
+
+def read_predict_request() -> PredictRequest:
+    """The request's rows, from JSON ``inputs`` or ``text/csv``, checked against max_predict_rows."""
+    document = read_json() if negotiate(JSON, CSV) == JSON else {"inputs": read_predict_csv(request.get_data())}
+    return validate_json(PredictRequest, document, context={"max_predict_rows": current_settings().max_predict_rows})
+
+
+def predict_body_docs(blueprint: APIBlueprint) -> dict:
+    """The OpenAPI request body of a predict route: JSON inputs or CSV rows."""
+    return body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC})
 
 
 def predict(model_id: str, inputs: list[list[float]]) -> PredictOut:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlp import Limits
@@ -50,6 +51,26 @@ class Settings(BaseSettings):
                               "an error) before a job is failed for good; clean hand-backs do not count.")
     predict_cache_size: int = Field(32, ge=1, description="Models kept loaded for predict.")
 
+    auth: bool = Field(True, description="Require an API key (Authorization: Bearer) on /v1; off: every "
+                       "request is tenant \"local\" (axon serve allows that on loopback only).")
+    rate_limit: str = Field("6000/minute", description="Requests per API key (moving window), in the "
+                            "`limits` notation, e.g. 100/second; 429 with Retry-After beyond it.")
+    rate_limit_storage_url: str | None = Field(None, description="Where the rate limiter counts: "
+                                               "memory:// or redis://; default the broker if it is Redis, "
+                                               "else memory.")
+    max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
+                                 "may have at once (429 with Retry-After beyond it).")
+
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit such as '100/second' or '6000 per minute': {value!r}") from None
+        return value
+
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'axon.db').absolute()}"
@@ -57,6 +78,12 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.home / 'broker.db').absolute()}"
+
+    @cached_property
+    def resolved_rate_limit_storage_url(self) -> str:
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        return self.resolved_broker_url if self.resolved_broker_url.startswith("redis") else "memory://"
 
     @property
     def embedded(self) -> bool:

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Callable
 
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -247,7 +247,8 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, final_recor
             transaction.rollback()
             return False
         connection.execute(insert(models).values(
-            id=model_id, job_id=claim.job_id, task=model.task, n_features=model.n_features,
+            id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
+            .scalar_subquery(), task=model.task, n_features=model.n_features,
             classes=model.classes, spec=model.meta["spec"], metrics=final_record,
             artefact=artefact, created_at=utcnow(),
         ))

@@ -21,6 +21,7 @@ from .processes import AXON, clean_env, free_port
 
 # Short leases and reconciler periods so a killed job is taken over in seconds, not a minute.
 FAST_RECOVERY = {
+    "AXON_AUTH": "off",  # About restarts, not keys (tests/cli/test_keys.py has those).
     "AXON_LEASE_SECONDS": "3",
     "AXON_RECONCILE_SECONDS": "1",
     "AXON_REPUBLISH_SECONDS": "2",

@@ -24,6 +24,8 @@ import redis
 from werkzeug.serving import make_server
 
 from service import create_app
+from service.auth import create_key
+from service.models import LOCAL_TENANT
 from tests.databases import postgres_database
 
 REDIS_URL = os.environ.get("AXON_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -150,12 +152,15 @@ def api_app(database_url, redis_url, tmp_path_factory):
 
 @contextmanager
 def served(app, timeout: float = 10) -> Iterator[httpx.Client]:
-    """Serve ``app`` with werkzeug on a free loopback port; yields an httpx client for it."""
+    """Serve ``app`` with werkzeug on a free loopback port; yields an httpx client for it that
+    sends a new API key of tenant "local" (where tests that insert rows directly put them)."""
+    key = create_key(app.extensions["axon.engine"], LOCAL_TENANT)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="axon-test-api", daemon=True)
     thread.start()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=timeout) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=timeout,
+                          headers={"Authorization": f"Bearer {key}"}) as client:
             yield client
     finally:
         server.shutdown()

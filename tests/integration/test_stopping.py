@@ -22,7 +22,7 @@ import mlp
 from mlp import Model
 from mlp.datasets import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import Job, TrainedModel, new_id
+from service.models import LOCAL_TENANT, Job, TrainedModel, new_id
 from service.queue import TRAIN_TASK
 from worker.claim import claim_job
 
@@ -40,7 +40,7 @@ def add_job(api_app, dataset_id: str, spec: dict) -> tuple[str, datetime]:
     """A queued job, marked as published just now so no reconciler sends it elsewhere; (id, published_at)."""
     job_id, published_at = new_id(), utcnow()
     with api_app.extensions["axon.engine"].begin() as connection:
-        connection.execute(insert(jobs).values(id=job_id, dataset_id=dataset_id, spec=spec, epochs=spec["epochs"],
+        connection.execute(insert(jobs).values(id=job_id, tenant=LOCAL_TENANT, dataset_id=dataset_id, spec=spec, epochs=spec["epochs"],
                                                created_at=utcnow(), published_at=published_at))
     return job_id, published_at
 

@@ -6,11 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
+from flask.testing import FlaskClient
 
 import migrations
 from mlp import NetworkSpec, fit
 from mlp.datasets import GeneratorSpec, generate
 from service import create_app
+from service.auth import create_key
+from service.models import LOCAL_TENANT
 
 from .factories import SMALL_SPEC
 
@@ -23,16 +26,31 @@ def migrated_database(tmp_path_factory):
     return path
 
 
+class KeyedClient(FlaskClient):
+    """A test client that sends the app's test API key (for tenant "local", where the factories
+    put their rows); a test about keys removes it or sends another."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        key = self.application.extensions.get("axon.test_key")
+        if key is not None:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+
+
 @pytest.fixture
 def make_app(tmp_path, migrated_database):
-    """Build an app on a fresh database; keyword arguments override settings."""
+    """Build an app on a fresh database, with an API key its test clients send; keyword arguments override settings."""
 
     def build(**overrides):
+        """Keyword arguments override settings; with another ``database_url``, the app has no test key."""
         path = tmp_path / f"axon-{len(list(tmp_path.iterdir()))}.db"
         shutil.copy(migrated_database, path)
         config = {"database_url": f"sqlite:///{path}", "broker_url": "memory://", **overrides}
         app = create_app(config)
         app.config["TESTING"] = True
+        if "database_url" not in overrides:
+            app.extensions["axon.test_key"] = create_key(app.extensions["axon.engine"], LOCAL_TENANT)
+        app.test_client_class = KeyedClient
         return app
 
     return build

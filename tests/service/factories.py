@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.db import utcnow
-from service.models import Job, TrainedModel
+from service.models import LOCAL_TENANT, Job, TrainedModel
 
 SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 32, "device": "cpu"}
 
@@ -35,7 +35,7 @@ def submit_job(client, dataset_id: str, **spec_overrides) -> dict:
 def insert_job(app, dataset_id: str | None, status: str, **fields) -> Job:
     """A job row in any status, as if the worker had moved it there."""
     finished = status in ("succeeded", "failed", "cancelled")
-    job = Job(dataset_id=dataset_id, spec=SMALL_SPEC, status=status, epochs=SMALL_SPEC["epochs"],
+    job = Job(tenant=fields.pop("tenant", LOCAL_TENANT), dataset_id=dataset_id, spec=SMALL_SPEC, status=status, epochs=SMALL_SPEC["epochs"],
               finished_at=utcnow() if finished else None, **fields)
     add_rows(app, job)
     return job
@@ -45,7 +45,12 @@ def insert_model(app, result) -> TrainedModel:
     """A succeeded job and its model, as the worker leaves them after training ``result``."""
     model = result.model
     job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"])
-    row = TrainedModel(job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
+    row = TrainedModel(tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
                        spec=model.meta["spec"], metrics=model.metrics, artefact=model.to_bytes())
     add_rows(app, row)
     return row
+
+
+def auth_headers(app) -> dict[str, str]:
+    """The Authorization header of the app's test API key (see conftest's KeyedClient)."""
+    return {"Authorization": f"Bearer {app.extensions['axon.test_key']}"}

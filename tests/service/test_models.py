@@ -119,10 +119,10 @@ def test_a_loaded_model_is_served_from_the_cache(client, app, classifier_id):
 
 def test_model_cache_evicts_the_least_recently_used():
     cache = ModelCache(capacity=2)
-    cache.put("a", "model a")
-    cache.put("b", "model b")
-    assert cache.get("a") == "model a"  # Now "b" is the least recently used.
-    cache.put("c", "model c")
+    cache.put("a", "local", "model a")
+    cache.put("b", "local", "model b")
+    assert cache.get("a") == ("local", "model a")  # Now "b" is the least recently used.
+    cache.put("c", "local", "model c")
     assert ("a" in cache, "b" in cache, "c" in cache) == (True, False, True)
 
 

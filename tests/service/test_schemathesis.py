@@ -16,7 +16,8 @@ from schemathesis.config import SchemathesisConfig
 from sqlalchemy import update
 
 from service import create_app, events
-from service.models import Dataset, EpochMetric, Job, TrainedModel
+from service.auth import hash_key
+from service.models import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
 
 from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
 
@@ -30,9 +31,13 @@ IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c
 # cannot train on its dataset, ragged rows, a CSV without the target column or a wrong feature
 # count at predict. JSON Schema cannot say these, so positive_data_acceptance takes a 422 from
 # these operations only; everywhere else a 422 on valid data is still a failure.
-SEMANTIC_422 = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/models/{model_id}/predict"]
+SEMANTIC_422 = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict", "POST /v1/models/{model_id}/predict"]
+# The key seeded_app stores; Schemathesis sends it where the document's security scheme says,
+# and leaves it out or spoils it in negative cases, expecting a 401.
+API_KEY = "axon_schemathesis-fixed-test-key-0000000000000000000"
 CONFIG = SchemathesisConfig.from_dict({
     "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
+    "auth": {"openapi": {"apiKey": {"bearer": API_KEY}}},
     "checks": {"enabled": True},
     "operations": [{"include-name": name, "checks": {"positive_data_acceptance": {
         "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]}}}
@@ -76,7 +81,8 @@ def seeded_app(make_app, classifier):
     insert_job(app, IDS["dataset_id"][0], "succeeded", id=succeeded_id, epoch=SMALL_SPEC["epochs"],
                model_id=IDS["model_id"][0], metrics={"epoch": 3, "loss": 0.5})
     insert_job(app, IDS["dataset_id"][0], "queued", id=queued_id)
-    add_rows(app, TrainedModel(id=IDS["model_id"][0], job_id=succeeded_id, task=model.task,
+    add_rows(app, ApiKey(tenant=LOCAL_TENANT, key_hash=hash_key(API_KEY), prefix=API_KEY[:12]))
+    add_rows(app, TrainedModel(id=IDS["model_id"][0], tenant=LOCAL_TENANT, job_id=succeeded_id, task=model.task,
                                n_features=model.n_features, classes=model.classes, spec=model.meta["spec"],
                                metrics=model.metrics, artefact=model.to_bytes()),
              *(EpochMetric(job_id=succeeded_id, epoch=epoch, record={"epoch": epoch, "loss": 1.0 / epoch})

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, update
 from mlp import NetworkSpec
 from mlp.datasets import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
+from service.models import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
 from service.storage import encode_arrays
 
 jobs, datasets = Job.__table__, Dataset.__table__
@@ -37,7 +37,7 @@ def add_dataset(engine, n_samples: int = 200) -> str:
     dataset_id = new_id()
     with engine.begin() as connection:
         connection.execute(insert(datasets).values(
-            id=dataset_id, name="spiral", task="classification", n_samples=n_samples, n_features=2,
+            id=dataset_id, tenant=LOCAL_TENANT, name="spiral", task="classification", n_samples=n_samples, n_features=2,
             classes=[0, 1], feature_names=["x1", "x2"], dtype="float64", checksum=checksum, data=blob,
             created_at=utcnow(),
         ))
@@ -53,7 +53,7 @@ def add_job(engine, dataset_id: str, spec: dict | None = None, **values) -> str:
     """A queued job on ``dataset_id``; ``values`` override columns."""
     spec = spec or job_spec()
     job_id = new_id()
-    row = {"id": job_id, "dataset_id": dataset_id, "spec": spec, "epochs": spec["epochs"], **values}
+    row = {"id": job_id, "tenant": LOCAL_TENANT, "dataset_id": dataset_id, "spec": spec, "epochs": spec["epochs"], **values}
     with engine.begin() as connection:
         connection.execute(insert(jobs).values(**row))
     return job_id

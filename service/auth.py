@@ -1,0 +1,144 @@
+"""API keys, and the tenant each /v1 request acts for.
+
+A key is ``axon_`` followed by 43 URL-safe characters (256 random bits). Only its SHA-256 is
+stored: a key is random, not a password a person chose, so a slow hash would add nothing against
+guessing, and one indexed lookup per request stays cheap. With ``auth`` off, every request acts
+for the tenant ``local``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .database import get_session
+from .db import utcnow
+from .errors import ApiError
+from .models import LOCAL_TENANT, ApiKey, Tenant, new_id
+from .settings import Settings
+
+KEY_PREFIX = "axon_"
+KEY_BYTES = 32
+SHOWN_PREFIX_LENGTH = 12  # "axon_" and 7 more characters: enough to tell keys apart in a list.
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PROTECTED_PREFIX = "/v1/"
+SECURITY_SCHEMES = {"apiKey": {"type": "http", "scheme": "bearer",
+                               "description": "An API key from `axon keys create --tenant NAME`."}}
+SECURITY = [{"apiKey": []}]
+
+
+class Unauthorized(ApiError):
+    status, title, type = 401, "Unauthorized", "urn:axon:problem:unauthorized"
+
+    def __init__(self, detail: str, error: str | None = None):
+        # RFC 6750 §3: say which scheme is expected, and why the credentials given were refused.
+        challenge = 'Bearer realm="axon"' + (f', error="{error}"' if error else "")
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: str
+    tenant: str
+    key: str  # Shown once; only its hash is stored.
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_tenant_name(tenant: str) -> str:
+    if not TENANT_PATTERN.match(tenant):
+        raise ValueError(f"a tenant name is 1-64 letters, digits, '_', '.' or '-', starting with a "
+                         f"letter or digit: {tenant!r}")
+    return tenant
+
+
+def issue_key(engine: Engine, tenant: str) -> IssuedKey:
+    """Make a key for ``tenant`` (creating the tenant if it is new) and store its hash."""
+    check_tenant_name(tenant)
+    key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+    key_id = new_id()
+    ensure_tenant(engine, tenant)
+    with engine.begin() as connection:
+        connection.execute(ApiKey.__table__.insert().values(
+            id=key_id, tenant=tenant, key_hash=hash_key(key), prefix=key[:SHOWN_PREFIX_LENGTH],
+            created_at=utcnow()))
+    return IssuedKey(key_id, tenant, key)
+
+
+def create_key(engine: Engine, tenant: str) -> str:
+    """A new key for ``tenant``, in plain text (for scripts and tests)."""
+    return issue_key(engine, tenant).key
+
+
+def ensure_tenant(engine: Engine, tenant: str) -> None:
+    with engine.connect() as connection:
+        if connection.execute(select(Tenant.name).where(Tenant.name == tenant)).first() is not None:
+            return
+    try:
+        with engine.begin() as connection:
+            connection.execute(Tenant.__table__.insert().values(name=tenant, created_at=utcnow()))
+    except IntegrityError:
+        pass  # Made meanwhile by another process: just as good.
+
+
+def revoke_key(engine: Engine, key_or_id: str) -> bool:
+    """Revoke a key given by its id or the key itself; False when no live key matches."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(ApiKey.__table__)
+            .where(or_(ApiKey.id == key_or_id, ApiKey.key_hash == hash_key(key_or_id)),
+                   ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow()))
+    return result.rowcount > 0
+
+
+def list_keys(engine: Engine, tenant: str | None = None) -> list:
+    """Every key (revoked ones too), oldest first: id, tenant, prefix, created_at, revoked_at."""
+    keys = ApiKey.__table__
+    query = select(keys.c.id, keys.c.tenant, keys.c.prefix, keys.c.created_at, keys.c.revoked_at)
+    if tenant is not None:
+        query = query.where(keys.c.tenant == tenant)
+    with engine.connect() as connection:
+        return list(connection.execute(query.order_by(keys.c.created_at, keys.c.id)))
+
+
+def current_tenant() -> str:
+    """The tenant the current /v1 request acts for."""
+    return g.tenant
+
+
+def init_auth(app: Flask, settings: Settings) -> None:
+    """Check the key of every /v1 request and remember its tenant (and the key, for rate limits)."""
+
+    @app.before_request
+    def _authenticate():
+        if not request.path.startswith(PROTECTED_PREFIX):
+            return
+        if not settings.auth:
+            g.tenant, g.client_id = LOCAL_TENANT, f"address:{request.remote_addr}"
+            return
+        key = bearer_token(request.headers.get("Authorization"))
+        row = get_session().execute(
+            select(ApiKey.id, ApiKey.tenant).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        ).first()
+        if row is None:
+            raise Unauthorized("the API key is unknown or revoked", "invalid_token")
+        g.tenant, g.client_id = row.tenant, f"key:{row.id}"
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'", "invalid_request")
+    return token.strip()

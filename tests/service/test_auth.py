@@ -1,0 +1,113 @@
+"""API keys: 401 without a live key, public routes without one, and auth off meaning tenant "local"."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.auth import create_key, hash_key, issue_key, list_keys, revoke_key
+from service.models import ApiKey
+
+from .factories import spiral_dataset
+
+
+def without_key(app):
+    client = app.test_client()
+    del client.environ_base["HTTP_AUTHORIZATION"]
+    return client
+
+
+def with_key(app, key: str):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
+def assert_unauthorized(response, detail_fragment: str) -> None:
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert detail_fragment in response.get_json()["detail"]
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="axon"')
+
+
+def test_a_request_without_a_key_is_401(app):
+    assert_unauthorized(without_key(app).get("/v1/datasets"), "an API key is required")
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "axon_something"])
+def test_a_malformed_authorization_header_is_401(app, header):
+    client = without_key(app)
+    response = client.get("/v1/jobs", headers={"Authorization": header})
+    assert_unauthorized(response, "Bearer <key>")
+    assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+
+
+def test_an_unknown_key_is_401(app):
+    response = with_key(app, "axon_" + "x" * 43).get("/v1/jobs")
+    assert_unauthorized(response, "unknown or revoked")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_revoked_key_is_401_and_other_keys_still_work(app):
+    engine = app.extensions["axon.engine"]
+    doomed, kept = issue_key(engine, "acme"), issue_key(engine, "acme")
+    assert with_key(app, doomed.key).get("/v1/jobs").status_code == 200
+
+    assert revoke_key(engine, doomed.id)
+
+    assert_unauthorized(with_key(app, doomed.key).get("/v1/jobs"), "unknown or revoked")
+    assert with_key(app, kept.key).get("/v1/jobs").status_code == 200
+    assert not revoke_key(engine, doomed.id)  # Already revoked: nothing left to revoke.
+
+
+def test_a_key_can_be_revoked_by_the_key_itself(app):
+    engine = app.extensions["axon.engine"]
+    key = create_key(engine, "acme")
+    assert revoke_key(engine, key)
+    assert_unauthorized(with_key(app, key).get("/v1/jobs"), "unknown or revoked")
+
+
+def test_only_the_hash_of_a_key_is_stored(app):
+    engine = app.extensions["axon.engine"]
+    issued = issue_key(engine, "acme")
+    with app.extensions["axon.sessions"]() as session:
+        row = session.get(ApiKey, issued.id)
+    assert row.key_hash == hash_key(issued.key) != issued.key
+    assert issued.key not in {str(value) for value in row.__dict__.values()}
+    assert len(issued.key) >= len("axon_") + 43  # 256 random bits in URL-safe base64.
+    assert [(key.id, key.prefix) for key in list_keys(engine, "acme")] == [(issued.id, issued.key[:12])]
+
+
+@pytest.mark.parametrize("tenant", ["", "-leading-dash", "has space", "x" * 65, "a/b"])
+def test_a_bad_tenant_name_is_refused(app, tenant):
+    with pytest.raises(ValueError, match="tenant name"):
+        issue_key(app.extensions["axon.engine"], tenant)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs/swagger"])
+def test_health_and_documentation_need_no_key(app, path):
+    assert without_key(app).get(path).status_code == 200
+
+
+def test_the_document_declares_the_bearer_scheme_on_every_v1_operation(client):
+    document = client.get("/openapi.json").get_json()
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        **document["components"]["securitySchemes"]["apiKey"], "type": "http", "scheme": "bearer"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            secured = operation.get("security") == [{"apiKey": []}]
+            assert secured == path.startswith("/v1/"), (method, path)
+            if secured:
+                assert {"401", "429"} <= set(operation["responses"]), (method, path)
+
+
+def test_with_auth_off_no_key_is_needed_and_everything_is_tenant_local(make_app):
+    app = make_app(auth=False)
+    client = without_key(app)
+    dataset = spiral_dataset(client)
+    assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 200
+    # The same rows are tenant "local": a key for "local" sees them once auth is on again.
+    local_key = create_key(app.extensions["axon.engine"], "local")
+    app_with_auth = make_app(database_url=app.extensions["axon.settings"].database_url)
+    assert with_key(app_with_auth, local_key).get(f"/v1/datasets/{dataset['id']}").status_code == 200
+    assert with_key(app_with_auth, create_key(app.extensions["axon.engine"], "other")) \
+        .get(f"/v1/datasets/{dataset['id']}").status_code == 404

@@ -1,0 +1,112 @@
+"""Per-key rate limits and the per-tenant cap on active jobs: 429 with Retry-After, never a 500,
+also when the limiter's storage is down; the cap holds under concurrent submissions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from service.auth import create_key
+from tests.databases import postgres_database
+
+from .factories import spiral_dataset, submit_job, SMALL_SPEC
+from .test_auth import with_key
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+def assert_too_many(response) -> int:
+    """The answer is a 429 problem; returns its Retry-After in seconds."""
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    retry_after = int(response.headers["Retry-After"])
+    assert retry_after >= 1
+    return retry_after
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(make_app):
+    app = make_app(rate_limit="3/minute")
+    client = app.test_client()
+    assert [client.get("/v1/jobs").status_code for _ in range(3)] == [200, 200, 200]
+
+    retry_after = assert_too_many(client.get("/v1/jobs"))
+
+    assert retry_after <= 60
+    # Counted per key: another key, even of the same tenant, has its own allowance.
+    assert with_key(app, create_key(app.extensions["axon.engine"], "local")).get("/v1/jobs").status_code == 200
+    assert client.get("/healthz").status_code == 200  # Outside /v1: not limited.
+
+
+def test_with_the_limiter_storage_down_requests_are_served_and_still_limited_in_memory(make_app, caplog):
+    app = make_app(rate_limit="3/minute", rate_limit_storage_url=UNREACHABLE_REDIS)
+    client = app.test_client()
+
+    with caplog.at_level(logging.WARNING, logger="service.ratelimit"):
+        statuses = [client.get("/v1/jobs").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert_too_many(client.get("/v1/jobs"))
+    warnings = [record.getMessage() for record in caplog.records if record.name == "service.ratelimit"]
+    assert len(warnings) == 1 and "unreachable" in warnings[0]  # Once per outage, not once per request.
+
+
+def test_the_rate_limit_setting_is_validated():
+    from service.settings import Settings
+
+    with pytest.raises(ValueError, match="not a rate limit"):
+        Settings(rate_limit="plenty")
+
+
+def test_a_tenant_at_its_active_job_cap_gets_429_until_a_job_ends(make_app):
+    app = make_app(max_active_jobs=2)
+    client = app.test_client()
+    dataset_id = spiral_dataset(client)["id"]
+    first, _ = submit_job(client, dataset_id), submit_job(client, dataset_id)
+
+    response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": SMALL_SPEC})
+
+    assert_too_many(response)
+    assert "max_active_jobs" in response.get_json()["detail"]
+    assert len(client.get("/v1/jobs").get_json()["items"]) == 2  # Nothing written for the refused job.
+    # Another tenant has slots of its own.
+    other = with_key(app, create_key(app.extensions["axon.engine"], "other"))
+    submit_job(other, spiral_dataset(other)["id"])
+    # A finished (here: cancelled) job frees its slot.
+    assert client.post(f"/v1/jobs/{first['id']}/cancel").status_code == 202
+    submit_job(client, dataset_id)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def capped_app(request, make_app):
+    if request.param == "sqlite":
+        yield make_app(max_active_jobs=3)
+        return
+    import migrations
+
+    with postgres_database("axon_job_cap") as url:
+        migrations.upgrade(url)
+        app = make_app(database_url=url, max_active_jobs=3)
+        app.extensions["axon.test_key"] = create_key(app.extensions["axon.engine"], "local")
+        yield app
+        app.extensions["axon.engine"].dispose()
+
+
+def test_concurrent_submissions_never_exceed_the_cap(capped_app):
+    dataset_id = spiral_dataset(capped_app.test_client())["id"]
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+
+    def submit():
+        client = capped_app.test_client()
+        start.wait()
+        statuses.append(client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": SMALL_SPEC}).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [202] * 3 + [429] * 5
+    assert len(capped_app.test_client().get("/v1/jobs").get_json()["items"]) == 3
