@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     from . import events  # noqa: F401  Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
+    from .observability import init_observability
     from .predict import init_predict
     from .ratelimit import init_rate_limit
 
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     init_db(app, settings)
     celery_init_app(app, settings)
     init_predict(app, settings.predict_cache_size)
+    init_observability(app, settings)
     # In this order: a request's key is checked before it counts against that key's rate limit.
     init_auth(app, settings)
     init_rate_limit(app, settings)

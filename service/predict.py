@@ -24,6 +24,7 @@ from .csv_input import read_predict_csv
 from .database import get_session
 from .errors import InvalidRequest, NotFound
 from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
+from .metrics import PREDICT_SECONDS
 from .models import TrainedModel
 from .schemas import PredictOut, PredictRequest
 
@@ -98,6 +99,7 @@ def predict_body_docs(blueprint: APIBlueprint) -> dict:
     return body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC})
 
 
+@PREDICT_SECONDS.time()
 def predict(model_id: str, inputs: list[list[float]]) -> PredictOut:
     """Predict ``inputs`` (n_rows, n_features) with the model; 422 naming /inputs on a wrong width."""
     model = load_model(model_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from limits import parse
 from pydantic import Field, field_validator
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
 
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as human-readable text, or "
+                                                "one JSON object per line (with job_id and request_id).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe level "
+                                                                    "the API logs (the worker: celery's --loglevel).")
+    worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
+                                     "/metrics (epoch durations); 0: off.")
 
     @field_validator("rate_limit")
     @classmethod

@@ -6,14 +6,20 @@ When the worker begins to stop, its running job is handed back at the next epoch
 (see :mod:`worker.stopping`) and the reconciler stops, so the job goes to another worker.
 """
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (after_setup_logger, after_setup_task_logger, worker_process_init, worker_ready,
+                            worker_shutdown, worker_shutting_down)
 
-from service import create_app
-from worker import stopping
+from service import create_app, logs
+from service.settings import Settings
+from worker import stopping, telemetry
 from worker.periodic import ReconcilerThread
 
+# Before create_app imports prometheus_client, which chooses its storage once, on import.
+telemetry.share_metrics_between_processes(Settings().worker_metrics_port)
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
+# Celery sets up the worker's log handlers (its --logfile, its format); Axon only restyles them.
+logs.remove_handler()
 
 from worker import tasks  # noqa: E402,F401  (registers the tasks on celery_app)
 
@@ -29,6 +35,19 @@ def start_reconciler(**_) -> None:
         reconciler_threads.append(thread)
 
 
+@worker_ready.connect
+def start_metrics_server(**_) -> None:
+    port = flask_app.extensions["axon.settings"].worker_metrics_port
+    if port:
+        telemetry.serve_metrics(port)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def use_axon_log_format(logger, **_) -> None:
+    telemetry.restyle_celery_logging(logger, flask_app.extensions["axon.settings"].log_format)
+
+
 @worker_shutting_down.connect
 def hand_back_and_stop_reconciling(**_) -> None:
     # Runs inside Celery's signal handler: it only sets flags. A stopping worker publishes
@@ -41,6 +60,11 @@ def hand_back_and_stop_reconciling(**_) -> None:
 def stop_reconciler(**_) -> None:
     for thread in reconciler_threads:
         thread.stop()
+
+
+@worker_shutdown.connect
+def remove_metrics_dir(**_) -> None:
+    telemetry.remove_metrics_dir()
 
 
 @worker_process_init.connect

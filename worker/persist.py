@@ -19,6 +19,7 @@ from service.db import utcnow
 from service.models import Checkpoint, EpochMetric, Job, TrainedModel, new_id
 
 from .claim import Claim
+from .telemetry import observe_epoch
 
 jobs = Job.__table__
 epoch_metrics = EpochMetric.__table__
@@ -157,6 +158,7 @@ class EpochWriter:
 
     def __call__(self, record: dict, checkpoint: CheckpointHandle) -> bool:
         epoch = record["epoch"]
+        observe_epoch(record)  # The epoch ran, whatever becomes of its writes.
         if self.lease_lost_elsewhere():
             self.lease_lost = True
             return True

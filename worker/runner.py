@@ -23,7 +23,7 @@ from service.models import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
-from . import stopping
+from . import stopping, telemetry
 from .claim import Claim, claim_job, job_status
 from .heartbeat import HeartbeatThread
 from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
@@ -72,6 +72,7 @@ class TrainingInputs:
     checkpoint_epoch: int  # 0 without a checkpoint.
 
 
+@telemetry.logs_job_id
 def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag = stopping.requested) -> Outcome:
     """Claim ``job_id`` and train it to its end, within the current Flask app's database.
 
@@ -98,7 +99,7 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
         if claim.attempts > settings.max_attempts:
             return give_up(connection, claim, settings.max_attempts)
         heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
-        heartbeat.start()
+        telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
         try:
             return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
         except Exception:
