@@ -119,16 +119,17 @@ def test_an_epoch_longer_than_the_lease_is_not_taken_from_its_live_worker(api, a
     queue = f"slow-{uuid.uuid4().hex[:8]}"
     # The worker's own reconciler judges staleness by the short lease too, and would republish.
     slow_worker = start_worker(queue=queue, settings={"AXON_LEASE_SECONDS": str(HEARTBEAT_LEASE_SECONDS)})
-    # One epoch of one-row batches: about 8 s here, well past the lease, so a machine twice as
-    # fast still outlasts it. Without the heartbeat thread only the claim and the
-    # epoch's write would refresh the lease.
-    spec = {**SPEC, "epochs": 1, "batch_size": 1, "optimizer": {"name": "adam", "learning_rate": 0.001}}
-    job_id, published_at = add_job(api_app, create_dataset(api, n_samples=60_000), spec)
+    # One epoch of one-row batches through a wider network: 90,000 steps, several times the
+    # lease even on a quiet machine. Without the heartbeat thread only the claim and the epoch's
+    # write would refresh the lease.
+    spec = {**SPEC, "epochs": 1, "batch_size": 1, "optimizer": {"name": "adam", "learning_rate": 0.001},
+            "layers": [{"units": 128, "activation": "tanh"}, {"units": 128, "activation": "tanh"}]}
+    job_id, published_at = add_job(api_app, create_dataset(api, n_samples=100_000), spec)
     send_to(api_app, queue, job_id)
 
     # Play a second worker: try to claim the job, as it would, all the while it trains.
     engine = api_app.extensions["axon.engine"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while (status := job_row(api_app, job_id).status) in {"queued", "running"}:
         assert time.monotonic() < deadline, f"the job did not finish:\n{slow_worker.log()}"
         if status == "running":
