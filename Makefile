@@ -19,6 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/ensure-services.sh
+	scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
 
 bench: bench-engine bench-service

@@ -22,6 +22,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
     from . import datasets, health, jobs, models_api
     from . import events  # noqa: F401  Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
+    from . import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
+    from . import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .observability import init_observability
@@ -54,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     register_error_handlers(app)
     for module in (datasets, jobs, models_api, health):
         app.register_api(module.blueprint)
+    app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule(DOCS_PREFIX, "docs", lambda: redirect(f"{DOCS_PREFIX}/swagger"))
     return app

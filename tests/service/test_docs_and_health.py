@@ -12,6 +12,7 @@ ROUTES = {
     "/v1/jobs/{job_id}/metrics": {"get"},
     "/v1/jobs/{job_id}/cancel": {"post"},
     "/v1/jobs/{job_id}/events": {"get"},
+    "/v1/jobs/{job_id}/boundary": {"get"},
     "/v1/jobs/{job_id}/predict": {"post"},
     "/v1/models/{model_id}": {"get"},
     "/v1/models/{model_id}/weights": {"get"},

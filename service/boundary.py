@@ -1,0 +1,173 @@
+"""GET /v1/jobs/{job_id}/boundary: what the network predicts over a grid of a 2-feature dataset.
+
+The dashboard draws it as a heatmap with the training points on top. The weights are the job's
+model once it has one, else its latest checkpoint, which holds no standardisation: the data is
+prepared again exactly as the worker prepared it (same spec, same split), and the checkpoint is
+loaded into that state. Before the first checkpoint the answer has the grid's axes and the points
+but no predictions (``epoch`` null), so the page can draw the data at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from flask import current_app
+from pydantic import BaseModel, Field, ValidationError
+
+from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkSpec
+from mlp.artefact import model_from_state
+from mlp.backend import CPU
+from mlp.checkpoint import load_checkpoint
+from mlp.spec import Task
+from mlp.state import prepare_data
+
+from .database import get_session
+from .errors import Conflict, problem_docs
+from .http import current_settings, json_response
+from .jobs import blueprint, find_job
+from .models import Checkpoint, Dataset, Job
+from .predict import load_model
+from .schemas import JobPath, Label
+from .storage import decode_arrays, training_targets
+
+DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
+# Enough points to show the data's shape; thousands would hide the heatmap under them.
+MAX_POINTS = 300
+# The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
+MARGIN = 0.05
+DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
+
+
+class BoundaryQuery(BaseModel):
+    resolution: int = Field(DEFAULT_RESOLUTION, ge=2, le=MAX_RESOLUTION,
+                            description="Grid cells along each feature.")
+
+
+class BoundaryOut(BaseModel):
+    """A grid over the dataset's two features, what the network predicts on it, and some training points."""
+
+    epoch: int | None = Field(..., description="Finished epochs the weights reflect; null before the first "
+                              "checkpoint, when `predicted` and `confidence` are null too.")
+    source: Literal["model", "checkpoint"] | None = Field(..., description="Where the weights came from.")
+    task: Task
+    classes: list[Label] | None = Field(..., description="Class labels; `predicted` and `targets` index them.")
+    feature_names: list[str] | None
+    x: list[float] = Field(..., description="(resolution,) grid coordinates along the first feature.")
+    y: list[float] = Field(..., description="(resolution,) grid coordinates along the second feature.")
+    predicted: list[list[float]] | None = Field(..., description="(resolution, resolution), row i at y[i], "
+                                                "column j at x[j]: the class index, or the (first target's) value.")
+    confidence: list[list[float]] | None = Field(..., description="Same shape: the predicted class's "
+                                                 "probability (classification only).")
+    points: list[list[float]] = Field(..., description=f"Up to {MAX_POINTS} training rows, each [x, y].")
+    targets: list[float] = Field(..., description="Each point's class index, or (first target's) value.")
+
+
+@blueprint.get("/<job_id>/boundary", responses={200: BoundaryOut, **problem_docs(404, 409, 422)})
+def get_boundary(path: JobPath, query: BoundaryQuery):
+    """The job's predictions over a grid spanning its 2-feature dataset, from its model or latest checkpoint.
+
+    409 when the dataset does not have exactly 2 features, is gone, or the weights cannot be read.
+    """
+    return json_response(job_boundary(find_job(path.job_id), query.resolution))
+
+
+def job_boundary(job: Job, resolution: int) -> BoundaryOut:
+    """The answer for ``job`` on a ``resolution`` x ``resolution`` grid (axes and points only before any weights)."""
+    dataset = _two_feature_dataset(job)
+    features, stored_targets = decode_arrays(dataset.data)
+    x, y = (grid_axis(features[:, column], resolution) for column in (0, 1))
+    shown = sample_rows(len(features), MAX_POINTS)
+    boundary = BoundaryOut(
+        epoch=None, source=None, task=dataset.task, classes=dataset.classes, feature_names=dataset.feature_names,
+        x=x.round(DECIMALS).tolist(), y=y.round(DECIMALS).tolist(), predicted=None, confidence=None,
+        points=features[shown].round(DECIMALS).tolist(),
+        targets=first_column(stored_targets[shown]).round(DECIMALS).tolist(),
+    )
+    weights = _latest_weights(job, dataset, features, stored_targets)
+    if weights is None:
+        return boundary
+    model, boundary.epoch, boundary.source = weights
+    boundary.predicted, boundary.confidence = predict_grid(model, x, y)
+    return boundary
+
+
+def _two_feature_dataset(job: Job) -> Dataset:
+    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
+    if dataset is None:
+        raise Conflict("the job's dataset has been deleted, so there is no data to draw a boundary over")
+    if dataset.n_features != 2:
+        raise Conflict(f"a decision boundary needs a dataset of 2 features; this one has {dataset.n_features}")
+    return dataset
+
+
+def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
+                    stored_targets: np.ndarray) -> tuple[Model, int, str] | None:
+    """(model, epoch, source) from the job's model, else its latest checkpoint; None when it has neither."""
+    if job.model_id is not None:
+        model, epoch, source = load_model(job.model_id), job.epoch, "model"
+    else:
+        checkpoint = get_session().get(Checkpoint, job.id)
+        if checkpoint is None:
+            return None
+        targets = training_targets(stored_targets, dataset.classes)
+        model = checkpoint_model(job.spec, checkpoint.data, features, targets, dataset.task)
+        epoch, source = checkpoint.epoch, "checkpoint"
+    if model.n_features != 2:  # Only a row written by hand can disagree with its dataset.
+        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has 2")
+    return model, epoch, source
+
+
+def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.ndarray, task: str) -> Model:
+    """The model of a checkpoint's weights, with the standardisation the worker computed for them.
+
+    Parameters
+    ----------
+    spec : the job's stored (bound) spec.
+    blob : the checkpoint's bytes.
+    features : (n_samples, n_features) the dataset's features.
+    targets : (n_samples,) original labels, or values, as the worker gave them to the engine.
+    """
+    limits = current_settings().limits
+    try:
+        bound = NetworkSpec.model_validate(spec, context={"limits": limits})
+        # On the CPU whatever the spec's device: a picture needs no GPU, and the API may have none.
+        data = prepare_data(bound, features, targets, task, limits, CPU)
+        return model_from_state(load_checkpoint(blob, data, CPU))
+    except (ValidationError, DataError, CheckpointMismatchError, FormatError) as error:
+        current_app.logger.warning("checkpoint not readable for a boundary: %s", error)
+        raise Conflict(f"the job's latest checkpoint cannot be read: {error}") from None
+
+
+def predict_grid(model: Model, x: np.ndarray, y: np.ndarray) -> tuple[list, list | None]:
+    """The model's (predicted, confidence) over the grid, each (len(y), len(x)) nested lists."""
+    grid_x, grid_y = np.meshgrid(x, y)  # Row i holds y[i], as the answer documents.
+    try:
+        prediction = model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+    except DataError as error:  # A range too wide for float32 arithmetic.
+        raise Conflict(f"the network cannot be evaluated over this data's range: {error.message}") from None
+    shape = grid_x.shape
+    if prediction.probabilities is None:
+        return first_column(prediction.predictions).reshape(shape).round(DECIMALS).tolist(), None
+    indices = prediction.probabilities.argmax(axis=1)
+    confidence = prediction.probabilities.max(axis=1)
+    return indices.reshape(shape).astype(float).tolist(), confidence.reshape(shape).round(DECIMALS).tolist()
+
+
+def grid_axis(values: np.ndarray, resolution: int) -> np.ndarray:
+    """(resolution,) evenly spaced points over the range of ``values`` (n_samples,), with a margin."""
+    low, high = float(values.min()), float(values.max())
+    margin = (high - low) * MARGIN or 0.5  # A constant feature still gets a visible strip.
+    return np.linspace(low - margin, high + margin, resolution)
+
+
+def sample_rows(n_samples: int, most: int) -> np.ndarray:
+    """Sorted row indices, at most ``most`` of them; the same ones each call, so redraws do not jump."""
+    if n_samples <= most:
+        return np.arange(n_samples)
+    return np.sort(np.random.default_rng(0).choice(n_samples, most, replace=False))
+
+
+def first_column(values: np.ndarray) -> np.ndarray:
+    """(n,) from (n,) or (n, n_targets) values: several regression targets show the first."""
+    return np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0]

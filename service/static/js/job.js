@@ -1,0 +1,201 @@
+// One job: status and progress, live loss and score curves fed by the job's event stream, the
+// decision boundary redrawn as checkpoints arrive, and a cancel button.
+
+import {followEvents, hideProblem, request, showProblem} from "./api.js";
+import {drawBoundary, drawLegend} from "./boundary.js";
+import {FINISHED, age, architecture, el, number, renderFacts, specFacts, statusBadge} from "./format.js";
+
+const jobId = document.getElementById("job-head").dataset.jobId;
+const problem = document.getElementById("problem");
+const cancel = document.getElementById("cancel");
+const canvas = document.getElementById("boundary");
+const STATUS_POLL_MS = 2000;
+const BOUNDARY_MIN_MS = 1000; // At most one boundary request a second while training.
+
+const records = new Map(); // epoch -> record; a resumed job's rewritten epoch replaces the old one.
+let job = null;
+let dataset = null; // Shown with the job's facts; fetched once.
+let charts = null;
+let boundaryEpoch = null;
+
+// ---- status and facts ----------------------------------------------------------------------
+
+function renderJob(latest) {
+  job = latest;
+  document.getElementById("job-status").replaceWith(Object.assign(statusBadge(job.status), {id: "job-status"}));
+  cancel.hidden = !(job.status === "queued" || job.status === "running");
+  renderProgress(job.epoch);
+  renderFacts(document.getElementById("job-facts"), [
+    ["Network", architecture(job.spec, dataset?.n_features)],
+    ...specFacts(job.spec),
+    ["Created", age(job.created_at)],
+    ["Training time", `${number(job.train_seconds, 3)} s`],
+    ["Attempts", job.attempts],
+    ["Dataset", datasetFact()],
+  ]);
+  const error = document.getElementById("job-error");
+  if (job.error) {
+    error.replaceChildren(el("strong", {}, `The job ${job.status}: ${job.error.type.replaceAll("_", " ")}`),
+                          el("p", {}, job.error.message));
+    error.hidden = false;
+  } else {
+    error.hidden = true;
+  }
+  const link = document.getElementById("model-link");
+  link.hidden = !job.model_id;
+  if (job.model_id) link.replaceChildren("Model: ", el("a", {href: `/models/${job.model_id}`}, el("code", {}, job.model_id)));
+}
+
+function datasetFact() {
+  if (!job.dataset_id) return "deleted";
+  if (!dataset) return el("code", {}, job.dataset_id);
+  return `${dataset.name}: ${dataset.n_samples} rows × ${dataset.n_features} features, ${dataset.task}`;
+}
+
+function renderProgress(epoch) {
+  const epochs = job ? job.epochs : 0;
+  const shown = Math.max(epoch, job ? job.epoch : 0);
+  document.getElementById("progress-bar").style.width = epochs ? `${Math.min(100, (100 * shown) / epochs)}%` : "0";
+  document.getElementById("progress-text").textContent = `epoch ${shown} of ${epochs}`;
+}
+
+async function refreshJob() {
+  try {
+    const latest = await request(`/v1/jobs/${jobId}`);
+    if (!dataset && latest.dataset_id) dataset = await request(`/v1/datasets/${latest.dataset_id}`);
+    renderJob(latest);
+    hideProblem(problem);
+  } catch (error) {
+    showProblem(problem, error, "Could not load the job");
+  }
+}
+
+cancel.addEventListener("click", async () => {
+  cancel.disabled = true;
+  try {
+    renderJob(await request(`/v1/jobs/${jobId}/cancel`, {method: "POST"}));
+  } catch (error) {
+    showProblem(problem, error, "Could not cancel the job");
+  } finally {
+    cancel.disabled = false;
+  }
+});
+
+// ---- curves ----------------------------------------------------------------------------------
+
+function makeChart(element, names, yLabel) {
+  element.replaceChildren(); // The "waiting" note.
+  const colours = ["#0877bd", "#f59322"];
+  const options = {
+    width: element.clientWidth || 400,
+    height: 220,
+    scales: {x: {time: false}},
+    axes: [{label: "epoch"}, {label: yLabel, size: 60}],
+    series: [{label: "epoch"}, ...names.map((name, index) => ({
+      label: name, stroke: colours[index], width: 2, points: {show: false}, spanGaps: true,
+      value: (chart, value) => number(value),
+    }))],
+  };
+  const chart = new uPlot(options, [[], ...names.map(() => [])], element);
+  new ResizeObserver(() => chart.setSize({width: element.clientWidth, height: 220})).observe(element);
+  return chart;
+}
+
+function ensureCharts(record) {
+  if (charts) return;
+  const classification = "accuracy" in record;
+  const score = classification ? "accuracy" : "r2";
+  document.getElementById("score-caption").textContent = classification ? "Accuracy" : "R²";
+  charts = {
+    loss: makeChart(document.getElementById("loss-chart"), ["train", "validation"], "loss"),
+    score: makeChart(document.getElementById("score-chart"), ["train", "validation"], score),
+    keys: {loss: ["loss", "val_loss"], score: [score, `val_${score}`]},
+  };
+}
+
+let redrawQueued = false;
+
+function redrawCharts() {
+  redrawQueued = false;
+  const epochs = [...records.keys()].sort((a, b) => a - b);
+  for (const name of ["loss", "score"]) {
+    const chart = charts[name];
+    const columns = charts.keys[name].map((key) => epochs.map((epoch) => records.get(epoch)[key] ?? null));
+    chart.setData([epochs, ...columns]);
+    // What the chart now plots, for anyone (the browser test) checking one point per epoch.
+    chart.root.parentElement.dataset.points = chart.data[0].length;
+  }
+}
+
+function addRecord(record) {
+  ensureCharts(record);
+  records.set(record.epoch, record);
+  renderProgress(record.epoch);
+  if (!redrawQueued) {
+    redrawQueued = true;
+    requestAnimationFrame(redrawCharts);
+  }
+  scheduleBoundary();
+}
+
+// ---- decision boundary ------------------------------------------------------------------------
+
+let boundaryBusy = false;
+let boundaryWanted = false;
+let boundaryLast = 0;
+let boundaryOff = false;
+
+function scheduleBoundary() {
+  if (boundaryOff) return;
+  boundaryWanted = true;
+  if (boundaryBusy) return;
+  const wait = Math.max(0, boundaryLast + BOUNDARY_MIN_MS - Date.now());
+  boundaryBusy = true;
+  setTimeout(fetchBoundary, wait);
+}
+
+async function fetchBoundary() {
+  boundaryWanted = false;
+  boundaryLast = Date.now();
+  try {
+    const boundary = await request(`/v1/jobs/${jobId}/boundary`);
+    // Several fetches may cross; never draw older weights over newer ones.
+    if (boundary.epoch === null || boundaryEpoch === null || boundary.epoch >= boundaryEpoch) {
+      boundaryEpoch = boundary.epoch;
+      if (boundary.task === "regression") document.getElementById("boundary-title").textContent = "Predicted value";
+      drawBoundary(canvas, boundary);
+      drawLegend(document.getElementById("boundary-legend"), boundary, el);
+      document.getElementById("boundary-epoch").textContent =
+        boundary.epoch === null ? "(no checkpoint yet: training points only)" : `after epoch ${boundary.epoch} (${boundary.source})`;
+    }
+  } catch (error) {
+    if (error.status === 409 || error.status === 404) {
+      // A dataset that cannot be drawn (not 2 features, deleted): say why, once, and stop asking.
+      boundaryOff = true;
+      canvas.hidden = true;
+      const note = document.getElementById("boundary-note");
+      note.textContent = error.message;
+      note.hidden = false;
+    }
+  } finally {
+    boundaryBusy = false;
+    if (boundaryWanted) scheduleBoundary();
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+await refreshJob();
+scheduleBoundary();
+const statusTimer = setInterval(() => {
+  if (job && FINISHED.has(job.status)) clearInterval(statusTimer);
+  else refreshJob();
+}, STATUS_POLL_MS);
+
+followEvents(`/v1/jobs/${jobId}/events`, (event) => {
+  if (event.event === "epoch") addRecord(JSON.parse(event.data));
+  if (event.event === "end") {
+    refreshJob();
+    scheduleBoundary(); // The final model, whatever the last checkpoint was.
+  }
+}, (error) => showProblem(problem, error, "The job's event stream failed"));

@@ -1,0 +1,91 @@
+// One model: what it was trained on, its final metrics, its weights, and predictions from it.
+
+import {ApiError, hideProblem, request, showProblem} from "./api.js";
+import {age, architecture, el, number, renderFacts, specFacts} from "./format.js";
+
+const modelId = document.getElementById("model-head").dataset.modelId;
+const problem = document.getElementById("problem");
+const predictProblem = document.getElementById("predict-problem");
+const input = document.getElementById("predict-input");
+const table = document.getElementById("predictions");
+
+let model = null;
+
+function renderModel() {
+  renderFacts(document.getElementById("model-facts"), [
+    ["Task", model.task],
+    ["Features", model.n_features],
+    ...(model.classes ? [["Classes", model.classes.join(", ")]] : []),
+    ["Network", architecture(model.spec, model.n_features)],
+    ...specFacts(model.spec),
+    ["Job", el("a", {href: `/jobs/${model.job_id}`}, el("code", {}, model.job_id))],
+    ["Created", age(model.created_at)],
+  ]);
+  const rows = Object.entries(model.metrics || {}).map(([name, value]) =>
+    el("tr", {}, el("th", {}, name.replaceAll("_", " ")), el("td", {class: "number"}, number(value))));
+  document.querySelector("#metrics-table tbody").replaceChildren(...rows);
+  document.getElementById("feature-count").textContent = model.n_features;
+  input.value ||= Array(model.n_features).fill("0").join(", ");
+}
+
+async function download() {
+  try {
+    // Through fetch, not a plain link: a link cannot send the API key.
+    const blob = await (await request(`/v1/models/${modelId}/weights`, {raw: true})).blob();
+    const link = el("a", {href: URL.createObjectURL(blob), download: `axon-model-${modelId}.npz`});
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  } catch (error) {
+    showProblem(problem, error, "Could not download the weights");
+  }
+}
+
+/** The textarea's rows as numbers, or throws naming the first line that is not. */
+function parseRows(text) {
+  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  return lines.map((line, index) => line.split(/[\s,;]+/).filter(Boolean).map((cell) => {
+    const value = Number(cell);
+    if (cell === "" || !Number.isFinite(value)) throw new Error(`line ${index + 1}: '${cell}' is not a number`);
+    return value;
+  }));
+}
+
+function renderPredictions(inputs, answer) {
+  const classes = answer.classes || [];
+  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", {}, "Input"), el("th", {}, "Prediction"),
+    ...classes.map((label) => el("th", {class: "number"}, `P(${label})`))));
+  table.querySelector("tbody").replaceChildren(...inputs.map((row, index) => el("tr", {},
+    el("td", {}, el("code", {}, row.join(", "))),
+    el("td", {class: "prediction"}, String(answer.predictions[index])),
+    ...(answer.probabilities ? answer.probabilities[index].map((p) => el("td", {class: "number"}, number(p, 3))) : []))));
+  table.hidden = false;
+}
+
+document.getElementById("predict-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  hideProblem(predictProblem);
+  let inputs;
+  try {
+    inputs = parseRows(input.value);
+  } catch (error) {
+    showProblem(predictProblem, new ApiError({detail: error.message}), "Not rows of numbers");
+    return;
+  }
+  try {
+    renderPredictions(inputs, await request(`/v1/models/${modelId}/predict`, {method: "POST", json: {inputs}}));
+  } catch (error) {
+    table.hidden = true;
+    showProblem(predictProblem, error, "The prediction was refused");
+  }
+});
+
+document.getElementById("download").addEventListener("click", download);
+
+try {
+  model = await request(`/v1/models/${modelId}`);
+  renderModel();
+} catch (error) {
+  showProblem(problem, error, "Could not load the model");
+}

@@ -1,0 +1,137 @@
+"""A real ``axon serve`` (API key required) and the system's headless chromium driven by Playwright.
+
+Chromium comes from Debian (scripts/ensure-browser.sh); Playwright never downloads a browser. A
+missing chromium fails these tests, so CI cannot skip the dashboard silently.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from service.auth import create_key
+from service.db import make_engine
+from tests.cli.processes import AXON, REPO_ROOT, clean_env, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "dashboard"  # Git-ignored; CI can keep the screenshots.
+TENANT = "dashboard"
+SERVER_SETTINGS = {
+    "AXON_CHECKPOINT_SECONDS": "0",  # A checkpoint every epoch: the boundary follows training closely.
+    "AXON_RECONCILE_SECONDS": "1",
+}
+
+
+class Server:
+    """``axon serve`` in its own process group, with an API key for one tenant."""
+
+    def __init__(self, home: Path):
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = home.parent / "serve.log"
+        self.process: subprocess.Popen | None = None
+        self.key = ""
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True)
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [*AXON, "serve", "--port", str(self.port), "--grace", "1"],
+                env=clean_env(AXON_HOME=str(self.home), **SERVER_SETTINGS), cwd=self.home.parent,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.wait_for(lambda: self._healthy(), seconds=60, what="/healthz")
+        engine = make_engine(f"sqlite:///{self.home / 'axon.db'}")
+        try:
+            self.key = create_key(engine, TENANT)
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.key}"})
+
+    def wait_for(self, condition, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert self.process.poll() is None, f"axon serve exited while waiting for {what}:\n{self.log()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.log()}"
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-6000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("dashboard") / "home")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-browser.sh (installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_page(browser, server):
+    """Pages on the server, each in a fresh browser profile; ``keyed`` stores the API key first.
+
+    Console errors and uncaught exceptions fail the test: a page can look fine and still be broken.
+    """
+    contexts, errors = [], []
+
+    def open_page(keyed: bool = True):
+        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+        if keyed:
+            context.add_init_script(f"localStorage.setItem('axon.key', {server.key!r})")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # The browser logs each 4xx answer ("Failed to load resource"); the pages show those in
+        # words, which the tests check. Any other console error is a bug.
+        page.on("console", lambda message: message.type == "error"
+                and not message.text.startswith("Failed to load resource") and errors.append(message.text))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under tests/artifacts/dashboard/ and return its path."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
