@@ -1,5 +1,7 @@
-"""The ``axon`` command: ``serve``, ``api``, ``worker``, ``db upgrade``, ``settings``, and the client
-commands ``train``, ``jobs``, ``status``, ``metrics``, ``cancel``, ``predict`` and ``export``.
+"""The ``axon`` command: the server commands ``serve``, ``api``, ``worker``, ``db upgrade`` and
+``settings`` here, and the client commands from ``axon.cli_jobs`` (``train``, ``watch``, ``jobs``,
+``status``, ``metrics``, ``cancel``) and ``axon.cli_data`` (``datasets``, ``dataset``, ``model``,
+``predict``, ``export``), and the operator's ``keys`` (``axon.cli_keys``).
 
 The server commands read their configuration from the ``AXON_*`` environment variables (see
 ``service.settings``); the client commands talk to a server at ``--url``/``AXON_URL`` through
@@ -9,16 +11,16 @@ The server commands read their configuration from the ``AXON_*`` environment var
 
 from __future__ import annotations
 
-import csv
-import functools
-import json
+import ipaddress
 import os
 import sys
 from typing import Sequence
 
 import click
 
-from axon.client import DEFAULT_URL, AxonError, AxonUnavailable, Client
+from axon.cli_data import DATA_COMMANDS
+from axon.cli_jobs import JOB_COMMANDS
+from axon.cli_keys import keys
 from axon.serve import (Supervisor, celery_argv, create_broker_tables, embedded_commands,
                         gunicorn_argv, port_open)
 
@@ -35,6 +37,32 @@ def load_settings():
         return Settings()
     except ValidationError as error:
         raise click.ClickException(f"invalid AXON_* setting: {error}") from None
+
+
+def check_auth_off_on_loopback(settings, host: str) -> None:
+    """Refuse to serve without API keys on an address other machines can reach."""
+    if settings.auth or is_loopback(host):
+        return
+    raise click.ClickException(
+        f"AXON_AUTH=off is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {host}: "
+        "anyone who reached it would act as tenant 'local'. Leave auth on and make keys with "
+        "`axon keys create --tenant NAME`.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # A host name: it could resolve anywhere.
+        return False
+
+
+def auth_notice(settings, base_url: str) -> str:
+    if settings.auth:
+        return "auth:     on; send Authorization: Bearer <key> (make one with: axon keys create --tenant NAME)"
+    return (f"auth:     OFF (AXON_AUTH=off, loopback only): every request to {base_url} acts as tenant "
+            "'local'")
 
 
 def masked(url: str) -> str:
@@ -86,6 +114,7 @@ def serve(host: str, port: int, grace: float) -> None:
     if port_open(host, port):  # Fail now, not after gunicorn's five retries.
         raise click.ClickException(f"{host}:{port} is already in use; pick another --port.")
     settings = load_settings()
+    check_auth_off_on_loopback(settings, host)
     home = settings.home.absolute()
     home.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings)
@@ -97,6 +126,7 @@ def serve(host: str, port: int, grace: float) -> None:
         click.echo(f"Axon is serving {base_url} (API docs: {base_url}/docs)\n"
                    f"  database: {masked(settings.resolved_database_url)}\n"
                    f"  broker:   {masked(settings.resolved_broker_url)}\n"
+                   f"  {auth_notice(settings, base_url)}\n"
                    "Press Ctrl+C to stop.")
 
     # Children resolve AXON_HOME to the same folder even if they change directory.
@@ -114,7 +144,8 @@ def serve(host: str, port: int, grace: float) -> None:
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN_ARGS...]")
 def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[str, ...]) -> None:
     """Serve the HTTP API with gunicorn (production). Arguments after -- go to gunicorn."""
-    load_settings()  # A bad AXON_* value fails here, once, not in every gunicorn worker.
+    # A bad AXON_* value fails here, once, not in every gunicorn worker.
+    check_auth_off_on_loopback(load_settings(), host)
     exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args))
 
 
@@ -163,217 +194,11 @@ def show_settings(markdown: bool) -> None:
         click.echo(f"{variable:<{widths[0]}}  {shown:<{widths[1]}}  {description}")
 
 
-# ---- client commands ----------------------------------------------------------------------------
+# ---- client commands: one module per resource, each only needs axon.Client --------------------
 
-# Exit statuses: 1 for an error the server answered, 2 when there was no server to answer.
-EXIT_API_ERROR, EXIT_UNAVAILABLE = 1, 2
-
-
-def report(error: AxonError) -> None:
-    """Print a problem to stderr: its title and detail, then each field error by where it points."""
-    click.echo(f"Error: {error.title}: {error.detail}", err=True)
-    for field_error in error.errors:
-        where = next((str(field_error[name]) for name in ("pointer", "parameter", "field", "component")
-                      if field_error.get(name) is not None), "body")
-        if field_error.get("row") is not None:
-            where += f" (row {field_error['row']})"
-        click.echo(f"  {where}: {field_error.get('detail', '')}", err=True)
-
-
-def with_client(command):
-    """Give ``command`` a :class:`Client` from --url/--key (or AXON_URL/AXON_KEY) and map its errors to exits."""
-
-    @click.option("--url", envvar="AXON_URL", default=DEFAULT_URL, show_default=True, help="Axon server address.")
-    @click.option("--key", envvar="AXON_KEY", default=None, help="API key, sent as a Bearer token.")
-    @functools.wraps(command)
-    def run(url: str, key: str | None, **options):
-        try:
-            with Client(url, key) as client:
-                return command(client, **options)
-        except AxonUnavailable as error:
-            click.echo(f"Error: {error.detail}. Is `axon serve` running there?", err=True)
-            sys.exit(EXIT_UNAVAILABLE)
-        except AxonError as error:
-            report(error)
-            sys.exit(EXIT_API_ERROR)
-
-    return run
-
-
-def parse_layers(ctx, param, value: str) -> list[dict]:
-    """``"16:tanh,8:relu"`` as hidden layer specs; a bare ``16`` keeps the default activation."""
-    layers = []
-    for part in value.split(","):
-        units, _, activation = part.strip().partition(":")
-        try:
-            layer: dict = {"units": int(units)}
-        except ValueError:
-            raise click.BadParameter(f"'{part}' is not UNITS or UNITS:ACTIVATION, e.g. 16:tanh") from None
-        if activation:
-            layer["activation"] = activation
-        layers.append(layer)
-    return layers
-
-
-def shown(value) -> str:
-    """A metric value fit for a table cell."""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if value is None:
-        return "-"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def echo_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    for row in (header, *rows):
-        click.echo("  ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)).rstrip())
-
-
-def progress_line(job: dict) -> str:
-    """``epoch k/N loss x accuracy y`` for a job's latest metrics."""
-    metrics = job.get("metrics") or {}
-    scores = "".join(f" {name} {metrics[name]:.4g}" for name in ("loss", "accuracy", "val_loss", "val_accuracy")
-                     if isinstance(metrics.get(name), (int, float)))
-    return f"epoch {job['epoch']}/{job['epochs']}{scores}"
-
-
-@cli.command()
-@click.option("--generator", "kind", required=True,
-              help="Playground dataset: circle, xor, gauss, spiral (classification), plane, multigauss.")
-@click.option("--samples", type=click.IntRange(min=2), help="Rows to draw (server default 500).")
-@click.option("--noise", type=click.FloatRange(0, 1), help="Noise level (server default 0).")
-@click.option("--seed", type=click.IntRange(min=0), help="Seed of the data and the training.")
-@click.option("--layers", required=True, callback=parse_layers, help="Hidden layers, e.g. 8:tanh,8:tanh.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per gradient step.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Optimizer's learning rate.")
-@click.option("--optimizer", help="sgd, momentum, nesterov, adam (default), adamw, rmsprop or adagrad.")
-@click.option("--wait", is_flag=True, help="Poll until the job finishes, printing each epoch's loss.")
-@with_client
-def train(client: Client, kind: str, samples, noise, seed, layers, epochs, batch_size, learning_rate,
-          optimizer, wait: bool) -> None:
-    """Create a dataset from a generator, queue a job on it and print the job's id.
-
-    With --wait, print progress to stderr and the final status to stdout; exit 1 unless it succeeded.
-    """
-    generator = {"kind": kind, "n_samples": samples, "noise": noise, "seed": seed}
-    dataset = client.create_dataset(generator={name: value for name, value in generator.items() if value is not None})
-    spec: dict = {"layers": layers, "epochs": epochs, "batch_size": batch_size, "seed": seed}
-    if optimizer is not None or learning_rate is not None:
-        spec["optimizer"] = {"name": optimizer or "adam",
-                             **({"learning_rate": learning_rate} if learning_rate is not None else {})}
-    job = client.submit(dataset["id"], {name: value for name, value in spec.items() if value is not None})
-    click.echo(job["id"])
-    if not wait:
-        return
-    shown_epoch = -1
-
-    def on_progress(current: dict) -> None:
-        nonlocal shown_epoch
-        if current["epoch"] != shown_epoch and current.get("metrics"):
-            shown_epoch = current["epoch"]
-            click.echo(progress_line(current), err=True)
-
-    job = client.wait(job["id"], on_progress=on_progress)
-    if job["status"] == "succeeded":
-        click.echo(f"succeeded model {job['model_id']}")
-        return
-    error = job.get("error") or {}
-    click.echo(f"{job['status']}{': ' + error['message'] if error.get('message') else ''}")
-    sys.exit(EXIT_API_ERROR)
-
-
-@cli.command("jobs")
-@click.option("--status", help="Only jobs with this status (queued, running, succeeded, failed, ...).")
-@with_client
-def list_jobs(client: Client, status: str | None) -> None:
-    """List jobs, newest first."""
-    rows = [(job["id"], job["status"], f"{job['epoch']}/{job['epochs']}",
-             shown((job.get("metrics") or {}).get("loss")), job.get("model_id") or "-", job["created_at"])
-            for job in client.jobs(status)]
-    echo_table(("ID", "STATUS", "EPOCH", "LOSS", "MODEL", "CREATED"), rows)
-
-
-@cli.command()
-@click.argument("job_id")
-@with_client
-def status(client: Client, job_id: str) -> None:
-    """Show one job: status, progress, latest metrics, model and error."""
-    job = client.job(job_id)
-    error = job.get("error")
-    fields = {
-        "id": job["id"], "status": job["status"], "dataset": job.get("dataset_id") or "-",
-        "progress": f"{progress_line(job)} ({job['progress']:.0%})", "model": job.get("model_id") or "-",
-        "error": f"{error['type']}: {error['message']}" if error else "-", "attempts": job["attempts"],
-        "created": job["created_at"], "started": job.get("started_at") or "-",
-        "finished": job.get("finished_at") or "-", "train_seconds": shown(job["train_seconds"]),
-    }
-    for name, value in fields.items():
-        click.echo(f"{name + ':':<15}{value}")
-
-
-@cli.command()
-@click.argument("job_id")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (a header, then one line per epoch).")
-@with_client
-def metrics(client: Client, job_id: str, as_csv: bool) -> None:
-    """Print every epoch's metrics of a job."""
-    records = client.metrics(job_id)
-    columns = list(dict.fromkeys(name for record in records for name in record))
-    if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([record.get(name, "") for name in columns] for record in records)
-        return
-    echo_table(columns, [[shown(record.get(name)) for name in columns] for record in records])
-
-
-@cli.command()
-@click.argument("job_id")
-@with_client
-def cancel(client: Client, job_id: str) -> None:
-    """Cancel a job: a queued one at once, a running one at its next epoch."""
-    job = client.cancel(job_id)
-    click.echo(f"{job['id']} {job['status']}")
-
-
-def read_rows(path: str) -> list[list[float]]:
-    """The rows of numbers in a CSV file; a first line that is not all numbers is a header."""
-    with open(path, newline="") as file:
-        lines = [line for line in csv.reader(file) if any(cell.strip() for cell in line)]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append([float(cell) for cell in line])
-        except ValueError:
-            if number == 1:
-                continue
-            raise click.ClickException(f"{path}, line {number}: not a row of numbers: {','.join(line)}") from None
-    if not rows:
-        raise click.ClickException(f"{path} has no rows of numbers")
-    return rows
-
-
-@cli.command()
-@click.argument("model_id")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@with_client
-def predict(client: Client, model_id: str, file: str) -> None:
-    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line."""
-    for value in client.predict(model_id, read_rows(file)).predictions.tolist():
-        click.echo(",".join(map(str, value)) if isinstance(value, list) else value)
-
-
-@cli.command()
-@click.argument("model_id")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="File to write. [default: axon-model-MODEL_ID.npz]")
-@with_client
-def export(client: Client, model_id: str, output: str | None) -> None:
-    """Download a model's npz artefact (weights, spec and preprocessing; ``mlp.Model.from_bytes`` loads it)."""
-    path = client.export(model_id, output or f"axon-model-{model_id}.npz")
-    click.echo(f"wrote {path}")
+for command in (*JOB_COMMANDS, *DATA_COMMANDS):
+    cli.add_command(command)
+cli.add_command(keys)
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """A Python client for the Axon HTTP API: datasets, jobs, metrics, models and predict.
 
-It needs only httpx and NumPy, never Flask, Celery or SQLAlchemy, so it installs and imports
-anywhere. Each error the API answers (RFC 9457 problem+json) is raised as a typed
+It needs only httpx (and httpx-sse for the event stream) and NumPy, never Flask, Celery or
+SQLAlchemy, so it installs and imports anywhere. Each error the API answers (RFC 9457 problem+json) is raised as a typed
 :class:`AxonError` carrying the problem's fields; a server that cannot be reached is
 :class:`AxonUnavailable`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 import numpy as np
+from httpx_sse import EventSource, SSEError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+# Reconnecting to a dropped event stream waits this many seconds times the attempt number.
+RECONNECT_SECONDS = 1.0
 
 
 class AxonError(Exception):
@@ -85,6 +89,25 @@ class Prediction:
     predictions: np.ndarray
     probabilities: np.ndarray | None = None
     classes: list | None = None
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """One finished epoch of a job, from its event stream: the epoch (1-based) and its record
+    (``loss``, ``accuracy``, ``val_loss``, ``learning_rate``, ... as ``GET /v1/jobs/{id}/metrics`` has them)."""
+
+    epoch: int
+    record: dict
+
+
+@dataclass(frozen=True)
+class EndEvent:
+    """The last event of a job's stream: its final ``status``, its ``error`` (``type``, ``message``) or
+    None, and its ``model_id`` (None unless it succeeded)."""
+
+    status: str
+    error: dict | None
+    model_id: str | None
 
 
 class Client:
@@ -181,11 +204,20 @@ class Client:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel").json()
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.5,
-             on_progress: Callable[[dict], Any] | None = None) -> dict:
-        """Poll a job until it succeeded, failed or was cancelled, and return it.
+             on_progress: Callable[[dict], Any] | None = None, *, follow: bool = False,
+             on_epoch: Callable[[EpochEvent], Any] | None = None) -> dict:
+        """Wait until a job succeeded, failed or was cancelled, and return it.
 
-        ``on_progress(job)`` is called after each poll; :class:`TimeoutError` after ``timeout`` seconds.
+        By default it polls the job every ``poll`` seconds and calls ``on_progress(job)`` after each
+        poll. With ``follow`` (implied by ``on_epoch``) it reads the job's event stream instead, calls
+        ``on_epoch(event)`` with every :class:`EpochEvent` as it happens, and fetches the job once at
+        the end. :class:`TimeoutError` after ``timeout`` seconds either way.
         """
+        if follow or on_epoch is not None:
+            for event in self.events(job_id, timeout=timeout):
+                if isinstance(event, EpochEvent) and on_epoch is not None:
+                    on_epoch(event)
+            return self.job(job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.job(job_id)
@@ -196,6 +228,69 @@ class Client:
             if deadline is not None and time.monotonic() + poll > deadline:
                 raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
             time.sleep(poll)
+
+    def events(self, job_id: str, after: int | None = None, *, reconnects: int = 5,
+               timeout: float | None = None) -> Iterator[EpochEvent | EndEvent]:
+        """Follow a job's event stream: an :class:`EpochEvent` for each epoch after ``after`` (all by
+        default), in order, as each finishes, then one :class:`EndEvent`, after which it stops.
+
+        If the connection drops before the end, it reconnects with ``Last-Event-ID`` set to the last
+        epoch seen, so no epoch is lost or repeated; after ``reconnects`` failures in a row with no
+        event between them it raises :class:`AxonUnavailable`, as it does at once when the first
+        connection fails. :class:`TimeoutError` once ``timeout`` seconds have passed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_epoch, failures, first = after, 0, True
+        while True:
+            try:
+                for event in self._event_stream(job_id, last_epoch, deadline):
+                    failures = 0
+                    yield event
+                    if isinstance(event, EndEvent):
+                        return
+                    last_epoch = event.epoch
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
+                reason = "the stream ended before the job did"  # A server restart, or its hour-long cap.
+            except httpx.TransportError as error:
+                reason = str(error) or type(error).__name__
+                if first and isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    raise AxonUnavailable(self.url, reason) from error  # Nobody there: no point retrying.
+            first = False
+            failures += 1
+            if deadline is not None and time.monotonic() + RECONNECT_SECONDS * failures >= deadline:
+                raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
+            if failures > reconnects:
+                raise AxonUnavailable(self.url, f"the event stream of job {job_id} dropped "
+                                                f"{failures} times in a row; last: {reason}")
+            time.sleep(RECONNECT_SECONDS * failures)
+
+    def _event_stream(self, job_id: str, after: int | None,
+                      deadline: float | None) -> Iterator[EpochEvent | EndEvent]:
+        """One connection to ``GET /v1/jobs/{id}/events``, as typed events (httpx-sse parses the
+        stream per the WHATWG rules: multi-line data, comments, dispatch on a blank line)."""
+        headers = {"Accept": "text/event-stream"}
+        if after is not None:  # The server resumes after this epoch; it is how EventSource reconnects.
+            headers["Last-Event-ID"] = str(after)
+        timeout = self._http.timeout
+        if deadline is not None:  # Never block in one read past the caller's deadline.
+            remaining = max(deadline - time.monotonic(), 0.01)
+            timeout = httpx.Timeout(timeout.connect, read=min(timeout.read or remaining, remaining),
+                                    write=timeout.write, pool=timeout.pool)
+        with self._http.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout) as response:
+            if response.is_error:
+                response.read()
+                raise problem_error(response)
+            try:
+                for sse in EventSource(response).iter_sse():
+                    if sse.event == "epoch":
+                        yield EpochEvent(int(sse.id), json.loads(sse.data))
+                    elif sse.event == "end":
+                        end = json.loads(sse.data)
+                        yield EndEvent(end["status"], end.get("error"), end.get("model_id"))
+                    # Any other event type is newer than this client: skip it.
+            except SSEError as error:  # A 200 that is not an event stream: a proxy's page, say.
+                raise ServerError(response.status_code, "Not an event stream", str(error)) from None
 
     # ---- models -------------------------------------------------------------------------------
 

@@ -1,16 +1,7 @@
-"""``axon.Client`` and the client commands against a live ``axon serve``.
-
-One server for the module, with two items a page, so every list the client reads spans pages
-and following ``next`` is exercised for real.
-"""
+"""``axon.Client`` and the client commands against a live ``axon serve`` (the ``server`` fixture:
+two items a page, so every list the client reads spans pages)."""
 
 from __future__ import annotations
-
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
@@ -20,48 +11,12 @@ from axon import AxonError, AxonUnavailable, Client, Conflict, InvalidRequest, N
 from mlp import Model
 from tests.isolation import import_with_blocked
 
-from .processes import AXON, clean_env, free_port
+from .live import axon
+from .processes import clean_env, free_port
 
 EPOCHS = 5
 SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu"}
 INPUTS = [[0.1, 0.2], [3.0, 3.0], [-2.0, 0.5], [0.0, -4.0]]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The URL of an ``axon serve`` on a free port, its state in a temporary AXON_HOME."""
-    folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = folder / "serve.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([*AXON, "serve", "--port", str(port), "--grace", "1"],
-                                   env=clean_env(AXON_HOME=str(folder / "home"), AXON_PAGE_SIZE="2"),
-                                   cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with Client(server) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +141,6 @@ def test_closed_port_is_unavailable():
 
 
 # ---- the commands -----------------------------------------------------------------------------
-
-
-def axon(url: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*AXON, *args], env=clean_env(AXON_URL=url), cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from service.settings import Settings
 
 from .processes import AXON, REPO_ROOT, clean_env
 
-COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "jobs", "status", "metrics", "cancel", "predict",
-            "export")
+COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "watch", "jobs", "status", "metrics", "cancel",
+            "datasets", "dataset", "model", "predict", "export", "keys")
 
 
 def invoke(*args: str):

@@ -1,0 +1,133 @@
+"""The dataset and model commands: ``datasets``, ``dataset create/show/delete``, ``model``, ``predict``, ``export``."""
+
+from __future__ import annotations
+
+import csv
+
+import click
+
+from axon.cli_common import echo_fields, echo_table, generator_body, generator_options, shown, with_client
+from axon.client import Client
+
+TASKS = click.Choice(["classification", "regression"])
+
+
+def dataset_fields(dataset: dict) -> dict:
+    return {"id": dataset["id"], "name": dataset["name"], "task": dataset["task"],
+            "rows": dataset["n_samples"], "features": ", ".join(dataset.get("feature_names") or [])
+            or dataset["n_features"], "classes": shown(dataset.get("classes")), "created": dataset["created_at"]}
+
+
+@click.command()
+@with_client
+def datasets(client: Client) -> None:
+    """List datasets, newest first."""
+    rows = [(item["id"], item["name"], item["task"], str(item["n_samples"]), str(item["n_features"]),
+             item["created_at"]) for item in client.datasets()]
+    echo_table(("ID", "NAME", "TASK", "ROWS", "FEATURES", "CREATED"), rows)
+
+
+@click.group()
+def dataset() -> None:
+    """Create, show or delete one dataset."""
+
+
+@dataset.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--target", help="Header of the CSV's target column (every other column is a feature).")
+@generator_options
+@click.option("--name", help="Default: the file name, or the generator's kind.")
+@click.option("--task", type=TASKS, help="Default: inferred from the targets.")
+@with_client
+def create(client: Client, file: str | None, target: str | None, kind: str | None, samples, noise, seed,
+           name: str | None, task: str | None) -> None:
+    """Upload FILE.csv (with a header row) as a dataset, or draw one with --generator; print its id.
+
+    \b
+    axon dataset create data.csv --target label --name iris
+    axon dataset create --generator spiral --samples 400 --noise 0.1 --seed 1
+    """
+    if (file is None) == (kind is None):
+        raise click.UsageError("give either FILE.csv (with --target) or --generator KIND")
+    if file is not None:
+        if target is None:
+            raise click.UsageError("a CSV upload needs --target COLUMN")
+        if samples is not None or noise is not None or seed is not None:
+            raise click.UsageError("--samples, --noise and --seed go with --generator")
+        created = client.upload_csv(file, target, name=name, task=task)
+    else:
+        if target is not None or task is not None:
+            raise click.UsageError("--target and --task go with a CSV FILE")
+        created = client.create_dataset(generator=generator_body(kind, samples, noise, seed), name=name)
+    click.echo(created["id"])
+
+
+@dataset.command()
+@click.argument("dataset_id")
+@with_client
+def show(client: Client, dataset_id: str) -> None:
+    """Show one dataset: name, task, rows, features and classes."""
+    echo_fields(dataset_fields(client.dataset(dataset_id)))
+
+
+@dataset.command()
+@click.argument("dataset_id")
+@with_client
+def delete(client: Client, dataset_id: str) -> None:
+    """Delete a dataset (refused while a queued or running job uses it; trained models stay)."""
+    client.delete_dataset(dataset_id)
+    click.echo(f"deleted {dataset_id}")
+
+
+@click.command()
+@click.argument("model_id")
+@with_client
+def model(client: Client, model_id: str) -> None:
+    """Show one model: its job, task, features, classes, layers and final metrics."""
+    found = client.model(model_id)
+    layers = ",".join(f"{layer['units']}:{layer['activation']}" for layer in found["spec"]["layers"])
+    echo_fields({"id": found["id"], "job": found["job_id"], "task": found["task"],
+                 "features": found["n_features"], "classes": shown(found.get("classes")), "layers": layers,
+                 "metrics": " ".join(f"{name} {shown(value)}" for name, value in (found.get("metrics") or {}).items()),
+                 "created": found["created_at"]})
+
+
+def read_rows(path: str) -> list[list[float]]:
+    """The rows of numbers in a CSV file; a first line that is not all numbers is a header."""
+    with open(path, newline="") as file:
+        lines = [line for line in csv.reader(file) if any(cell.strip() for cell in line)]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append([float(cell) for cell in line])
+        except ValueError:
+            if number == 1:
+                continue
+            raise click.ClickException(f"{path}, line {number}: not a row of numbers: {','.join(line)}") from None
+    if not rows:
+        raise click.ClickException(f"{path} has no rows of numbers")
+    return rows
+
+
+@click.command()
+@click.argument("model_id")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@with_client
+def predict(client: Client, model_id: str, file: str) -> None:
+    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line."""
+    for value in client.predict(model_id, read_rows(file)).predictions.tolist():
+        click.echo(",".join(map(str, value)) if isinstance(value, list) else value)
+
+
+@click.command()
+@click.argument("model_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="File to write. [default: axon-model-MODEL_ID.npz]")
+@with_client
+def export(client: Client, model_id: str, output: str | None) -> None:
+    """Download a model's npz artefact (weights, spec and preprocessing; ``mlp.Model.from_bytes`` loads it)."""
+    path = client.export(model_id, output or f"axon-model-{model_id}.npz")
+    click.echo(f"wrote {path}")
+
+
+DATA_COMMANDS = (datasets, dataset, model, predict, export)
