@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import tempfile
 from typing import Sequence
 
 import click
@@ -146,6 +147,9 @@ def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[s
     """Serve the HTTP API with gunicorn (production). Arguments after -- go to gunicorn."""
     # A bad AXON_* value fails here, once, not in every gunicorn worker.
     check_auth_off_on_loopback(load_settings(), host)
+    # prometheus_client adds up the gunicorn workers' predict histograms through files in one
+    # folder, which must start empty (its multiprocess mode); a fresh one per start.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="axon-metrics-"))
     exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args))
 
 
