@@ -70,6 +70,11 @@ def validate_json(model: type[ModelT], document: Any, context: dict | None = Non
     try:
         return model.model_validate_json(text, strict=True, context=context)
     except ValidationError as error:
+        # Text Python's parser took and pydantic's refuses (a lone UTF-16 surrogate escape) is
+        # malformed JSON all the same: a 400 like any other, not a 422 about a field.
+        invalid_json = [item for item in error.errors(include_url=False) if item["type"] == "json_invalid"]
+        if invalid_json:
+            raise MalformedBody(f"the body is not valid JSON: {invalid_json[0]['msg']}") from None
         raise invalid_body(error, document) from None
 
 
