@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import signal
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 import mlp
 from mlp.datasets import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job
+from service.models import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
 
-jobs, checkpoints, epoch_metrics = Job.__table__, Checkpoint.__table__, EpochMetric.__table__
+if TYPE_CHECKING:
+    from tests.integration.conftest import WorkerProcess
+
+jobs, checkpoints, epoch_metrics, models = Job.__table__, Checkpoint.__table__, EpochMetric.__table__, \
+    TrainedModel.__table__
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -36,6 +45,12 @@ def metric_epochs(api_app, job_id: str) -> list[int]:
     with engine_of(api_app).connect() as connection:
         return list(connection.execute(select(epoch_metrics.c.epoch).where(epoch_metrics.c.job_id == job_id)
                                        .order_by(epoch_metrics.c.epoch)).scalars())
+
+
+def model_ids(api_app, job_id: str) -> list[str]:
+    """The models stored for the job: one at most, however many workers tried."""
+    with engine_of(api_app).connect() as connection:
+        return list(connection.execute(select(models.c.id).where(models.c.job_id == job_id)).scalars())
 
 
 def job_ids(api_app, dataset_id: str) -> list[str]:
@@ -75,3 +90,60 @@ def engine_weights(spec: dict, **generator) -> bytes:
     spiral = generate(GeneratorSpec(**{**SPIRAL, **generator}))
     return mlp.fit(mlp.NetworkSpec.model_validate({**SPEC, **spec}), spiral.features, spiral.targets) \
         .model.params.tobytes()
+
+
+def checkpoint_blob(api_app, job_id: str) -> bytes | None:
+    with engine_of(api_app).connect() as connection:
+        return connection.execute(select(checkpoints.c.data).where(checkpoints.c.job_id == job_id)).scalar()
+
+
+def log_count(workers: list[WorkerProcess], fragment: str) -> int:
+    """How often ``fragment`` occurs in the logs of ``workers``, together."""
+    return sum(worker.log().count(fragment) for worker in workers)
+
+
+def open_transactions(api_app) -> int:
+    """Connections to the test database that hold a transaction open between statements."""
+    with engine_of(api_app).connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%'")).scalar_one()
+
+
+def freeze_between_transactions(api_app, worker: WorkerProcess, tries: int = 50) -> None:
+    """SIGSTOP the worker's process group at a moment it holds no transaction open.
+
+    A process frozen inside its epoch's transaction would keep the job's row locked, and every
+    other worker's claim would wait on that lock until it thawed: a different fault (the one
+    PostgreSQL's ``idle_in_transaction_session_timeout`` answers). Each try thaws it again and
+    retries; an epoch's transaction is a few milliseconds of a much longer epoch.
+    """
+    for _ in range(tries):
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        time.sleep(0.1)  # A statement already sent finishes on the server, whose state then says.
+        if open_transactions(api_app) == 0:
+            return
+        os.killpg(worker.process.pid, signal.SIGCONT)
+        time.sleep(0.03)
+    raise AssertionError(f"the worker always had a transaction open after {tries} tries")
+
+
+def thaw(worker: WorkerProcess) -> None:
+    os.killpg(worker.process.pid, signal.SIGCONT)
+
+
+def refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999: valid JSON text, but no number a client can use.
+        raise ValueError(f"{literal} overflows a double")
+    return value
+
+
+def strict_json(document: str):
+    """``json.loads`` that refuses NaN and Infinity (Python's parser takes them by default) and
+    numbers too large for a double."""
+    return json.loads(document, parse_constant=refuse_constant, parse_float=finite_float)
