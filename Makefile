@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-engine bench-service clean
+.PHONY: run test bench bench-engine bench-service bench-load fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ test: $(STAMP)
 	scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
 
-bench: bench-engine bench-service
+bench: bench-engine bench-service bench-load
 
 bench-engine: $(STAMP)
 	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "PyTorch not installable here: its column is left out"
@@ -32,6 +32,16 @@ bench-engine: $(STAMP)
 bench-service: $(STAMP)
 	scripts/ensure-services.sh
 	$(BIN)/python bench/service.py
+
+# 50 predict clients for 20 s, then 100 jobs at once on 2 workers; fails unless every
+# request and every job came through. Needs PostgreSQL and Redis on loopback.
+bench-load: $(STAMP)
+	scripts/ensure-services.sh
+	$(BIN)/python bench/load.py
+
+# Schemathesis's CLI over HTTP against the API under gunicorn (SQLite), more examples than the suite's.
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
