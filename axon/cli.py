@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import sys
 import tempfile
+from pathlib import Path
 from typing import Sequence
 
 import click
@@ -22,7 +24,7 @@ import click
 from axon.cli_data import DATA_COMMANDS
 from axon.cli_jobs import JOB_COMMANDS
 from axon.cli_keys import keys
-from axon.serve import (Supervisor, celery_argv, create_broker_tables, embedded_commands,
+from axon.serve import (API_THREADS, Supervisor, celery_argv, create_broker_tables, embedded_commands,
                         gunicorn_argv, port_open)
 
 PORT = click.IntRange(1, 65535)
@@ -48,6 +50,23 @@ def check_auth_off_on_loopback(settings, host: str) -> None:
         f"AXON_AUTH=off is allowed only on a loopback address (127.0.0.1, ::1, localhost), not {host}: "
         "anyone who reached it would act as tenant 'local'. Leave auth on and make keys with "
         "`axon keys create --tenant NAME`.")
+
+
+def check_threads_outnumber_streams(settings, threads: int) -> None:
+    """Refuse a configuration where open event streams could take every thread of a process."""
+    if settings.max_event_streams >= threads:
+        raise click.ClickException(
+            f"AXON_MAX_EVENT_STREAMS ({settings.max_event_streams}) must be below the threads per process "
+            f"({threads}): each open stream holds a thread, and other requests need one too.")
+
+
+def fresh_metrics_folder(port: int) -> Path:
+    """An empty folder for prometheus_client's multiprocess mode, which adds up the gunicorn workers'
+    predict histograms through files there; one per port, emptied at each start."""
+    folder = Path(tempfile.gettempdir()) / f"axon-metrics-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    return folder
 
 
 def is_loopback(host: str) -> bool:
@@ -116,6 +135,7 @@ def serve(host: str, port: int, grace: float) -> None:
         raise click.ClickException(f"{host}:{port} is already in use; pick another --port.")
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)
+    check_threads_outnumber_streams(settings, API_THREADS)
     home = settings.home.absolute()
     home.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings)
@@ -141,15 +161,17 @@ def serve(host: str, port: int, grace: float) -> None:
 @click.option("--host", default="0.0.0.0", help="Interface to listen on.")
 @click.option("--port", default=8000, type=PORT, help="Port to listen on.")
 @click.option("--workers", default=2, type=click.IntRange(min=1), help="gunicorn worker processes.")
-@click.option("--threads", default=4, type=click.IntRange(min=1), help="Threads per worker process.")
+@click.option("--threads", default=API_THREADS, type=click.IntRange(min=2),
+              help="Threads per worker process; more than AXON_MAX_EVENT_STREAMS.")
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN_ARGS...]")
 def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[str, ...]) -> None:
     """Serve the HTTP API with gunicorn (production). Arguments after -- go to gunicorn."""
     # A bad AXON_* value fails here, once, not in every gunicorn worker.
-    check_auth_off_on_loopback(load_settings(), host)
-    # prometheus_client adds up the gunicorn workers' predict histograms through files in one
-    # folder, which must start empty (its multiprocess mode); a fresh one per start.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="axon-metrics-"))
+    settings = load_settings()
+    check_auth_off_on_loopback(settings, host)
+    check_threads_outnumber_streams(settings, threads)
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_folder(port))
     exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args))
 
 

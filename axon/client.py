@@ -24,20 +24,31 @@ DEFAULT_TIMEOUT = 30.0
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 # Reconnecting to a dropped event stream waits this many seconds times the attempt number.
 RECONNECT_SECONDS = 1.0
+# A server with no stream to spare says when to try again; wait no longer than this between tries.
+MAX_BUSY_WAIT_SECONDS = 30.0
 
 
 class AxonError(Exception):
     """An error the API answered: the problem's ``status``, ``title``, ``detail`` and field ``errors``."""
 
     def __init__(self, status: int | None, title: str, detail: str, errors: list[dict] | None = None,
-                 type: str = "about:blank"):
+                 type: str = "about:blank", retry_after: float | None = None):
         super().__init__(f"{title}: {detail}")
         self.status, self.title, self.detail, self.type = status, title, detail, type
         self.errors = errors or []
+        self.retry_after = retry_after  # Seconds, from a 429's or 503's Retry-After header.
 
 
 class InvalidRequest(AxonError):
     """The request was refused as sent (400, 413, 415, 422); ``errors`` names each bad part."""
+
+
+class Unauthorized(AxonError):
+    """No API key, or an unknown or revoked one (401): set ``key=`` or AXON_KEY."""
+
+
+class TooManyRequests(AxonError):
+    """Over the key's rate limit or the tenant's active-job cap (429); ``retry_after`` says when to retry."""
 
 
 class NotFound(AxonError):
@@ -59,22 +70,25 @@ class AxonUnavailable(AxonError):
         super().__init__(None, "Unavailable", f"cannot reach Axon at {url}: {reason}")
 
 
-ERRORS_BY_STATUS = {400: InvalidRequest, 404: NotFound, 409: Conflict, 413: InvalidRequest,
-                    415: InvalidRequest, 422: InvalidRequest}
+ERRORS_BY_STATUS = {400: InvalidRequest, 401: Unauthorized, 404: NotFound, 409: Conflict, 413: InvalidRequest,
+                    415: InvalidRequest, 422: InvalidRequest, 429: TooManyRequests}
 
 
 def problem_error(response: httpx.Response) -> AxonError:
     """The typed error for an error ``response``, from its problem+json body when it has one."""
     status = response.status_code
     kind = ERRORS_BY_STATUS.get(status, ServerError if status >= 500 else AxonError)
+    retry_after = response.headers.get("Retry-After", "")
+    retry_after = float(retry_after) if retry_after.isdecimal() else None  # The HTTP-date form: ignored.
     try:
         problem = response.json()
     except ValueError:
         problem = None
     if not isinstance(problem, dict):  # A proxy's HTML page, say: keep what little it says.
-        return kind(status, response.reason_phrase, response.text.strip()[:200] or response.reason_phrase)
+        return kind(status, response.reason_phrase, response.text.strip()[:200] or response.reason_phrase,
+                    retry_after=retry_after)
     return kind(status, problem.get("title", response.reason_phrase), problem.get("detail", ""),
-                problem.get("errors"), problem.get("type", "about:blank"))
+                problem.get("errors"), problem.get("type", "about:blank"), retry_after)
 
 
 @dataclass(frozen=True)
@@ -237,7 +251,9 @@ class Client:
         If the connection drops before the end, it reconnects with ``Last-Event-ID`` set to the last
         epoch seen, so no epoch is lost or repeated; after ``reconnects`` failures in a row with no
         event between them it raises :class:`AxonUnavailable`, as it does at once when the first
-        connection fails. :class:`TimeoutError` once ``timeout`` seconds have passed.
+        connection fails. While the server has no stream to spare (503 with Retry-After) it reads
+        the new epochs and the job's status by polling, and tries the stream again when told.
+        :class:`TimeoutError` once ``timeout`` seconds have passed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         last_epoch, failures, first = after, 0, True
@@ -256,6 +272,20 @@ class Client:
                 reason = str(error) or type(error).__name__
                 if first and isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
                     raise AxonUnavailable(self.url, reason) from error  # Nobody there: no point retrying.
+            except ServerError as error:
+                if error.status != 503 or error.retry_after is None:
+                    raise
+                for event in self._polled_events(job_id, last_epoch):
+                    yield event
+                    if isinstance(event, EndEvent):
+                        return
+                    last_epoch = event.epoch
+                wait = min(error.retry_after, MAX_BUSY_WAIT_SECONDS)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise TimeoutError(f"job {job_id} has not ended after {timeout} s") from None
+                first, failures = False, 0
+                time.sleep(wait)
+                continue
             first = False
             failures += 1
             if deadline is not None and time.monotonic() + RECONNECT_SECONDS * failures >= deadline:
@@ -291,6 +321,16 @@ class Client:
                     # Any other event type is newer than this client: skip it.
             except SSEError as error:  # A 200 that is not an event stream: a proxy's page, say.
                 raise ServerError(response.status_code, "Not an event stream", str(error)) from None
+
+    def _polled_events(self, job_id: str, after: int | None) -> Iterator[EpochEvent | EndEvent]:
+        """What the stream would have sent since ``after``, by polling: the new epochs, then the end
+        if the job has finished (its status read first, so every epoch it wrote is in the metrics)."""
+        job = self.job(job_id)
+        path = f"/v1/jobs/{job_id}/metrics"
+        for record in self._pages(path, params=None if after is None else {"after": after}):
+            yield EpochEvent(int(record["epoch"]), record)
+        if job["status"] in FINISHED:
+            yield EndEvent(job["status"], job.get("error"), job.get("model_id"))
 
     # ---- models -------------------------------------------------------------------------------
 

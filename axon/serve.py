@@ -25,6 +25,9 @@ APP_FACTORY = "service:create_app()"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1  # From <linux/prctl.h>.
+# Each open event stream holds a thread (at most AXON_MAX_EVENT_STREAMS of them); the rest serve
+# polls and predicts, which are short.
+API_THREADS = 16
 
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int,
@@ -41,8 +44,7 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int,
 def embedded_commands(host: str, port: int, grace_seconds: float, home: Path) -> dict[str, list[str]]:
     """The children of ``axon serve``: the API, and one worker with the reconciler in it."""
     return {
-        # A few threads: polls and predicts are short, and SQLite serialises writes anyway.
-        "api": gunicorn_argv(host, port, workers=1, threads=4, graceful_seconds=grace_seconds,
+        "api": gunicorn_argv(host, port, workers=1, threads=API_THREADS, graceful_seconds=grace_seconds,
                              extra=gunicorn_control_socket(str(home / "gunicorn.ctl"))),
         # The solo pool trains in the worker's own process: one job at a time, no grandchildren.
         "worker": celery_argv(pool="solo"),

@@ -21,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # Imported here: the blueprints build their OpenAPI schemas on import, which costs seconds,
     # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
     from . import datasets, health, jobs, models_api
-    from . import events  # noqa: F401  Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
+    from . import events  # Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
     from . import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
     from . import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     init_db(app, settings)
     celery_init_app(app, settings)
     init_predict(app, settings.predict_cache_size)
+    events.init_events(app, settings.max_event_streams)
     init_observability(app, settings)
     # In this order: a request's key is checked before it counts against that key's rate limit.
     init_auth(app, settings)

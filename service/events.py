@@ -2,18 +2,23 @@
 
 The stream polls the database with a fresh short session each time, so it never holds a
 transaction open; the generator takes the app and ids explicitly and needs no request context.
+
+Each open stream holds one of the server's threads for as long as it lasts, so one process keeps
+at most ``max_event_streams`` open (fewer than its threads) and answers 503 with Retry-After
+beyond them: a few dashboards must never leave no thread for predict or /healthz.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Iterator
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy import select
 
-from .errors import InvalidRequest, problem_docs
+from .errors import ApiError, InvalidRequest, problem_docs
 from .jobs import blueprint, find_job
 from .models import EpochMetric, FINISHED_STATUSES, Job
 from .schemas import MAX_EPOCH, JobPath, MetricsQuery
@@ -23,6 +28,8 @@ POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
 # A forgotten client must not hold a thread forever; EventSource reconnects with Last-Event-ID.
 STREAM_SECONDS = 3600.0
+# When every stream slot is taken: streams of short jobs end within seconds.
+BUSY_RETRY_SECONDS = 5
 
 EVENTS_DOCS = {200: {
     "description": "Server-sent events: `event: epoch` (`id` = epoch, `data` = the epoch's record) for every "
@@ -38,13 +45,58 @@ EVENTS_DOCS = {200: {
 }}
 
 
-@blueprint.get("/<job_id>/events", responses={**EVENTS_DOCS, **problem_docs(404, 422)})
+class StreamsBusy(ApiError):
+    status, title, type = 503, "Service Unavailable", "urn:axon:problem:streams-busy"
+
+
+def init_events(app: Flask, max_streams: int) -> None:
+    app.extensions["axon.stream_slots"] = threading.BoundedSemaphore(max_streams) if max_streams else None
+
+
+@blueprint.get("/<job_id>/events", responses={**EVENTS_DOCS, **problem_docs(404, 422, 503)})
 def stream_events(path: JobPath, query: MetricsQuery):
-    """Stream the job's epochs as server-sent events, resuming after ``Last-Event-ID`` (or ``after``)."""
+    """Stream the job's epochs as server-sent events, resuming after ``Last-Event-ID`` (or ``after``).
+
+    503 with Retry-After while this server holds as many streams as it allows; poll the job meanwhile.
+    """
     find_job(path.job_id)  # A 404 now, before the stream starts.
     after = _last_event_id(query.after)
-    stream = job_events(current_app._get_current_object(), path.job_id, after)
-    return Response(stream, mimetype=EVENT_STREAM, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    slots: threading.BoundedSemaphore | None = current_app.extensions["axon.stream_slots"]
+    if slots is None or not slots.acquire(blocking=False):
+        raise StreamsBusy("this server has as many event streams open as it allows (max_event_streams); "
+                          f"poll GET /v1/jobs/{path.job_id} meanwhile",
+                          headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
+    slot = StreamSlot(slots)
+    try:
+        stream = _releasing(job_events(current_app._get_current_object(), path.job_id, after), slot)
+        response = Response(stream, mimetype=EVENT_STREAM,
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    except BaseException:
+        slot.release()
+        raise
+    # The server closes the response when the client goes, even before the stream started.
+    response.call_on_close(slot.release)
+    return response
+
+
+class StreamSlot:
+    """One slot of ``slots``, given back once, by whichever comes first: the stream's end or its close."""
+
+    def __init__(self, slots: threading.BoundedSemaphore):
+        self._slots, self._lock, self._held = slots, threading.Lock(), True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.release()
+
+
+def _releasing(stream: Iterator[str], slot: StreamSlot) -> Iterator[str]:
+    try:
+        yield from stream
+    finally:
+        slot.release()
 
 
 def _last_event_id(after: int | None) -> int | None:

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
                                                "else memory.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
+    max_event_streams: int = Field(8, ge=0, description="Event streams one API process holds open at once "
+                                   "(503 with Retry-After beyond them); below its threads, so other "
+                                   "requests always find one.")
 
     log_format: Literal["text", "json"] = Field("text", description="Log lines as human-readable text, or "
                                                 "one JSON object per line (with job_id and request_id).")

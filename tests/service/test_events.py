@@ -108,3 +108,40 @@ def test_an_idle_stream_sends_keep_alives_and_ends_at_its_lifetime(app, client, 
 def test_unknown_job_is_404_before_streaming(client):
     response = client.get("/v1/jobs/nope/events")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_beyond_max_event_streams_it_is_503_with_retry_after_and_other_routes_still_answer(make_app, monkeypatch):
+    # The test client reads a stream's first chunk before it returns: a keep-alive, soon.
+    monkeypatch.setattr(events_module, "HEARTBEAT_SECONDS", 0.05)
+    app = make_app(max_event_streams=2)
+    client = app.test_client()
+    job = insert_job(app, None, "queued")  # Never finishes: its streams stay open until closed.
+    url = f"/v1/jobs/{job.id}/events"
+    open_streams = [client.get(url, buffered=False) for _ in range(2)]
+    assert [stream.status_code for stream in open_streams] == [200, 200]
+
+    refused = client.get(url)
+
+    assert refused.status_code == 503 and refused.mimetype == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "max_event_streams" in refused.get_json()["detail"]
+    assert client.get(f"/v1/jobs/{job.id}").status_code == 200
+    # A stream that ends, here closed by its client before it sent a byte, frees its slot.
+    open_streams.pop().close()
+    reopened = client.get(url, buffered=False)
+    assert reopened.status_code == 200
+    for stream in (reopened, *open_streams):
+        stream.close()
+
+
+def test_with_max_event_streams_0_streams_are_off(make_app):
+    app = make_app(max_event_streams=0)
+    job = insert_job(app, None, "succeeded")
+    assert app.test_client().get(f"/v1/jobs/{job.id}/events").status_code == 503
+
+
+def test_a_stream_that_ran_to_its_end_frees_its_slot(make_app):
+    app = make_app(max_event_streams=1)
+    job = insert_job(app, None, "succeeded")
+    client = app.test_client()
+    assert [client.get(f"/v1/jobs/{job.id}/events").status_code for _ in range(3)] == [200, 200, 200]
