@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from flask import Flask, Response
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Enough to fix a request by; a body of a million bad numbers must not answer a million entries.
 MAX_LISTED_ERRORS = 50
+DATABASE_RETRY_SECONDS = 5
 # Prefixes pydantic puts before the message of an exception raised in a validator.
 VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -192,6 +194,15 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         return problem_response(_HttpProblem(error))
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(error: Exception):
+        # The database went away or is locked up: not the request's fault, and not a bug either.
+        log.warning("database unavailable: %s", error)
+        return problem_response(NotReady(
+            "the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
+            headers={"Retry-After": str(DATABASE_RETRY_SECONDS)}))
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # Bad input never lands here: it raises ApiError. Anything else is a bug in Axon.
@@ -220,5 +231,6 @@ PROBLEM_DESCRIPTIONS = {
     429: "Over the API key's rate limit or the tenant's concurrent-job cap; `Retry-After` says when to retry.",
     422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
     500: "A bug in Axon (logged); never caused by bad input.",
-    503: "A dependency (database or broker) is unreachable; `errors` names which.",
+    503: "A dependency (database or broker) is unreachable (`errors` names which), or the server is busy "
+         "(`Retry-After` says when to retry).",
 }

@@ -65,7 +65,7 @@ class JobCollector:
             with self.engine.connect() as connection:
                 counts = dict(connection.execute(select(Job.status, func.count()).group_by(Job.status)).all())
                 heartbeats = connection.execute(
-                    select(Job.id, Job.heartbeat_at).where(Job.status.in_(HEARTBEAT_STATUSES))).all()
+                    select(Job.heartbeat_at).where(Job.status.in_(HEARTBEAT_STATUSES))).scalars().all()
         except Exception as error:  # Any driver error means the same here: no database numbers.
             log.warning("metrics: the database did not answer: %s", error)
             up.add_metric([], 0)
@@ -77,17 +77,13 @@ class JobCollector:
         depth = GaugeMetricFamily("axon_queue_depth", "Jobs queued and not yet claimed by a worker.",
                                   counts.get("queued", 0))
         now = utcnow()
-        ages = {job_id: (now - beat).total_seconds() for job_id, beat in heartbeats if beat is not None}
-        per_job = GaugeMetricFamily("axon_job_heartbeat_age_seconds",
-                                    "Seconds since each running job's worker last wrote its heartbeat.",
-                                    labels=["job_id"])
-        for job_id, age in ages.items():
-            per_job.add_metric([job_id], age)
+        # One number, not one series per job: /metrics needs no key, and job ids belong to tenants.
+        ages = [(now - beat).total_seconds() for beat in heartbeats if beat is not None]
         oldest = GaugeMetricFamily("axon_heartbeat_max_age_seconds",
                                    "The oldest heartbeat among running jobs (0 when none run); above "
                                    "AXON_LEASE_SECONDS the job's worker is taken to be lost.",
-                                   max(ages.values(), default=0.0))
-        return [up, jobs, depth, per_job, oldest]
+                                   max(ages, default=0.0))
+        return [up, jobs, depth, oldest]
 
     def _broker_metrics(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("axon_broker_up", "1 when the Redis broker answered this scrape, else 0.")

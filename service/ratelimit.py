@@ -2,8 +2,9 @@
 
 The counts live in Redis in production, so every API process shares them. When that storage
 cannot be reached, the limiter counts in the process's own memory instead (the limit then holds
-per process, so it is looser by the number of processes), logs a warning, and tries the storage
-again after ``RETRY_STORAGE_SECONDS``: a limiter outage never fails or refuses a request.
+per process, so it is looser by the number of processes), logs one warning for the outage, and
+tries the storage again every ``RETRY_STORAGE_SECONDS``, logging once more when it is back: a
+limiter outage never fails or refuses a request.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import logging
 import math
 import threading
 import time
+from typing import Callable
 
 from flask import Flask, g, request
+from kombu.utils.url import maybe_sanitize_url
 from limits import parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -40,12 +43,14 @@ class TooManyRequests(ApiError):
 class RateLimiter:
     """``hit(client_id)`` counts one request and says how long to wait when over the limit."""
 
-    def __init__(self, limit: str, storage_url: str):
+    def __init__(self, limit: str, storage_url: str, clock: Callable[[], float] = time.monotonic):
         self.limit = parse(limit)
         self.storage_url = storage_url
         self.primary = self._open(storage_url)
         self.fallback = MovingWindowRateLimiter(MemoryStorage())
-        self._down_until = 0.0
+        self.clock = clock
+        self._down_since: float | None = None  # When the storage stopped answering; None while it answers.
+        self._retry_at = 0.0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -58,16 +63,32 @@ class RateLimiter:
 
     def hit(self, client_id: str) -> float | None:
         """Count a request by ``client_id``; None when allowed, else seconds until one would be."""
-        limiter = self.fallback if time.monotonic() < self._down_until else self.primary
-        try:
-            return self._hit(limiter, client_id)
-        except Exception as error:  # Redis down or refusing: any failure of the storage, by design.
-            with self._lock:
-                if time.monotonic() >= self._down_until:
-                    log.warning("rate limit storage %s unreachable (%s); counting in memory for %.0f s",
-                                self.storage_url, error, RETRY_STORAGE_SECONDS)
-                self._down_until = time.monotonic() + RETRY_STORAGE_SECONDS
+        if self._down_since is not None and self.clock() < self._retry_at:
             return self._hit(self.fallback, client_id)
+        try:
+            wait = self._hit(self.primary, client_id)
+        except Exception as error:  # Redis down or refusing: any failure of the storage, by design.
+            self._storage_failed(error)
+            return self._hit(self.fallback, client_id)
+        if self._down_since is not None:
+            self._storage_answered()
+        return wait
+
+    def _storage_failed(self, error: Exception) -> None:
+        with self._lock:
+            now = self.clock()
+            if self._down_since is None:
+                self._down_since = now
+                log.warning("rate limit storage %s unreachable (%s); counting in each process's memory "
+                            "until it answers again", maybe_sanitize_url(self.storage_url), error)
+            self._retry_at = now + RETRY_STORAGE_SECONDS
+
+    def _storage_answered(self) -> None:
+        with self._lock:
+            if self._down_since is not None:
+                log.warning("rate limit storage %s answers again after %.0f s; counting there again",
+                            maybe_sanitize_url(self.storage_url), self.clock() - self._down_since)
+                self._down_since = None
 
     def _hit(self, limiter: MovingWindowRateLimiter, client_id: str) -> float | None:
         if limiter.hit(self.limit, client_id):

@@ -20,3 +20,29 @@ def test_the_two_commands_are_make_targets_and_ci_runs_the_test_one():
         assert f"make {target}" in README
         assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def command_lines() -> list[list[str]]:
+    """The words of every ``axon ...`` command in the README, the image's too (its entry point is axon)."""
+    lines = []
+    for match in re.finditer(r"(?:^|[`;(]\s*)(axon|docker compose run --rm api) ([a-z][^`;#)\n]*)", README,
+                             flags=re.MULTILINE):
+        lines.append(match.group(2).split())
+    return lines
+
+
+def test_every_axon_command_in_the_readme_exists():
+    import click
+
+    from axon.cli import cli
+
+    lines = command_lines()
+    assert len(lines) >= 15
+    for words in lines:
+        command, path = cli, []
+        for word in words:
+            if not isinstance(command, click.Group) or word.startswith("-"):
+                break
+            assert word in command.commands, f"`axon {' '.join(path + [word])}` in README.md is not a command"
+            command, path = command.commands[word], path + [word]
+        assert not isinstance(command, click.Group), f"`axon {' '.join(path)}` in README.md names no command"

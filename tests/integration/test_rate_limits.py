@@ -1,10 +1,15 @@
-"""The rate limit on real Redis: every API process shares one count per key."""
+"""The rate limit on real Redis: every API process shares one count per key, and an outage of
+Redis moves the count to memory and back."""
 
 from __future__ import annotations
+
+import logging
 
 from service import create_app
 from service.auth import create_key
 from service.models import LOCAL_TENANT
+from service.ratelimit import RateLimiter
+from tests.faults.conftest import RedisServer
 
 
 def test_two_api_processes_share_one_count_per_key(database_url, redis_url, tmp_path):
@@ -21,3 +26,28 @@ def test_two_api_processes_share_one_count_per_key(database_url, redis_url, tmp_
             app.extensions["axon.engine"].dispose()
 
     assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+def test_while_redis_is_down_the_limiter_counts_in_memory_and_goes_back_once_it_answers(tmp_path, caplog):
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    now = [0.0]
+    limiter = RateLimiter("3/minute", redis_server.url, clock=lambda: now[0])
+    try:
+        assert limiter.hit("key:a") is None
+        assert redis_server.client().keys("*")  # Counted in Redis.
+        redis_server.kill()
+        with caplog.at_level(logging.WARNING, logger="service.ratelimit"):
+            during = [limiter.hit("key:a") is None for _ in range(4)]  # A fresh count in memory.
+            now[0] += 6  # Past the retry delay: Redis is tried again, still down; no second warning.
+            during.append(limiter.hit("key:a") is None)
+            redis_server.start()  # Empty, as a Redis without persistence comes back.
+            now[0] += 6
+            after = [limiter.hit("key:a") is None for _ in range(4)]
+    finally:
+        redis_server.kill()
+
+    assert during == [True, True, True, False, False]
+    assert after == [True, True, True, False]  # Counting in Redis again, from its empty start.
+    messages = [record.getMessage() for record in caplog.records if record.name == "service.ratelimit"]
+    assert len(messages) == 2 and "unreachable" in messages[0] and "answers again" in messages[1]

@@ -111,3 +111,11 @@ def test_with_auth_off_no_key_is_needed_and_everything_is_tenant_local(make_app)
     assert with_key(app_with_auth, local_key).get(f"/v1/datasets/{dataset['id']}").status_code == 200
     assert with_key(app_with_auth, create_key(app.extensions["axon.engine"], "other")) \
         .get(f"/v1/datasets/{dataset['id']}").status_code == 404
+
+
+def test_with_the_database_down_a_request_is_503_not_500(make_app, tmp_path):
+    app = make_app(database_url=f"sqlite:///{tmp_path}/missing/dir/axon.db")
+    response = with_key(app, "axon_" + "k" * 43).get("/v1/jobs")
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.get_json()["errors"] == [{"component": "database", "detail": "unavailable"}]
+    assert int(response.headers["Retry-After"]) >= 1

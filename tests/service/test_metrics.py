@@ -48,7 +48,7 @@ def test_jobs_by_status_and_queue_depth_count_the_rows(app, client):
     assert samples[("axon_queue_depth", ())] == 3
 
 
-def test_heartbeat_ages_name_each_running_job_and_the_oldest(app, client):
+def test_the_oldest_heartbeat_of_running_jobs_is_reported_without_naming_jobs(app, client):
     now = utcnow()
     fresh = insert_job(app, None, "running", heartbeat_at=now - timedelta(seconds=2))
     stale = insert_job(app, None, "cancelling", heartbeat_at=now - timedelta(seconds=90))
@@ -57,18 +57,14 @@ def test_heartbeat_ages_name_each_running_job_and_the_oldest(app, client):
     samples = scrape(client)
     elapsed = (utcnow() - now).total_seconds()
 
-    ages = {dict(labels)["job_id"]: value for (name, labels), value in samples.items()
-            if name == "axon_job_heartbeat_age_seconds"}
-    assert set(ages) == {fresh.id, stale.id}
-    assert 2 <= ages[fresh.id] <= 2 + elapsed
-    assert 90 <= ages[stale.id] <= 90 + elapsed
-    assert samples[("axon_heartbeat_max_age_seconds", ())] == ages[stale.id]
+    assert 90 <= samples[("axon_heartbeat_max_age_seconds", ())] <= 90 + elapsed
+    text = client.get("/metrics").get_data(as_text=True)
+    assert fresh.id not in text and stale.id not in text  # Public: no tenant's job ids.
 
 
 def test_without_running_jobs_the_oldest_heartbeat_is_zero(client):
     samples = scrape(client)
     assert samples[("axon_heartbeat_max_age_seconds", ())] == 0
-    assert not any(name == "axon_job_heartbeat_age_seconds" for name, _ in samples)
 
 
 def test_a_predict_is_counted_in_the_latency_histogram(app, client, classifier):

@@ -14,7 +14,7 @@ from tests.databases import postgres_database
 from .factories import spiral_dataset, submit_job, SMALL_SPEC
 from .test_auth import with_key
 
-UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+UNREACHABLE_REDIS = "redis://:s3cret-password@127.0.0.1:1/0"
 
 
 def assert_too_many(response) -> int:
@@ -49,6 +49,7 @@ def test_with_the_limiter_storage_down_requests_are_served_and_still_limited_in_
     assert_too_many(client.get("/v1/jobs"))
     warnings = [record.getMessage() for record in caplog.records if record.name == "service.ratelimit"]
     assert len(warnings) == 1 and "unreachable" in warnings[0]  # Once per outage, not once per request.
+    assert "s3cret-password" not in warnings[0]
 
 
 def test_the_rate_limit_setting_is_validated():
