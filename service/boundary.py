@@ -5,6 +5,11 @@ model once it has one, else its latest checkpoint, which holds no standardisatio
 prepared again exactly as the worker prepared it (same spec, same split), and the checkpoint is
 loaded into that state. Before the first checkpoint the answer has the grid's axes and the points
 but no predictions (``epoch`` null), so the page can draw the data at once.
+
+Computing an answer decodes the whole dataset, prepares it again and predicts up to 200x200
+points, so each app keeps the latest answers' JSON in an LRU cache keyed by (job, source, epoch,
+resolution): a model, or a checkpoint at a given epoch, never changes, so neither can its answer.
+The job is still looked up (the tenant check) on every request before the cache is consulted.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from flask import current_app
+from flask import Response, current_app
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
 
 from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkSpec
 from mlp.artefact import model_from_state
@@ -24,8 +30,9 @@ from mlp.state import prepare_data
 
 from .database import get_session
 from .errors import Conflict, problem_docs
-from .http import current_settings, json_response
+from .http import JSON, current_settings
 from .jobs import blueprint, find_job
+from .lru import LRUCache
 from .models import Checkpoint, Dataset, Job
 from .predict import load_model
 from .schemas import JobPath, Label
@@ -37,6 +44,9 @@ MAX_POINTS = 300
 # The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
 MARGIN = 0.05
 DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
+# At most about 0.5 MB of JSON each (200x200), so 16 MB per process at worst; enough for the
+# jobs a few dashboards are watching, each at its latest epoch.
+CACHE_SIZE = 32
 
 
 class BoundaryQuery(BaseModel):
@@ -69,7 +79,44 @@ def get_boundary(path: JobPath, query: BoundaryQuery):
 
     409 when the dataset does not have exactly 2 features, is gone, or the weights cannot be read.
     """
-    return json_response(job_boundary(find_job(path.job_id), query.resolution))
+    job = find_job(path.job_id)  # The tenant check: every request, before any cached answer.
+    return Response(cached_boundary(job, query.resolution), mimetype=JSON)
+
+
+def cached_boundary(job: Job, resolution: int) -> str:
+    """The JSON answer for ``job`` at ``resolution``, computed once per set of weights it is drawn from."""
+    if job.dataset_id is None:  # Checked first: a deleted dataset's points must not live on in the cache.
+        raise _dataset_deleted()
+    answers = boundary_cache()
+    source, epoch = current_weights(job)
+    text = answers.get((job.id, source, epoch, resolution))
+    if text is None:
+        boundary = job_boundary(job, resolution)
+        text = boundary.model_dump_json()  # Pydantic writes NaN as null, so the JSON stays valid.
+        # Under the weights actually drawn, which may be a checkpoint newer than current_weights saw.
+        answers.put((job.id, boundary.source, boundary.epoch, resolution), text)
+    return text
+
+
+def boundary_cache() -> LRUCache:
+    """The current app's cache of answers (JSON text) by (job_id, source, epoch, resolution)."""
+    extensions = current_app.extensions
+    if "axon.boundary_cache" not in extensions:
+        # Made on first use; setdefault keeps two first requests at once on the same cache.
+        extensions.setdefault("axon.boundary_cache", LRUCache(CACHE_SIZE))
+    return extensions["axon.boundary_cache"]
+
+
+def current_weights(job: Job) -> tuple[str | None, int | None]:
+    """(source, epoch) of the weights the job's boundary is drawn from now; (None, None) before any."""
+    if job.model_id is None:
+        # The epoch alone: on a cache hit the checkpoint's bytes are never needed.
+        epoch = get_session().scalar(select(Checkpoint.epoch).where(Checkpoint.job_id == job.id))
+        if epoch is not None:
+            return "checkpoint", epoch
+        if not _model_committed_since(job):
+            return None, None
+    return "model", job.epoch
 
 
 def job_boundary(job: Job, resolution: int) -> BoundaryOut:
@@ -95,24 +142,40 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
 def _two_feature_dataset(job: Job) -> Dataset:
     dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
     if dataset is None:
-        raise Conflict("the job's dataset has been deleted, so there is no data to draw a boundary over")
+        raise _dataset_deleted()
     if dataset.n_features != 2:
         raise Conflict(f"a decision boundary needs a dataset of 2 features; this one has {dataset.n_features}")
     return dataset
 
 
+def _dataset_deleted() -> Conflict:
+    return Conflict("the job's dataset has been deleted, so there is no data to draw a boundary over")
+
+
+def _model_committed_since(job: Job) -> bool:
+    """Whether ``job``, read again, has a model after all.
+
+    The worker's succeed() commits the model and deletes the checkpoint in one transaction. When
+    that lands between find_job's read (no model yet) and the checkpoint's (gone), only a fresh
+    read of the job shows the model; without it the answer would fall back to no weights at all.
+    """
+    # The session's identity map holds ``job``: populate_existing refreshes that same object.
+    get_session().get(Job, job.id, populate_existing=True)
+    return job.model_id is not None
+
+
 def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
                     stored_targets: np.ndarray) -> tuple[Model, int, str] | None:
     """(model, epoch, source) from the job's model, else its latest checkpoint; None when it has neither."""
-    if job.model_id is not None:
-        model, epoch, source = load_model(job.model_id), job.epoch, "model"
-    else:
-        checkpoint = get_session().get(Checkpoint, job.id)
-        if checkpoint is None:
-            return None
+    checkpoint = None if job.model_id is not None else get_session().get(Checkpoint, job.id)
+    if checkpoint is not None:
         targets = training_targets(stored_targets, dataset.classes)
         model = checkpoint_model(job.spec, checkpoint.data, features, targets, dataset.task)
         epoch, source = checkpoint.epoch, "checkpoint"
+    elif job.model_id is not None or _model_committed_since(job):
+        model, epoch, source = load_model(job.model_id), job.epoch, "model"
+    else:
+        return None
     if model.n_features != 2:  # Only a row written by hand can disagree with its dataset.
         raise Conflict(f"the job's weights take {model.n_features} features, its dataset has 2")
     return model, epoch, source

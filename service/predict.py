@@ -8,9 +8,6 @@ database read would be.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 from flask import current_app, request
 from flask_openapi3 import APIBlueprint
@@ -24,6 +21,7 @@ from .csv_input import read_predict_csv
 from .database import get_session
 from .errors import InvalidRequest, NotFound
 from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
+from .lru import LRUCache
 from .metrics import PREDICT_SECONDS
 from .models import TrainedModel
 from .schemas import PredictOut, PredictRequest
@@ -31,35 +29,9 @@ from .schemas import PredictOut, PredictRequest
 CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}
 
 
-class ModelCache:
-    """The ``capacity`` most recently used models with their tenants, by id; safe to share between threads."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self._models: OrderedDict[str, tuple[str, Model]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, model_id: str) -> tuple[str, Model] | None:
-        with self._lock:
-            model = self._models.get(model_id)
-            if model is not None:
-                self._models.move_to_end(model_id)
-            return model
-
-    def put(self, model_id: str, tenant: str, model: Model) -> None:
-        with self._lock:
-            self._models[model_id] = (tenant, model)
-            self._models.move_to_end(model_id)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
-
-    def __contains__(self, model_id: str) -> bool:
-        with self._lock:
-            return model_id in self._models
-
-
 def init_predict(app, capacity: int) -> None:
-    app.extensions["axon.model_cache"] = ModelCache(capacity)
+    # (tenant, model) by model id: the tenant travels with the model so a hit is scoped like a read.
+    app.extensions["axon.model_cache"] = LRUCache(capacity)
 
 
 def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
@@ -75,13 +47,13 @@ def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
 
 def load_model(model_id: str) -> Model:
     """The model ``model_id``, from the cache or else from the database (404 when unknown)."""
-    cache: ModelCache = current_app.extensions["axon.model_cache"]
+    cache: LRUCache = current_app.extensions["axon.model_cache"]
     cached = cache.get(model_id)
     if cached is None:
         # Two threads missing at once both load; the second put simply replaces the first.
         row = find_model_row(model_id, with_artefact=True)
         cached = (row.tenant, Model.from_bytes(row.artefact))
-        cache.put(model_id, *cached)
+        cache.put(model_id, cached)
     tenant, model = cached
     if tenant != current_tenant():
         raise NotFound("model", model_id)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from mlp import NetworkSpec, fit
+from service import boundary as boundary_module
+from service.auth import create_key
 from service.models import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
 from service.storage import decode_arrays, training_targets
 
 from .factories import add_rows, create_dataset, insert_job, spiral_dataset, submit_job
+from .test_auth import with_key
 
 PROBLEM = "application/problem+json"
 
@@ -28,13 +31,40 @@ def dataset_arrays(app, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
         return features, training_targets(stored, dataset.classes)
 
 
-def train_with_checkpoint(app, job: dict):
-    """Train the job's stored spec on its dataset; returns (FitResult, checkpoint bytes after the last epoch)."""
+def train_with_checkpoints(app, job: dict):
+    """Train the job's stored spec on its dataset; returns (FitResult, [checkpoint bytes after each epoch])."""
     features, targets = dataset_arrays(app, job["dataset_id"])
     checkpoints = []
     result = fit(NetworkSpec.model_validate(job["spec"]), features, targets,
                  callback=lambda record, handle: checkpoints.append(handle.to_bytes()))
+    return result, checkpoints
+
+
+def train_with_checkpoint(app, job: dict):
+    """Train the job's stored spec on its dataset; returns (FitResult, checkpoint bytes after the last epoch)."""
+    result, checkpoints = train_with_checkpoints(app, job)
     return result, checkpoints[-1]
+
+
+def commit_success(app, job_id: str, result, epoch: int) -> str:
+    """What the worker's succeed() commits in one transaction: the model, the job succeeded, no checkpoint."""
+    model = result.model
+    row = TrainedModel(tenant=LOCAL_TENANT, job_id=job_id, task=model.task, n_features=2, classes=model.classes,
+                       spec=model.meta["spec"], metrics=model.metrics, artefact=model.to_bytes())
+    with app.extensions["axon.sessions"]() as session:
+        session.add(row)
+        session.flush()
+        session.execute(update(Job).where(Job.id == job_id).values(status="succeeded", epoch=epoch, model_id=row.id))
+        session.execute(delete(Checkpoint).where(Checkpoint.job_id == job_id))
+        session.commit()
+        return row.id
+
+
+def count_dataset_decodes(monkeypatch) -> list:
+    """Wrap the boundary's dataset decoder; the returned list grows by one per decode."""
+    decodes, decode = [], boundary_module.decode_arrays
+    monkeypatch.setattr(boundary_module, "decode_arrays", lambda blob: decodes.append(1) or decode(blob))
+    return decodes
 
 
 def grid_rows(boundary: dict) -> np.ndarray:
@@ -89,6 +119,87 @@ def test_a_finished_job_is_drawn_from_its_model(app, client):
     assert boundary["source"] == "model" and boundary["epoch"] == 3
     expected = model.predict(grid_rows(boundary)).probabilities
     np.testing.assert_array_equal(np.asarray(boundary["predicted"]).ravel(), expected.argmax(axis=1))
+
+
+def test_a_model_committed_between_the_job_read_and_the_checkpoint_read_is_drawn(app, client, monkeypatch):
+    dataset = spiral_dataset(client, n_samples=60)
+    job = submit_job(client, dataset["id"], epochs=3)
+    result, blob = train_with_checkpoint(app, job)
+    add_rows(app, Checkpoint(job_id=job["id"], epoch=2, data=blob))
+    with app.extensions["axon.sessions"]() as session:
+        session.execute(update(Job).where(Job.id == job["id"]).values(status="running", epoch=2))
+        session.commit()
+    find_job = boundary_module.find_job
+
+    def find_then_succeed(job_id: str) -> Job:
+        # The route has read "running, no model"; the worker's success lands before the checkpoint read.
+        found = find_job(job_id)
+        assert found.status == "running" and found.model_id is None
+        commit_success(app, job_id, result, epoch=3)
+        return found
+
+    monkeypatch.setattr(boundary_module, "find_job", find_then_succeed)
+    boundary = client.get(f"/v1/jobs/{job['id']}/boundary?resolution=8").get_json()
+    assert boundary["source"] == "model" and boundary["epoch"] == 3
+    expected = result.model.predict(grid_rows(boundary)).probabilities
+    np.testing.assert_array_equal(np.asarray(boundary["predicted"]).ravel(), expected.argmax(axis=1))
+
+
+def test_the_same_request_again_is_answered_without_decoding_the_dataset(app, client, monkeypatch):
+    dataset = spiral_dataset(client, n_samples=60)
+    job = submit_job(client, dataset["id"], epochs=4)
+    _, blobs = train_with_checkpoints(app, job)
+    decodes = count_dataset_decodes(monkeypatch)
+    url = f"/v1/jobs/{job['id']}/boundary?resolution=10"
+    before = client.get(url).get_json()
+    assert before["epoch"] is None and len(decodes) == 1
+    add_rows(app, Checkpoint(job_id=job["id"], epoch=2, data=blobs[1]))
+    first = client.get(url)
+    again = client.get(url)
+    assert first.status_code == again.status_code == 200 and again.mimetype == "application/json"
+    assert first.get_json()["epoch"] == 2 and again.get_data() == first.get_data()
+    assert len(decodes) == 2  # The checkpoint was new weights; the repeat was not.
+    assert len(client.get(f"/v1/jobs/{job['id']}/boundary?resolution=11").get_json()["x"]) == 11
+    assert len(decodes) == 3  # Another resolution is another answer.
+
+
+def test_a_newer_checkpoint_gives_a_new_answer(app, client, monkeypatch):
+    dataset = spiral_dataset(client, n_samples=60)
+    job = submit_job(client, dataset["id"], epochs=4, validation_split=0.2)
+    result, blobs = train_with_checkpoints(app, job)
+    add_rows(app, Checkpoint(job_id=job["id"], epoch=1, data=blobs[0]))
+    url = f"/v1/jobs/{job['id']}/boundary?resolution=12"
+    early = client.get(url).get_json()
+    with app.extensions["axon.sessions"]() as session:
+        session.execute(update(Checkpoint).where(Checkpoint.job_id == job["id"]).values(epoch=4, data=blobs[3]))
+        session.commit()
+    late = client.get(url).get_json()
+    assert (early["epoch"], late["epoch"]) == (1, 4)
+    expected = result.model.predict(grid_rows(late)).probabilities
+    np.testing.assert_allclose(np.asarray(late["confidence"]).ravel(), expected.max(axis=1), atol=1e-4)
+    assert early["confidence"] != late["confidence"]  # Three more epochs of training moved the weights.
+
+
+def test_a_cached_answer_is_still_scoped_to_its_tenant(app, client):
+    dataset = spiral_dataset(client, n_samples=40)
+    job = submit_job(client, dataset["id"])
+    url = f"/v1/jobs/{job['id']}/boundary?resolution=5"
+    assert client.get(url).status_code == 200  # Now cached.
+    intruder = with_key(app, create_key(app.extensions["axon.engine"], "intruder"))
+    response = intruder.get(url)
+    assert response.status_code == 404 and response.mimetype == PROBLEM
+
+
+def test_a_deleted_dataset_is_409_even_after_its_answer_was_cached(app, client):
+    dataset = spiral_dataset(client, n_samples=40)
+    job = submit_job(client, dataset["id"])
+    url = f"/v1/jobs/{job['id']}/boundary?resolution=5"
+    assert client.get(url).status_code == 200  # Now cached.
+    with app.extensions["axon.sessions"]() as session:
+        session.execute(delete(Dataset).where(Dataset.id == dataset["id"]))
+        session.commit()
+    response = client.get(url)
+    assert response.status_code == 409 and "deleted" in response.get_json()["detail"]
 
 
 def test_regression_gives_values_and_no_confidence(app, client):

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import delete
 
 from mlp import Model
+from service.lru import LRUCache
 from service.models import TrainedModel
-from service.predict import ModelCache
 
 from .factories import insert_model
 
@@ -118,12 +118,13 @@ def test_a_loaded_model_is_served_from_the_cache(client, app, classifier_id):
 
 
 def test_model_cache_evicts_the_least_recently_used():
-    cache = ModelCache(capacity=2)
-    cache.put("a", "local", "model a")
-    cache.put("b", "local", "model b")
-    assert cache.get("a") == ("local", "model a")  # Now "b" is the least recently used.
-    cache.put("c", "local", "model c")
-    assert ("a" in cache, "b" in cache, "c" in cache) == (True, False, True)
+    cache = LRUCache(capacity=2)
+    cache.put("a", ("local", "model a"))
+    cache.put(("b", 1), ("local", "model b"))  # Any hashable key: the boundary cache keys by tuples.
+    assert cache.get("a") == ("local", "model a")  # Now ("b", 1) is the least recently used.
+    cache.put("c", ("local", "model c"))
+    assert ("a" in cache, ("b", 1) in cache, "c" in cache, len(cache)) == (True, False, True, 2)
+    assert cache.get(("b", 1)) is None
 
 
 def test_upload_bytes_are_not_confused_with_a_file(client, classifier_id):
