@@ -3,13 +3,26 @@
 
 const KEY_STORAGE = "axon.key";
 
-/** A problem+json answer (RFC 9457) as an exception: `problem` has title, status, detail, errors. */
+/**
+ * A problem+json answer (RFC 9457) as an exception: `problem` has title, status, detail, errors;
+ * `retryAfter` is the Retry-After header in seconds (a 429 or a busy 503), or null.
+ */
 export class ApiError extends Error {
-  constructor(problem) {
+  constructor(problem, retryAfter = null) {
     super(problem.detail || problem.title || `HTTP ${problem.status}`);
     this.problem = problem;
     this.status = problem.status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** Retry-After in seconds (RFC 9110 §10.2.3: a number of seconds or an HTTP date), or null. */
+function retryAfterSeconds(response) {
+  const value = (response.headers.get("Retry-After") || "").trim();
+  if (!value) return null;
+  if (/^\d+$/.test(value)) return Number(value);
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, (when - Date.now()) / 1000);
 }
 
 function withKey(headers) {
@@ -69,7 +82,7 @@ export async function request(path, {method = "GET", json, body, headers, raw = 
       await askForKey(await problemOf(response));
       continue;
     }
-    if (!response.ok) throw new ApiError(await problemOf(response));
+    if (!response.ok) throw new ApiError(await problemOf(response), retryAfterSeconds(response));
     if (raw) return response;
     return response.status === 204 ? null : response.json();
   }
@@ -102,9 +115,22 @@ async function* parseEvents(body) {
 }
 
 const RECONNECT_MS = 1000;
+// A server too busy for another stream (503) says when to come back; a page that waited longer
+// would look stuck, and a date far off is more likely a clock or proxy error than advice.
+const MAX_RETRY_AFTER_MS = 30000;
+// Pages turned away together would otherwise all come back in the same instant.
+const RETRY_JITTER_MS = 1000;
+
+/** How long to wait before reconnecting after `error` (milliseconds). */
+function reconnectDelay(error) {
+  if (!(error instanceof ApiError) || error.retryAfter === null) return RECONNECT_MS;
+  return Math.min(MAX_RETRY_AFTER_MS, error.retryAfter * 1000) + Math.random() * RETRY_JITTER_MS;
+}
 
 /**
- * Follow a server-sent event stream until its `end` event, reconnecting with Last-Event-ID.
+ * Follow a server-sent event stream until its `end` event, reconnecting with Last-Event-ID:
+ * after a second when the connection drops, after Retry-After (at most 30 s) when the server
+ * answers 503 or 429 with one. The caller keeps polling meanwhile if it needs progress.
  * fetch rather than EventSource: EventSource cannot send the Authorization header.
  * Returns an AbortController; `onError` gets an ApiError that retrying cannot fix (a 404).
  */
@@ -113,6 +139,7 @@ export function followEvents(path, onEvent, onError) {
   (async () => {
     let lastId = null;
     while (!controller.signal.aborted) {
+      let delay = RECONNECT_MS;
       try {
         const headers = {Accept: "text/event-stream", ...(lastId === null ? {} : {"Last-Event-ID": lastId})};
         const response = await request(path, {headers, raw: true, signal: controller.signal});
@@ -123,12 +150,14 @@ export function followEvents(path, onEvent, onError) {
         }
       } catch (error) {
         if (controller.signal.aborted) return;
-        if (error instanceof ApiError && error.status < 500) {
+        // A 429 is worth retrying when the server says when; other 4xx answers will not change.
+        if (error instanceof ApiError && error.status < 500 && !(error.status === 429 && error.retryAfter !== null)) {
           onError(error);
           return;
         }
+        delay = reconnectDelay(error);
       }
-      await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   })();
   return controller;

@@ -63,8 +63,12 @@ async function refreshJob() {
   try {
     const latest = await request(`/v1/jobs/${jobId}`);
     if (!dataset && latest.dataset_id) dataset = await request(`/v1/datasets/${latest.dataset_id}`);
+    // New weights may be there. The event stream says so too, but it may be waiting out a busy
+    // server's Retry-After, and then this poll is what keeps the picture moving.
+    const moved = job !== null && (latest.epoch !== job.epoch || latest.status !== job.status);
     renderJob(latest);
     hideProblem(problem);
+    if (moved) scheduleBoundary();
   } catch (error) {
     showProblem(problem, error, "Could not load the job");
   }
@@ -154,13 +158,20 @@ function scheduleBoundary() {
   setTimeout(fetchBoundary, wait);
 }
 
+/** Whether an answer drawn from weights of `epoch` (null: none yet) should replace what is drawn. */
+function worthDrawing(epoch) {
+  if (boundaryEpoch === null) return true; // Nothing drawn yet, or only the points.
+  // Fetches may cross, and a job that just succeeded can briefly answer without weights:
+  // never draw older weights, or none, over the ones shown.
+  return epoch !== null && epoch >= boundaryEpoch;
+}
+
 async function fetchBoundary() {
   boundaryWanted = false;
   boundaryLast = Date.now();
   try {
     const boundary = await request(`/v1/jobs/${jobId}/boundary`);
-    // Several fetches may cross; never draw older weights over newer ones.
-    if (boundary.epoch === null || boundaryEpoch === null || boundary.epoch >= boundaryEpoch) {
+    if (worthDrawing(boundary.epoch)) {
       boundaryEpoch = boundary.epoch;
       if (boundary.task === "regression") document.getElementById("boundary-title").textContent = "Predicted value";
       drawBoundary(canvas, boundary);
