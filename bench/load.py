@@ -26,12 +26,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import os
 import re
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -46,8 +44,10 @@ from sqlalchemy import create_engine, func, select
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from axon.serve import APP_FACTORY  # noqa: E402
+from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.models import EpochMetric, Job  # noqa: E402
+from service_predict import BODY_BYTES, JSON_HEADERS, concurrently  # noqa: E402
 from service_processes import REPO, bench_database, celery_worker, gunicorn  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -57,7 +57,6 @@ SUBMIT_THREADS = 10
 SPIRAL = {"generator": {"kind": "spiral", "n_samples": 300, "noise": 0.1, "seed": 0}}
 PREDICT_SPEC = {"layers": [{"units": 16, "activation": "tanh"}] * 2, "epochs": 30, "batch_size": 10, "device": "cpu"}
 BURST_SPEC = {"layers": [{"units": 16, "activation": "tanh"}], "epochs": 20, "batch_size": 20, "device": "cpu"}
-PREDICT_BODY = json.dumps({"inputs": [[0.5, -1.2]]}).encode()
 FINISHED = ("succeeded", "failed", "cancelled")
 ATTEMPT_LINE = re.compile(r"job (\w+) attempt (\d+): training from epoch (\d+)")
 jobs, epoch_metrics = Job.__table__, EpochMetric.__table__
@@ -90,7 +89,7 @@ def predict_client(url: str, path: str, headers: dict, deadline: float, latencie
     try:
         while (began := time.perf_counter()) < deadline:
             try:
-                connection.request("POST", path, body=PREDICT_BODY, headers=headers)
+                connection.request("POST", path, body=BODY_BYTES, headers=headers)
                 response = connection.getresponse()
                 body = response.read()
             except (OSError, http.client.HTTPException) as error:
@@ -107,20 +106,13 @@ def predict_client(url: str, path: str, headers: dict, deadline: float, latencie
 def predict_load(url: str, model_id: str, headers: dict, n_clients: int, seconds: float) -> dict:
     """``n_clients`` threads predicting for ``seconds``; latencies (s), errors, and the client's CPU share."""
     path = f"/v1/models/{model_id}/predict"
-    headers = {**headers, "Content-Type": "application/json"}
+    headers = {**headers, **JSON_HEADERS}
     latencies: list[float] = []  # list.append is atomic under the GIL: one list for all threads.
     errors: list[str] = []
     deadline = time.perf_counter() + seconds
-    threads = [threading.Thread(target=predict_client, args=(url, path, headers, deadline, latencies, errors))
-               for _ in range(n_clients)]
-    began, cpu_began = time.perf_counter(), time.process_time()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    return {"latencies": np.array(latencies), "errors": errors, "elapsed": elapsed,
-            "client_share": (time.process_time() - cpu_began) / elapsed / len(os.sched_getaffinity(0))}
+    elapsed, client_share = concurrently(
+        lambda _: predict_client(url, path, headers, deadline, latencies, errors), n_clients)
+    return {"latencies": np.array(latencies), "errors": errors, "elapsed": elapsed, "client_share": client_share}
 
 
 def predict_rows(load: dict, n_clients: int) -> list:
@@ -130,7 +122,7 @@ def predict_rows(load: dict, n_clients: int) -> list:
     return [
         ("requests answered (all clients)", f"{len(latencies):,}", "—", "—"),
         ("errors (non-200 answers and connection failures)", error_count, "0",
-         verdict(not errors and len(latencies) > 0)),
+         verdict(not errors and len(latencies) > 0, required=True)),
         (f"throughput over {load['elapsed']:.1f} s", f"{len(latencies) / load['elapsed']:,.0f} requests/s", "—", "—"),
         ("latency p50 / p90 / p99", f"{ms(p50)} / {ms(p90)} / {ms(p99)}", "—", "—"),
         ("latency max", ms(latencies.max()) if len(latencies) else "—", "—", "—"),
@@ -211,14 +203,14 @@ def burst_rows(outcome: dict, n_jobs: int, submit_seconds: float) -> list:
     return [
         ("jobs succeeded on their first attempt (attempts = 1, epoch = epochs)",
          f"{outcome['succeeded_once']} of {outcome['jobs']}", f"{n_jobs} of {n_jobs}",
-         verdict(outcome["succeeded_once"] == outcome["jobs"] == n_jobs)),
+         verdict(outcome["succeeded_once"] == outcome["jobs"] == n_jobs, required=True)),
         ("jobs with one metrics row per epoch, 1..epochs, none twice", f"{outcome['complete']} of {outcome['jobs']}",
-         f"{n_jobs} of {n_jobs}", verdict(outcome["complete"] == n_jobs)),
+         f"{n_jobs} of {n_jobs}", verdict(outcome["complete"] == n_jobs, required=True)),
         ("jobs trained by exactly one worker (one attempt line in all the logs)",
          f"{outcome['one_worker']} of {outcome['jobs']}", f"{n_jobs} of {n_jobs}",
-         verdict(outcome["one_worker"] == n_jobs)),
+         verdict(outcome["one_worker"] == n_jobs, required=True)),
         ("jobs per worker", " / ".join(str(count) for count in per_worker), "every worker > 0",
-         verdict(all(count > 0 for count in per_worker))),
+         verdict(all(count > 0 for count in per_worker), required=True)),
         (f"all {n_jobs} POSTs accepted (client wall time, {SUBMIT_THREADS} threads)", f"{submit_seconds:.2f} s", "—",
          "—"),
         ("time to drain: last finished_at − first created_at", f"{outcome['drain']:.1f} s", "—", "—"),
@@ -227,33 +219,12 @@ def burst_rows(outcome: dict, n_jobs: int, submit_seconds: float) -> list:
     ]
 
 
-# ---- output and main ---------------------------------------------------------------------------
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
-def table(title: str, rows: list) -> None:
-    print(f"\n### {title}\n\n| measure | value | required | result |\n|---|---:|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    sys.stdout.flush()
-
-
-def load_average() -> str:
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
-
+# ---- main --------------------------------------------------------------------------------------
 
 def run(arguments: argparse.Namespace, logs: Path) -> bool:
     """Both checks; True when every requirement held."""
-    cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                      if line.startswith("model name")), "unknown")
     print(f"Run on {date.today().isoformat()}: `{' '.join(['.venv/bin/python', 'bench/load.py', *sys.argv[1:]])}`\n\n"
-          f"- CPU: {cpu_model}, {len(os.sched_getaffinity(0))} cores usable, shared by the API, the workers, "
+          f"- CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable, shared by the API, the workers, "
           f"PostgreSQL, Redis and the clients\n- load average at start (1, 5, 15 min): {load_average()}", flush=True)
     env = {name: value for name, value in os.environ.items() if not name.startswith("AXON_")}
     env.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
@@ -279,13 +250,15 @@ def run(arguments: argparse.Namespace, logs: Path) -> bool:
                 load = predict_load(url, model_id, headers, arguments.clients, arguments.seconds)
                 predict = predict_rows(load, arguments.clients)
                 table(f"Predict: {arguments.clients} concurrent keep-alive clients for {arguments.seconds:g} s, "
-                      f"one row each request (gunicorn 2 × {API_THREADS} gthread, auth on)", predict)
+                      f"one row each request (gunicorn 2 × {API_THREADS} gthread, auth on)", predict,
+                      heading="###", goal="required")
                 job_ids, submit_seconds = burst(url, headers, arguments.jobs)
                 wait_drained(database_url, job_ids)
                 outcome = burst_outcome(database_url, job_ids, worker_logs)
                 rows = burst_rows(outcome, arguments.jobs, submit_seconds)
                 table(f"Burst: {arguments.jobs} jobs at once ({BURST_SPEC['epochs']} epochs of a 16-unit tanh "
-                      f"network on a 300-row spiral each) on {N_WORKERS} prefork workers, Redis + PostgreSQL", rows)
+                      f"network on a 300-row spiral each) on {N_WORKERS} prefork workers, Redis + PostgreSQL", rows,
+                      heading="###", goal="required")
     finally:
         broker.flushdb()
         broker.close()

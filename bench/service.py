@@ -45,6 +45,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mlp  # noqa: E402
 from axon.serve import APP_FACTORY  # noqa: E402
+from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
 from service.models import LOCAL_TENANT, Job  # noqa: E402
 from service_predict import CLIENTS, in_process_cpu, predict_measures  # noqa: E402
 from service_processes import (API_HEADERS, REPO, bench_api_key, bench_database, celery_worker,  # noqa: E402
@@ -232,33 +233,12 @@ def predict_rows(measures: dict, threads: int) -> list:
                     f"{axon_rate / bare_rate:.0%}", "≥ 60 %", verdict(axon_rate >= 0.6 * bare_rate))]
 
 
-# ---- output and main ---------------------------------------------------------------------------
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds < 0.1 else f"{seconds:.3f} s"
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "MISS"
-
-
-def table(title: str, rows: list) -> None:
-    print(f"\n## {title}\n\n| measure | value | target | result |\n|---|---:|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    sys.stdout.flush()
-
-
-def load_average() -> str:
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
-
+# ---- main --------------------------------------------------------------------------------------
 
 def run(quick: bool, threads: int, logs: Path) -> None:
     n_jobs, n_requests, duration = (5, 300, 2.0) if quick else (20, 2000, 10.0)
     n_samples, epochs = (1000, 10) if quick else (8000, 100)
-    cpu_model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                      if line.startswith("model name")), "unknown")
-    print(f"## Machine\n\n- CPU: {cpu_model}, {len(os.sched_getaffinity(0))} cores usable\n"
+    print(f"## Machine\n\n- CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable\n"
           f"- Python {sys.version.split()[0]}, gunicorn {version('gunicorn')}, celery {version('celery')}, "
           f"Flask {version('flask')}, httpx {version('httpx')}, numpy {np.__version__}\n"
           f"- BLAS threads in each training process (the worker, this one): {threads}\n"

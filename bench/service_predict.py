@@ -80,14 +80,24 @@ def throughput(url: str, path: str, n_threads: int, duration: float) -> tuple[fl
             while time.perf_counter() < deadline:
                 counts[index] += post(path) == 200
 
-    threads = [threading.Thread(target=hammer, args=(index,)) for index in range(n_threads)]
+    elapsed, client_share = concurrently(hammer, n_threads)
+    return sum(counts) / elapsed, client_share
+
+
+def concurrently(client: Callable[[int], None], n_threads: int) -> tuple[float, float]:
+    """Run ``client(index)`` in ``n_threads`` threads at once and wait for them all.
+
+    Returns (wall seconds, this process's share of the machine's CPU meanwhile): a client that
+    takes much of the CPU slows the servers it measures, so the benchmarks report it.
+    """
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(n_threads)]
     began, cpu_began = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
-    return sum(counts) / elapsed, (time.process_time() - cpu_began) / elapsed / len(os.sched_getaffinity(0))
+    return elapsed, (time.process_time() - cpu_began) / elapsed / len(os.sched_getaffinity(0))
 
 
 def predict_measures(env: dict, logs: Path, model_id: str, threads: int, n_requests: int, duration: float) -> dict:

@@ -1,10 +1,9 @@
-"""``axon api`` under gunicorn with two worker processes: /metrics counts every process's predicts."""
+"""``axon api`` under gunicorn with two worker processes: both serve predicts, and /metrics counts
+every process's predicts."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
+import re
 import time
 
 import httpx
@@ -18,9 +17,12 @@ from service.auth import create_key
 from service.models import LOCAL_TENANT
 from tests.service.factories import SMALL_SPEC, insert_model
 
-from .processes import AXON, clean_env, free_port
+from .processes import AXON, clean_env, free_port, log_tail, started_server
 
 N_PREDICTS = 24
+MORE_ROUNDS = 4  # Rounds of N_PREDICTS more while one process has taken every connection.
+# gunicorn's access log as the test asks for it: "<pid> path", one line a request.
+ACCESS_FORMAT = "%(p)s %(U)s"
 
 
 def predict_count(url: str) -> float:
@@ -29,7 +31,18 @@ def predict_count(url: str) -> float:
                 if sample.name == "axon_predict_seconds_count")
 
 
-def test_metrics_add_up_the_predicts_of_every_gunicorn_worker(tmp_path):
+def predict_pids(log_path, path: str, expected: int) -> list[int]:
+    """The pid of each access line for ``path``, once all ``expected`` are written (gunicorn logs
+    a request just after answering it, so the last may lag the client by a moment)."""
+    line = re.compile(rf"^<(\d+)> {re.escape(path)}$", flags=re.MULTILINE)
+    deadline = time.monotonic() + 10
+    while len(pids := [int(pid) for pid in line.findall(log_path.read_text())]) < expected:
+        assert time.monotonic() < deadline, f"{len(pids)} of {expected} access lines:\n{log_tail(log_path)}"
+        time.sleep(0.1)
+    return pids
+
+
+def test_both_gunicorn_workers_serve_predicts_and_metrics_add_them_up(tmp_path):
     database_url = f"sqlite:///{tmp_path / 'axon.db'}"
     migrations.upgrade(database_url)
     app = create_app({"database_url": database_url, "broker_url": "memory://"})
@@ -41,28 +54,22 @@ def test_metrics_add_up_the_predicts_of_every_gunicorn_worker(tmp_path):
     url = f"http://127.0.0.1:{port}"
     env = clean_env(AXON_DATABASE_URL=database_url, AXON_BROKER_URL="memory://", AXON_HOME=str(tmp_path))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with open(tmp_path / "api.log", "w") as log:
-        process = subprocess.Popen([*AXON, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                                    "--threads", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "api.log").read_text()
-            time.sleep(0.2)
+    argv = [*AXON, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+            "--", "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT]
+    log_path, path = tmp_path / "api.log", f"/v1/models/{model.id}/predict"
+    with started_server(argv, env, url, log_path) as process:
+        sent = 0
+        for _ in range(1 + MORE_ROUNDS):
+            for _ in range(N_PREDICTS):  # A new connection each: the two processes take turns accepting.
+                response = httpx.post(f"{url}{path}", json={"inputs": [[0.5, -0.5]]}, headers=headers, timeout=10)
+                assert response.status_code == 200, response.text
+            sent += N_PREDICTS
+            pids = predict_pids(log_path, path, sent)
+            if len(set(pids)) > 1:
+                break
 
-        for _ in range(N_PREDICTS):  # A new connection each: the two processes take turns accepting.
-            response = httpx.post(f"{url}/v1/models/{model.id}/predict", json={"inputs": [[0.5, -0.5]]},
-                                  headers=headers, timeout=10)
-            assert response.status_code == 200, response.text
-
+        # Two worker processes answered, neither of them gunicorn's master (``axon api`` exec'd it).
+        assert len(pids) == sent and len(set(pids)) == 2, pids
+        assert process.pid not in pids
         # Whichever process answers the scrape, it reports every process's predicts.
-        assert [predict_count(url) for _ in range(6)] == [N_PREDICTS] * 6
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        assert [predict_count(url) for _ in range(6)] == [sent] * 6

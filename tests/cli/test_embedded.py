@@ -7,17 +7,17 @@ row per epoch.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .processes import AXON, clean_env, free_port
+from .live import metrics_epochs
+from .processes import (AXON, clean_env, free_port, kill_group, log_tail, spawn, wait_until,
+                        wait_until_healthy)
 
 # Short leases and reconciler periods so a killed job is taken over in seconds, not a minute.
 FAST_RECOVERY = {
@@ -44,17 +44,16 @@ class Serve:
 
     def __init__(self, home: Path, port: int):
         self.home, self.port = home, port
+        self.url = f"http://127.0.0.1:{port}"
         self.log_path = home.parent / "serve.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [*AXON, "serve", "--port", str(self.port), "--grace", "1"],
-                env=clean_env(AXON_HOME=str(self.home), **FAST_RECOVERY), cwd=self.home.parent,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.wait_for(lambda: self.get("/healthz").status_code == 200, seconds=60, what="/healthz")
+        # Appended to: the log of every start, for the failure message of a later one.
+        self.process = spawn([*AXON, "serve", "--port", str(self.port), "--grace", "1"],
+                             clean_env(AXON_HOME=str(self.home), **FAST_RECOVERY), self.log_path,
+                             cwd=self.home.parent, append=True)
+        wait_until_healthy(self.process, self.url, self.log_path)
 
     def terminate(self) -> int:
         """SIGTERM to ``axon serve`` alone, as an init system or Ctrl+C would; its exit code."""
@@ -63,12 +62,11 @@ class Serve:
 
     def crash(self) -> None:
         """SIGKILL the whole process group: the supervisor, gunicorn and the worker at once."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def get(self, path: str) -> httpx.Response:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
+            return httpx.get(f"{self.url}{path}", timeout=10)
         except httpx.TransportError:
             return httpx.Response(599)
 
@@ -78,14 +76,10 @@ class Serve:
         return response.json()
 
     def wait_for(self, condition, seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert self.process.poll() is None, f"axon serve exited while waiting for {what}:\n{self.log()}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.log()}"
-            time.sleep(0.2)
+        wait_until(self.process, condition, self.log_path, what, seconds)
 
     def log(self) -> str:
-        return self.log_path.read_text()[-6000:]
+        return log_tail(self.log_path)
 
 
 @pytest.fixture
@@ -93,24 +87,13 @@ def serve(tmp_path):
     server = Serve(tmp_path / "home", free_port())
     yield server
     if server.process is not None and server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-
-
-def metrics_epochs(serve: Serve, job_id: str) -> list[int]:
-    """The epoch of every metrics row, following ``next`` through every page."""
-    epochs, path = [], f"/v1/jobs/{job_id}/metrics"
-    while path:
-        page = serve.get(path).json()
-        epochs += [record["epoch"] for record in page["items"]]
-        path = page["next"]
-    return epochs
+        kill_group(server.process)
 
 
 @pytest.mark.slow
 def test_a_job_survives_a_stop_and_a_crash_of_axon_serve(serve):
     serve.start()
-    client = httpx.Client(base_url=f"http://127.0.0.1:{serve.port}", timeout=10)
+    client = httpx.Client(base_url=serve.url, timeout=10)
     dataset = client.post("/v1/datasets", json={"generator": {"kind": "spiral", "n_samples": 200}})
     assert dataset.status_code == 201, dataset.text
     submitted = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": SPEC})
@@ -140,7 +123,7 @@ def test_a_job_survives_a_stop_and_a_crash_of_axon_serve(serve):
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2  # The crash counts; the clean stop did not.
     assert (job["epoch"], job["progress"]) == (EPOCHS, 1.0)
-    assert metrics_epochs(serve, job_id) == list(range(1, EPOCHS + 1))
+    assert metrics_epochs(client, job_id) == list(range(1, EPOCHS + 1))
     prediction = client.post(f"/v1/models/{job['model_id']}/predict", json={"inputs": [[0.0, 0.0], [1.0, -1.0]]})
     assert prediction.status_code == 200, prediction.text
     assert len(prediction.json()["predictions"]) == 2

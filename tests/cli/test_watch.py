@@ -7,10 +7,15 @@ import fcntl
 import io
 import os
 import pty
+import queue
 import re
+import select
 import struct
 import subprocess
 import termios
+import threading
+import time
+from typing import IO
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +27,41 @@ from axon.progress import EpochBar, EpochLines
 from .live import axon
 from .processes import AXON, clean_env, free_port
 
+WAIT_SECONDS = 60  # For any one step of a watched job; a stuck command fails the test after it.
 LINE = re.compile(r"^epoch (\d+)/(\d+) loss \S+ accuracy \S+ val_loss \S+ val_accuracy \S+$")
+
+
+def read_until_closed(descriptor: int, seconds: float) -> bytes:
+    """Everything written to the terminal ``descriptor`` until the command closes its end; fails
+    the test if that takes longer than ``seconds`` (a stuck command must not hang the suite)."""
+    deadline, drawn = time.monotonic() + seconds, b""
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"the terminal was still open after {seconds} s; drawn so far: {drawn[-2000:]!r}"
+        readable, _, _ = select.select([descriptor], [], [], remaining)
+        if not readable:
+            continue  # Timed out: the assertion above fails on the next turn.
+        try:
+            data = os.read(descriptor, 65536)
+        except OSError:  # EIO: the command closed its end of the terminal.
+            return drawn
+        if not data:
+            return drawn
+        drawn += data
+
+
+def readline_within(stream: IO[str], seconds: float) -> str:
+    """The next line of a child's pipe; fails the test if none comes within ``seconds``.
+
+    A thread reads it, since a pipe's readline cannot time out; once the test kills the child, the
+    pipe closes and a thread still waiting ends.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=seconds)
+    except queue.Empty:
+        pytest.fail(f"no line from the command within {seconds} s")
 
 
 def invoke(url: str, *args: str):
@@ -56,17 +95,12 @@ def test_watch_on_a_terminal_draws_a_live_bar(server, watched):
     process = subprocess.Popen([*AXON, "watch", job_id], env=clean_env(AXON_URL=server), stdout=subprocess.PIPE,
                                stderr=terminal, text=True)
     os.close(terminal)
-    drawn = b""
-    while True:
-        try:
-            data = os.read(controller, 65536)
-        except OSError:  # EIO: the command closed its end of the terminal.
-            break
-        if not data:
-            break
-        drawn += data
-    os.close(controller)
-    stdout, _ = process.communicate(timeout=60)
+    try:
+        drawn = read_until_closed(controller, WAIT_SECONDS)
+        stdout, _ = process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        os.close(controller)
+        process.kill()  # Nothing once it has exited; a stuck command must not outlive the test.
     assert process.returncode == 0
     assert stdout.splitlines()[-1].startswith("succeeded model ")
     screen = drawn.decode()
@@ -88,11 +122,11 @@ def test_a_cancelled_job_exits_1(server, client):
                                env=clean_env(AXON_URL=server), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
-        job_id = process.stdout.readline().strip()
-        first_progress = process.stderr.readline()  # Watching has begun and the job is training.
+        job_id = readline_within(process.stdout, WAIT_SECONDS).strip()
+        first_progress = readline_within(process.stderr, WAIT_SECONDS)  # Watching has begun and the job is training.
         assert LINE.match(first_progress.strip()), first_progress
         client.cancel(job_id)
-        stdout, stderr = process.communicate(timeout=60)
+        stdout, stderr = process.communicate(timeout=WAIT_SECONDS)
     finally:
         process.kill()
     assert process.returncode == 1

@@ -6,10 +6,7 @@ missing chromium fails these tests, so CI cannot skip the dashboard silently.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,7 +15,7 @@ import pytest
 
 from service.auth import create_key
 from service.db import make_engine
-from tests.cli.processes import AXON, REPO_ROOT, clean_env, free_port
+from tests.cli.processes import AXON, REPO_ROOT, clean_env, free_port, kill_group, spawn, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "dashboard"  # Git-ignored; CI can keep the screenshots.
@@ -41,13 +38,9 @@ class Server:
 
     def start(self) -> None:
         self.home.mkdir(parents=True)
-        with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(
-                [*AXON, "serve", "--port", str(self.port), "--grace", "1"],
-                env=clean_env(AXON_HOME=str(self.home), **SERVER_SETTINGS), cwd=self.home.parent,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.wait_for(lambda: self._healthy(), seconds=60, what="/healthz")
+        self.process = spawn([*AXON, "serve", "--port", str(self.port), "--grace", "1"],
+                             clean_env(AXON_HOME=str(self.home), **SERVER_SETTINGS), self.log_path, cwd=self.home.parent)
+        wait_until_healthy(self.process, self.url, self.log_path)
         engine = make_engine(f"sqlite:///{self.home / 'axon.db'}")
         try:
             self.key = create_key(engine, TENANT)
@@ -55,28 +48,11 @@ class Server:
             engine.dispose()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
+        if self.process is not None:
+            kill_group(self.process)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.key}"})
-
-    def wait_for(self, condition, seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert self.process.poll() is None, f"axon serve exited while waiting for {what}:\n{self.log()}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.log()}"
-            time.sleep(0.2)
-
-    def log(self) -> str:
-        return self.log_path.read_text()[-6000:]
 
 
 @pytest.fixture(scope="module")

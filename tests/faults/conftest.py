@@ -8,7 +8,6 @@ when it ends.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 import redis
 
 from service import create_app
+from tests.cli.processes import free_port
 from tests.databases import postgres_database
 from tests.integration.conftest import WORKER_READY_SECONDS, WorkerProcess, served
 
@@ -29,12 +29,6 @@ REDIS_READY_SECONDS = 10
 def database_url():
     with postgres_database("axon_faults") as url:
         yield url
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 import uuid
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.cli.processes import free_port
+
 from .test_stopping import add_job, job_row, send_to
 from .test_training import SPEC, create_dataset, wait_for
 
 EPOCHS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

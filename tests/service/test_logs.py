@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
-from datetime import datetime
+import secrets
 
 import pytest
 
@@ -17,42 +16,18 @@ from service.settings import Settings
 from .factories import insert_job
 
 
-@pytest.fixture
-def log_lines():
-    """Axon's JSON handler on the root logger at INFO; call the fixture for the lines so far, parsed."""
-    stream = io.StringIO()
-    handler = make_handler("json", stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-    def lines() -> list[dict]:
-        text = stream.getvalue()
-        assert text.endswith("\n")
-        parsed = [json.loads(line) for line in text.splitlines()]  # Every line is one JSON object.
-        for line in parsed:
-            assert {"time", "level", "logger", "message"} <= set(line), line
-            datetime.fromisoformat(line["time"])
-        return parsed
-
-    yield lines
-    root.removeHandler(handler)
-    root.setLevel(level)
-
-
 def access_lines(lines: list[dict]) -> list[dict]:
     return [line for line in lines if line["logger"] == "axon.access"]
 
 
-def test_a_job_route_logs_an_access_line_with_the_job_and_the_given_request_id(app, client, log_lines):
+def test_a_job_route_logs_an_access_line_with_the_job_and_the_given_request_id(app, client, json_log):
     job = insert_job(app, None, "running")
 
     response = client.get(f"/v1/jobs/{job.id}", headers={REQUEST_ID_HEADER: "edge-proxy:42"})
 
     assert response.status_code == 200
     assert response.headers[REQUEST_ID_HEADER] == "edge-proxy:42"
-    [line] = access_lines(log_lines())
+    [line] = access_lines(json_log())
     assert line["level"] == "INFO"
     assert (line["method"], line["path"], line["status"]) == ("GET", f"/v1/jobs/{job.id}", 200)
     assert (line["job_id"], line["request_id"]) == (job.id, "edge-proxy:42")
@@ -60,15 +35,15 @@ def test_a_job_route_logs_an_access_line_with_the_job_and_the_given_request_id(a
     assert line["message"].startswith(f"GET /v1/jobs/{job.id} 200 ")
 
 
-def test_a_request_without_an_id_gets_a_new_one_in_header_and_log(client, log_lines):
+def test_a_request_without_an_id_gets_a_new_one_in_header_and_log(client, json_log):
     first = client.get("/v1/jobs")
     second = client.get("/v1/jobs")
 
     ids = [response.headers[REQUEST_ID_HEADER] for response in (first, second)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
     assert ids[0] != ids[1]
-    assert [line["request_id"] for line in access_lines(log_lines())] == ids
-    assert all("job_id" not in line for line in log_lines())  # /v1/jobs names no job.
+    assert [line["request_id"] for line in access_lines(json_log())] == ids
+    assert all("job_id" not in line for line in json_log())  # /v1/jobs names no job.
 
 
 @pytest.mark.parametrize("given", ["x" * 129, "two words", "caf\u00e9", ""])
@@ -77,7 +52,7 @@ def test_an_unfit_request_id_is_replaced(client, given):
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers[REQUEST_ID_HEADER])
 
 
-def test_problem_responses_carry_the_request_id(app, client, log_lines):
+def test_problem_responses_carry_the_request_id(app, client, json_log):
     @app.get("/boom")
     def boom():
         raise RuntimeError("a bug")
@@ -93,27 +68,44 @@ def test_problem_responses_carry_the_request_id(app, client, log_lines):
         assert response.mimetype == "application/problem+json"
         assert response.headers[REQUEST_ID_HEADER] == f"r-{status}"
     # The traceback of the bug is logged under the request's id, as JSON like every other line.
-    [bug] = [line for line in log_lines() if line["level"] == "ERROR"]
+    [bug] = [line for line in json_log() if line["level"] == "ERROR"]
     assert bug["request_id"] == "r-500" and "RuntimeError: a bug" in bug["exception"]
-    assert {line["status"] for line in access_lines(log_lines())} == {404, 415, 500}
+    assert {line["status"] for line in access_lines(json_log())} == {404, 415, 500}
 
 
-def test_an_unauthenticated_request_still_gets_an_id_and_an_access_line(client, log_lines):
+def test_an_unauthenticated_request_still_gets_an_id_and_an_access_line(client, json_log):
     client.environ_base.pop("HTTP_AUTHORIZATION")
     response = client.get("/v1/jobs", headers={REQUEST_ID_HEADER: "no-key"})
     assert response.status_code == 401
     assert response.headers[REQUEST_ID_HEADER] == "no-key"
-    [line] = access_lines(log_lines())
+    [line] = access_lines(json_log())
     assert (line["status"], line["request_id"]) == (401, "no-key")
 
 
-def test_lines_logged_in_a_job_context_name_the_job(log_lines):
+def test_no_api_key_reaches_the_log_even_at_debug(app, client, json_log):
+    logging.getLogger().setLevel(logging.DEBUG)  # The most any deployment would log.
+    valid = app.extensions["axon.test_key"]  # The key the test client sends.
+    wrong = "axon_" + secrets.token_urlsafe(32)
+
+    accepted = client.get("/v1/jobs", headers={REQUEST_ID_HEADER: "valid-key"})
+    refused = client.get("/v1/jobs", headers={REQUEST_ID_HEADER: "wrong-key", "Authorization": f"Bearer {wrong}"})
+
+    assert (accepted.status_code, refused.status_code) == (200, 401)
+    lines = json_log()
+    assert [(line["request_id"], line["status"]) for line in access_lines(lines)] == [("valid-key", 200),
+                                                                                      ("wrong-key", 401)]
+    for key in (valid, wrong):
+        assert key not in json_log.text()
+        assert key[len("axon_"):] not in json_log.text()  # Nor the secret part alone, in any field.
+
+
+def test_lines_logged_in_a_job_context_name_the_job(json_log):
     log = logging.getLogger("worker.runner")
     with job_context("job-1"):
         log.info("training from epoch %d", 3)
     log.info("between jobs")
 
-    inside, outside = log_lines()
+    inside, outside = json_log()
     assert (inside["message"], inside["job_id"], inside["logger"]) == ("training from epoch 3", "job-1", "worker.runner")
     assert "job_id" not in outside and "request_id" not in outside
 

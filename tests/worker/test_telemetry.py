@@ -12,25 +12,11 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.logs import job_context, make_handler
+from service.logs import job_context
 from worker import telemetry
 from worker.runner import Outcome, run_job
 
 from .factories import add_dataset, add_job, job_spec
-
-
-@pytest.fixture
-def json_log():
-    """Axon's JSON handler on the root logger at INFO; call it for the lines so far, parsed."""
-    stream = io.StringIO()
-    handler = make_handler("json", stream)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def epochs_observed() -> float:
