@@ -2,8 +2,10 @@
 
 A key is ``axon_`` followed by 43 URL-safe characters (256 random bits). Only its SHA-256 is
 stored: a key is random, not a password a person chose, so a slow hash would add nothing against
-guessing, and one indexed lookup per request stays cheap. With ``auth`` off, every request acts
-for the tenant ``local``.
+guessing. A key found live is remembered for ``key_cache_seconds`` in each API process, so most
+requests read no database at all (the lookup was most of a cached predict's cost); a revoked key
+therefore still works there for at most that long. With ``auth`` off, every request acts for the
+tenant ``local``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 from flask import Flask, g, request
 from sqlalchemy import or_, select, update
@@ -21,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from .database import get_session
 from .db import utcnow
 from .errors import ApiError
+from .lru import LRUCache
 from .models import LOCAL_TENANT, ApiKey, Tenant, new_id
 from .settings import Settings
 
@@ -32,6 +37,8 @@ PROTECTED_PREFIX = "/v1/"
 SECURITY_SCHEMES = {"apiKey": {"type": "http", "scheme": "bearer",
                                "description": "An API key from `axon keys create --tenant NAME`."}}
 SECURITY = [{"apiKey": []}]
+# Live keys one API process remembers; more just means a database read for the ones dropped.
+KEY_CACHE_CAPACITY = 10_000
 
 
 class Unauthorized(ApiError):
@@ -111,6 +118,24 @@ def list_keys(engine: Engine, tenant: str | None = None) -> list:
         return list(connection.execute(query.order_by(keys.c.created_at, keys.c.id)))
 
 
+class KeyCache:
+    """Keys found live in the last ``seconds``, by hash: (key id, tenant). Never unknown or revoked ones."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.clock = seconds, clock
+        self._entries = LRUCache(KEY_CACHE_CAPACITY)
+
+    def get(self, key_hash: str) -> tuple[str, str] | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or self.clock() >= entry[0]:
+            return None
+        return entry[1], entry[2]
+
+    def put(self, key_hash: str, key_id: str, tenant: str) -> None:
+        if self.seconds > 0:
+            self._entries.put(key_hash, (self.clock() + self.seconds, key_id, tenant))
+
+
 def current_tenant() -> str:
     """The tenant the current /v1 request acts for."""
     return g.tenant
@@ -118,6 +143,8 @@ def current_tenant() -> str:
 
 def init_auth(app: Flask, settings: Settings) -> None:
     """Check the key of every /v1 request and remember its tenant (and the key, for rate limits)."""
+    cache = KeyCache(settings.key_cache_seconds)
+    app.extensions["axon.key_cache"] = cache
 
     @app.before_request
     def _authenticate():
@@ -126,13 +153,17 @@ def init_auth(app: Flask, settings: Settings) -> None:
         if not settings.auth:
             g.tenant, g.client_id = LOCAL_TENANT, f"address:{request.remote_addr}"
             return
-        key = bearer_token(request.headers.get("Authorization"))
-        row = get_session().execute(
-            select(ApiKey.id, ApiKey.tenant).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-        ).first()
-        if row is None:
-            raise Unauthorized("the API key is unknown or revoked", "invalid_token")
-        g.tenant, g.client_id = row.tenant, f"key:{row.id}"
+        key_hash = hash_key(bearer_token(request.headers.get("Authorization")))
+        found = cache.get(key_hash)
+        if found is None:
+            found = get_session().execute(
+                select(ApiKey.id, ApiKey.tenant).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+            ).first()
+            if found is None:
+                raise Unauthorized("the API key is unknown or revoked", "invalid_token")
+            cache.put(key_hash, *found)
+        key_id, g.tenant = found
+        g.client_id = f"key:{key_id}"
 
 
 def bearer_token(header: str | None) -> str:

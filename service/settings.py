@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str | None = Field(None, description="Where the rate limiter counts: "
                                                "memory:// or redis://; default the broker if it is Redis, "
                                                "else memory.")
+    key_cache_seconds: float = Field(5.0, ge=0, description="How long an API process remembers a key it "
+                                     "found live (no database read); a revoked key works there that "
+                                     "long at most. 0: read every time.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
     max_event_streams: int = Field(8, ge=0, description="Event streams one API process holds open at once "

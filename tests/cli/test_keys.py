@@ -19,7 +19,7 @@ def run(*args: str, **settings: str) -> subprocess.CompletedProcess:
 def served(tmp_path_factory):
     """(url, home, folder) of an ``axon serve`` with auth on (the default)."""
     folder = tmp_path_factory.mktemp("keys")
-    with live_server(folder) as url:
+    with live_server(folder, AXON_KEY_CACHE_SECONDS="0") as url:  # A revocation shows at once.
         yield url, str(folder / "home"), folder
 
 

@@ -47,7 +47,8 @@ def test_an_unknown_key_is_401(app):
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
-def test_a_revoked_key_is_401_and_other_keys_still_work(app):
+def test_a_revoked_key_is_401_and_other_keys_still_work(make_app):
+    app = make_app(key_cache_seconds=0)  # Every request reads the key: revocation shows at once.
     engine = app.extensions["axon.engine"]
     doomed, kept = issue_key(engine, "acme"), issue_key(engine, "acme")
     assert with_key(app, doomed.key).get("/v1/jobs").status_code == 200
@@ -64,6 +65,22 @@ def test_a_key_can_be_revoked_by_the_key_itself(app):
     key = create_key(engine, "acme")
     assert revoke_key(engine, key)
     assert_unauthorized(with_key(app, key).get("/v1/jobs"), "unknown or revoked")
+
+
+def test_a_revoked_key_keeps_working_in_a_process_only_for_key_cache_seconds(make_app):
+    app = make_app(key_cache_seconds=5)
+    now = [0.0]
+    app.extensions["axon.key_cache"].clock = lambda: now[0]
+    engine = app.extensions["axon.engine"]
+    issued = issue_key(engine, "acme")
+    client = with_key(app, issued.key)
+    assert client.get("/v1/jobs").status_code == 200  # Found live: remembered for 5 s.
+    revoke_key(engine, issued.id)
+
+    now[0] = 4.9
+    assert client.get("/v1/jobs").status_code == 200
+    now[0] = 5.0
+    assert_unauthorized(client.get("/v1/jobs"), "unknown or revoked")
 
 
 def test_only_the_hash_of_a_key_is_stored(app):
