@@ -106,11 +106,12 @@ def upgrade_database(settings, revision: str = "head") -> None:
         raise click.ClickException(f"migration failed: {error}") from None
 
 
-def exec_argv(argv: Sequence[str]) -> None:
-    """Replace this process with ``argv``, so signals reach gunicorn or Celery directly."""
+def exec_argv(argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+    """Replace this process with ``argv`` (in ``env``, default this one's), so signals reach gunicorn
+    or Celery directly."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(argv[0], list(argv))
+    os.execve(argv[0], list(argv), os.environ if env is None else env)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -170,9 +171,10 @@ def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[s
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)
     check_threads_outnumber_streams(settings, threads)
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_folder(port))
-    exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args))
+    env = dict(os.environ)
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_folder(port))
+    exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args), env)
 
 
 @cli.command(context_settings={"show_default": True})

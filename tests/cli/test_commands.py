@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -113,11 +115,25 @@ def test_settings_markdown_has_a_row_per_setting(axon_env):
     assert all(line.startswith("| `AXON_") and line.endswith(" |") for line in lines[2:])
 
 
+class ExecCalls(list):
+    """The argument vectors exec'd, in order; ``envs`` holds the environment each was given (None: this one's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.envs: list[dict | None] = []
+
+
 @pytest.fixture
 def exec_calls(monkeypatch):
-    """Record what ``api`` and ``worker`` would exec instead of replacing the test process."""
-    calls: list[list[str]] = []
-    monkeypatch.setattr(axon.cli, "exec_argv", lambda argv: calls.append(list(argv)))
+    """Record what ``api`` and ``worker`` would exec instead of replacing the test process; the
+    environments they would exec it in are in ``calls.envs``."""
+    calls = ExecCalls()
+
+    def record(argv, env=None):
+        calls.append(list(argv))
+        calls.envs.append(env)
+
+    monkeypatch.setattr(axon.cli, "exec_argv", record)
     return calls
 
 
@@ -129,6 +145,11 @@ def test_api_execs_gunicorn_with_its_options_and_extra_arguments(axon_env, exec_
     assert argv[argv.index("--bind") + 1] == "0.0.0.0:9001"
     assert argv[argv.index("--workers") + 1] == "3"
     assert argv[-3:] == ["--timeout", "5", "service:create_app()"]
+    # gunicorn gets an empty folder for its workers' metrics; this process's environment is untouched.
+    [env] = exec_calls.envs
+    folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
 def test_worker_execs_celery_on_the_training_queue(axon_env, exec_calls):
