@@ -5,6 +5,12 @@ cannot be reached, the limiter counts in the process's own memory instead (the l
 per process, so it is looser by the number of processes), logs one warning for the outage, and
 tries the storage again every ``RETRY_STORAGE_SECONDS``, logging once more when it is back: a
 limiter outage never fails or refuses a request.
+
+A Redis round trip was ~0.2 ms of CPU per request, a third of a cached predict's own work, so
+each process takes hits from the shared count in batches (``batch_size``: up to 10, and 1 for a
+limit under 200 per window) and spends them locally. The count in Redis is then ahead of the
+requests served by at most ``batch - 1`` per key and process: a key may find its limit reached
+that many requests early, never late.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 RETRY_STORAGE_SECONDS = 5.0
+MAX_BATCH = 10
+# A batch is at most this share of the limit, so batching never takes a visible part of it.
+BATCH_SHARE = 100
 # A storage that does not answer within this must not hold up the request it limits.
 STORAGE_TIMEOUT_SECONDS = 0.25
 
@@ -49,6 +58,8 @@ class RateLimiter:
         self.primary = self._open(storage_url)
         self.fallback = MovingWindowRateLimiter(MemoryStorage())
         self.clock = clock
+        self.batch = batch_size(self.limit.amount)
+        self._prepaid: dict[str, int] = {}  # Hits taken from the shared count and not yet spent, by client.
         self._down_since: float | None = None  # When the storage stopped answering; None while it answers.
         self._retry_at = 0.0
         self._lock = threading.Lock()
@@ -63,6 +74,8 @@ class RateLimiter:
 
     def hit(self, client_id: str) -> float | None:
         """Count a request by ``client_id``; None when allowed, else seconds until one would be."""
+        if self._spend_prepaid(client_id):
+            return None
         if self._down_since is not None and self.clock() < self._retry_at:
             return self._hit(self.fallback, client_id)
         try:
@@ -90,11 +103,32 @@ class RateLimiter:
                             maybe_sanitize_url(self.storage_url), self.clock() - self._down_since)
                 self._down_since = None
 
+    def _spend_prepaid(self, client_id: str) -> bool:
+        with self._lock:
+            left = self._prepaid.get(client_id, 0)
+            if left == 0:
+                return False
+            if left == 1:
+                del self._prepaid[client_id]  # Only clients with hits in hand are kept.
+            else:
+                self._prepaid[client_id] = left - 1
+            return True
+
     def _hit(self, limiter: MovingWindowRateLimiter, client_id: str) -> float | None:
+        if self.batch > 1 and limiter.hit(self.limit, client_id, cost=self.batch):
+            with self._lock:
+                self._prepaid[client_id] = self._prepaid.get(client_id, 0) + self.batch - 1
+            return None
+        # Fewer than a batch left in the window (or no batching): one hit at a time.
         if limiter.hit(self.limit, client_id):
             return None
         reset_at = limiter.get_window_stats(self.limit, client_id).reset_time
         return max(reset_at - time.time(), 0.0)
+
+
+def batch_size(limit_amount: int) -> int:
+    """Hits a process takes from the shared count at once, for a limit of ``limit_amount`` per window."""
+    return max(1, min(MAX_BATCH, limit_amount // BATCH_SHARE))
 
 
 def init_rate_limit(app: Flask, settings: Settings) -> None:

@@ -51,3 +51,26 @@ def test_while_redis_is_down_the_limiter_counts_in_memory_and_goes_back_once_it_
     assert after == [True, True, True, False]  # Counting in Redis again, from its empty start.
     messages = [record.getMessage() for record in caplog.records if record.name == "service.ratelimit"]
     assert len(messages) == 2 and "unreachable" in messages[0] and "answers again" in messages[1]
+
+
+def evalsha_calls(client) -> int:
+    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_processes_take_hits_from_redis_in_batches_and_together_never_exceed_the_limit(tmp_path):
+    redis_server = RedisServer(tmp_path)  # Its own, so the command counts are this test's alone.
+    redis_server.start()
+    try:
+        client = redis_server.client()
+        first, second = (RateLimiter("1000/minute", redis_server.url) for _ in range(2))
+        first.hit("key:warm-up")  # Loads the script.
+        calls_before = evalsha_calls(client)
+        allowed = sum(limiter.hit("key:b") is None for _ in range(300) for limiter in (first, second))
+        calls = evalsha_calls(client) - calls_before
+        allowed += sum(limiter.hit("key:b") is None for _ in range(600) for limiter in (first, second))
+    finally:
+        redis_server.kill()
+
+    assert calls <= 600 / 10 + 2  # A round trip per 10 requests, not per request.
+    # Each process may hold up to 9 paid-for hits it has not spent: the limit is reached early, never passed.
+    assert 1000 - 2 * 9 <= allowed <= 1000

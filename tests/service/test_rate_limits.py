@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from service.auth import create_key
+from service.ratelimit import RateLimiter
 from tests.databases import postgres_database
 
 from .factories import spiral_dataset, submit_job, SMALL_SPEC
@@ -111,3 +112,14 @@ def test_concurrent_submissions_never_exceed_the_cap(capped_app):
 
     assert sorted(statuses) == [202] * 3 + [429] * 5
     assert len(capped_app.test_client().get("/v1/jobs").get_json()["items"]) == 3
+
+
+@pytest.mark.parametrize("limit, expected_batch", [("1005/minute", 10), ("6000/minute", 10), ("150/minute", 1),
+                                                   ("3/minute", 1)])
+def test_a_process_takes_hits_in_batches_and_still_allows_exactly_the_limit(limit, expected_batch):
+    limiter = RateLimiter(limit, "memory://")
+    amount = int(limit.split("/")[0])
+    assert limiter.batch == expected_batch
+    allowed = [limiter.hit("key:a") is None for _ in range(amount + 5)]
+    # The last few go one at a time when fewer than a batch remain: none lost, none extra.
+    assert allowed == [True] * amount + [False] * 5
