@@ -262,7 +262,7 @@ def run(quick: bool, threads: int, logs: Path) -> None:
                 table(f"Queue latency, POST /v1/jobs → running ({n_jobs} one-epoch jobs, one at a time, idle "
                       "worker; Redis + PostgreSQL API: gunicorn 2 × 1 sync)",
                       latency_rows("Redis + PostgreSQL, prefork worker", latency, 0.050, 0.01) + latency_rows(
-                          "embedded axon serve (SQLite, SQLite broker, gunicorn 1 × 4)", embedded_latency, 1.5, 0.05))
+                          "embedded axon serve (SQLite, SQLite broker, gunicorn 1 × 16)", embedded_latency, 1.5, 0.05))
                 table(f"Service overhead ({n_samples:,} rows × 64 features, 10 classes, 64→256→256→10 relu, "
                       f"batch 128, {epochs} epochs, adam, validation_split 0.1; Redis + PostgreSQL)",
                       overhead_rows(service_overhead(url, database_url, n_samples, epochs), epochs))
