@@ -5,7 +5,7 @@ this runs the ``schemathesis run`` command against a served API with many more (
 default 300), every phase (examples, coverage, fuzzing, stateful) and every check, auth on with
 a key for the tenant ``fuzz`` (Schemathesis also sends requests without it, expecting 401).
 
-The API runs as ``axon api`` runs it (gunicorn, 2 workers × 4 threads) on a SQLite database and
+The API runs as ``axon api`` runs it (gunicorn, 2 workers × 16 threads) on a SQLite database and
 SQLite broker in a temporary folder; no worker runs, so submitted jobs stay queued. Before the
 run it seeds a dataset, a job trained here by the worker's own runner (so a model exists), and a
 queued job; the hooks (bench/fuzz_hooks.py) often use their ids. One change to the served app:
@@ -35,7 +35,7 @@ from sqlalchemy import create_engine
 # Fuzz the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import migrations  # noqa: E402
-from axon.serve import create_broker_tables, gunicorn_control_socket  # noqa: E402
+from axon.serve import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service_processes import REPO, free_port, started, status_of  # noqa: E402
 
@@ -128,8 +128,8 @@ def main() -> None:
         env, key = fresh_service(home)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-                *gunicorn_control_socket(str(home / "gunicorn.ctl")), "fuzz:served_app()"]
+        argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                "--threads", str(API_THREADS), *gunicorn_control_socket(str(home / "gunicorn.ctl")), "fuzz:served_app()"]
         with started(argv, env, home / "gunicorn.log", lambda: status_of(url + "/readyz") == 200, cwd=BENCH):
             ids, n_features = seed(url, key, env["AXON_DATABASE_URL"], env["AXON_BROKER_URL"], home)
             (home / "schemathesis.toml").write_text(config_toml(arguments.max_examples))

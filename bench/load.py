@@ -4,7 +4,7 @@ Starts its own services, as production runs them, and checks, on this machine:
 
 1. Predict: ``--clients`` (50) concurrent keep-alive clients, each a thread sending single-row
    POST /v1/models/{id}/predict back to back for ``--seconds`` (20) against the API under gunicorn
-   (2 workers × 4 threads, as ``axon api`` runs it). Every answer must be a 200: zero errors.
+   (2 workers × 16 threads, as ``axon api`` runs it). Every answer must be a 200: zero errors.
    Reports requests, throughput and latency percentiles (p50/p90/p99/max).
 2. Burst: ``--jobs`` (100) small jobs submitted at once (from 10 client threads) to 2 separate
    prefork ``celery`` workers on Redis + PostgreSQL. Every job must succeed on its first attempt,
@@ -43,7 +43,7 @@ from sqlalchemy import create_engine, func, select
 
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from axon.serve import APP_FACTORY  # noqa: E402
+from axon.serve import API_THREADS, APP_FACTORY  # noqa: E402
 from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.models import EpochMetric, Job  # noqa: E402
@@ -51,7 +51,6 @@ from service_predict import BODY_BYTES, JSON_HEADERS, concurrently  # noqa: E402
 from service_processes import REPO, bench_database, celery_worker, gunicorn  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
-API_THREADS = 4  # Per gunicorn worker, as `axon api` runs it (2 workers × 4 threads).
 N_WORKERS = 2
 SUBMIT_THREADS = 10
 SPIRAL = {"generator": {"kind": "spiral", "n_samples": 300, "noise": 0.1, "seed": 0}}
