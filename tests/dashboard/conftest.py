@@ -29,8 +29,8 @@ SERVER_SETTINGS = {
 class Server:
     """``axon serve`` in its own process group, with an API key for one tenant."""
 
-    def __init__(self, home: Path):
-        self.home, self.port = home, free_port()
+    def __init__(self, home: Path, **settings: str):
+        self.home, self.port, self.settings = home, free_port(), {**SERVER_SETTINGS, **settings}
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home.parent / "serve.log"
         self.process: subprocess.Popen | None = None
@@ -39,7 +39,7 @@ class Server:
     def start(self) -> None:
         self.home.mkdir(parents=True)
         self.process = spawn([*AXON, "serve", "--port", str(self.port), "--grace", "1"],
-                             clean_env(AXON_HOME=str(self.home), **SERVER_SETTINGS), self.log_path, cwd=self.home.parent)
+                             clean_env(AXON_HOME=str(self.home), **self.settings), self.log_path, cwd=self.home.parent)
         wait_until_healthy(self.process, self.url, self.log_path)
         engine = make_engine(f"sqlite:///{self.home / 'axon.db'}")
         try:
@@ -66,6 +66,17 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
+def busy_server(tmp_path_factory) -> Iterator[Server]:
+    """A server that allows no event stream: every stream request is a 503 with Retry-After."""
+    running = Server(tmp_path_factory.mktemp("dashboard-busy") / "home", AXON_MAX_EVENT_STREAMS="0")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-browser.sh (installs Debian's chromium)")
@@ -79,16 +90,18 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, server):
-    """Pages on the server, each in a fresh browser profile; ``keyed`` stores the API key first.
+    """Pages on the server (or ``on`` another), each in a fresh browser profile; ``keyed`` stores the
+    API key first.
 
     Console errors and uncaught exceptions fail the test: a page can look fine and still be broken.
     """
     contexts, errors = [], []
 
-    def open_page(keyed: bool = True):
-        context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    def open_page(keyed: bool = True, on: Server | None = None):
+        target = on or server
+        context = browser.new_context(base_url=target.url, viewport={"width": 1280, "height": 900})
         if keyed:
-            context.add_init_script(f"localStorage.setItem('axon.key', {server.key!r})")
+            context.add_init_script(f"localStorage.setItem('axon.key', {target.key!r})")
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

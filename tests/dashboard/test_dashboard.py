@@ -199,3 +199,19 @@ def test_a_running_job_is_redrawn_as_it_trains_and_can_be_cancelled(new_page, se
     expect(page.locator("#loss-chart")).to_have_attribute("data-points", str(len(stored)), timeout=FINISH_SECONDS * 1000)
     assert stored == list(range(1, len(stored) + 1))
     screenshot(page, "cancelled")
+
+
+def test_with_no_event_stream_to_spare_the_page_catches_up_from_the_metrics(new_page, busy_server):
+    with busy_server.client() as client:
+        dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 200, "noise": 0.05}})
+        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 60, "batch_size": 10, "device": "cpu"}
+        job = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": spec}).json()
+        assert client.get(f"/v1/jobs/{job['id']}/events").status_code == 503  # No stream, ever.
+    page = new_page(on=busy_server)
+    page.goto(f"/jobs/{job['id']}")
+
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=FINISH_SECONDS * 1000)
+    # Every epoch once, read from the metrics pages instead of the stream.
+    expect(page.locator("#loss-chart")).to_have_attribute("data-points", "60", timeout=FINISH_SECONDS * 1000)
+    assert stored_epochs(busy_server, job["id"]) == list(range(1, 61))
+    expect(page.locator("#boundary")).to_have_attribute("data-source", "model", timeout=FINISH_SECONDS * 1000)

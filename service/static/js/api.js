@@ -130,11 +130,12 @@ function reconnectDelay(error) {
 /**
  * Follow a server-sent event stream until its `end` event, reconnecting with Last-Event-ID:
  * after a second when the connection drops, after Retry-After (at most 30 s) when the server
- * answers 503 or 429 with one. The caller keeps polling meanwhile if it needs progress.
+ * answers 503 or 429 with one. Before each such wait, `onBusy(lastId)` (if given) may catch up
+ * another way and resolve to {lastId, done}: the stream resumes after that id, or stops if done.
  * fetch rather than EventSource: EventSource cannot send the Authorization header.
  * Returns an AbortController; `onError` gets an ApiError that retrying cannot fix (a 404).
  */
-export function followEvents(path, onEvent, onError) {
+export function followEvents(path, onEvent, onError, onBusy = null) {
   const controller = new AbortController();
   (async () => {
     let lastId = null;
@@ -156,6 +157,15 @@ export function followEvents(path, onEvent, onError) {
           return;
         }
         delay = reconnectDelay(error);
+        if (onBusy && error instanceof ApiError && error.retryAfter !== null) {
+          try {
+            const caught = await onBusy(lastId);
+            lastId = caught.lastId;
+            if (caught.done) return;
+          } catch (busyError) {
+            // Catching up failed too; the stream will be tried again after the wait all the same.
+          }
+        }
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }

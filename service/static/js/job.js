@@ -203,10 +203,31 @@ const statusTimer = setInterval(() => {
   else refreshJob();
 }, STATUS_POLL_MS);
 
+/** While the server has no event stream to spare: the epochs after `lastId` from the metrics pages
+ * (the job's status read first, so a finished job's epochs are all there), and whether it ended. */
+async function catchUp(lastId) {
+  const latest = await request(`/v1/jobs/${jobId}`);
+  let path = `/v1/jobs/${jobId}/metrics${lastId === null ? "" : `?after=${lastId}`}`;
+  let last = lastId;
+  while (path) {
+    const page = await request(path);
+    for (const record of page.items) {
+      addRecord(record);
+      last = String(record.epoch);
+    }
+    path = page.next;
+  }
+  const done = FINISHED.has(latest.status);
+  if (done) ended();
+  return {lastId: last, done};
+}
+
+function ended() {
+  refreshJob();
+  scheduleBoundary(); // The final model, whatever the last checkpoint was.
+}
+
 followEvents(`/v1/jobs/${jobId}/events`, (event) => {
   if (event.event === "epoch") addRecord(JSON.parse(event.data));
-  if (event.event === "end") {
-    refreshJob();
-    scheduleBoundary(); // The final model, whatever the last checkpoint was.
-  }
-}, (error) => showProblem(problem, error, "The job's event stream failed"));
+  if (event.event === "end") ended();
+}, (error) => showProblem(problem, error, "The job's event stream failed"), catchUp);
