@@ -7,10 +7,11 @@ tries the storage again every ``RETRY_STORAGE_SECONDS``, logging once more when 
 limiter outage never fails or refuses a request.
 
 A Redis round trip was ~0.2 ms of CPU per request, a third of a cached predict's own work, so
-each process takes hits from the shared count in batches (``batch_size``: up to 10, and 1 for a
-limit under 200 per window) and spends them locally. The count in Redis is then ahead of the
-requests served by at most ``batch - 1`` per key and process: a key may find its limit reached
-that many requests early, never late.
+each process takes hits from the shared count in batches (``batch_size``: a hundredth of the
+limit, between 1 and 10) and spends them locally; one thread per key fetches a batch at a time.
+A process then holds at most ``batch - 1`` hits per key that Redis counted but no request has
+used yet, so within any window a key is refused at most that many requests per process early,
+or served that many late (hits counted at the end of one window, spent in the next).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 RETRY_STORAGE_SECONDS = 5.0
 MAX_BATCH = 10
+# Threads of one client fetch a batch one after another (a lock per stripe of client ids).
+FETCH_STRIPES = 64
 # A batch is at most this share of the limit, so batching never takes a visible part of it.
 BATCH_SHARE = 100
 # A storage that does not answer within this must not hold up the request it limits.
@@ -60,6 +63,7 @@ class RateLimiter:
         self.clock = clock
         self.batch = batch_size(self.limit.amount)
         self._prepaid: dict[str, int] = {}  # Hits taken from the shared count and not yet spent, by client.
+        self._fetching = [threading.Lock() for _ in range(FETCH_STRIPES)]
         self._down_since: float | None = None  # When the storage stopped answering; None while it answers.
         self._retry_at = 0.0
         self._lock = threading.Lock()
@@ -76,6 +80,13 @@ class RateLimiter:
         """Count a request by ``client_id``; None when allowed, else seconds until one would be."""
         if self._spend_prepaid(client_id):
             return None
+        with self._fetching[hash(client_id) % FETCH_STRIPES]:
+            # Another thread of this client may have fetched a batch while this one waited.
+            if self._spend_prepaid(client_id):
+                return None
+            return self._count(client_id)
+
+    def _count(self, client_id: str) -> float | None:
         if self._down_since is not None and self.clock() < self._retry_at:
             return self._hit(self.fallback, client_id)
         try:

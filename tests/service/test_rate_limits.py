@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from service.auth import create_key
 from service.ratelimit import RateLimiter
 from tests.databases import postgres_database
 
-from .factories import spiral_dataset, submit_job, SMALL_SPEC
+from .factories import SMALL_SPEC, spiral_dataset, submit_job
 from .test_auth import with_key
 
 UNREACHABLE_REDIS = "redis://:s3cret-password@127.0.0.1:1/0"
@@ -123,3 +126,35 @@ def test_a_process_takes_hits_in_batches_and_still_allows_exactly_the_limit(limi
     allowed = [limiter.hit("key:a") is None for _ in range(amount + 5)]
     # The last few go one at a time when fewer than a batch remain: none lost, none extra.
     assert allowed == [True] * amount + [False] * 5
+
+
+class SlowMemoryStorage(MemoryStorage):
+    """Counts in memory, taking a moment per hit as a Redis round trip does, so threads overlap."""
+
+    def acquire_entry(self, *args, **kwargs):
+        time.sleep(0.001)
+        return super().acquire_entry(*args, **kwargs)
+
+
+def test_threads_of_one_key_fetch_one_batch_at_a_time():
+    limiter = RateLimiter("1000/minute", "memory://")
+    limiter.primary = MovingWindowRateLimiter(SlowMemoryStorage())
+    start = threading.Barrier(16)
+    refused = []
+
+    def spend():
+        start.wait()  # All at once, with nothing in hand: each would otherwise fetch a batch of its own.
+        wait = limiter.hit("key:a")
+        if wait is not None:
+            refused.append(wait)
+
+    threads = [threading.Thread(target=spend) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    counted = 1000 - limiter.primary.get_window_stats(limiter.limit, "key:a").remaining
+    assert refused == []
+    # 16 requests; at most one batch's remainder held back, not one per thread (160 counted).
+    assert 16 <= counted <= 16 + limiter.batch - 1
