@@ -8,6 +8,7 @@ unexpected exceptions go through the same handlers, so every error has the same 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any, Iterable, Sequence
 
 from flask import Flask, Response
@@ -21,6 +22,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Enough to fix a request by; a body of a million bad numbers must not answer a million entries.
 MAX_LISTED_ERRORS = 50
 DATABASE_RETRY_SECONDS = 5
+# Connection exceptions (08), operator intervention such as a shutdown (57P0x), too many connections.
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P0", "53300")
+UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "database is locked", "disk I/O error")
 # Prefixes pydantic puts before the message of an exception raised in a validator.
 VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -196,9 +200,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def _database_unavailable(error: Exception):
-        # The database went away or is locked up: not the request's fault, and not a bug either.
-        log.warning("database unavailable: %s", error)
+    def _database_error(error: OperationalError | InterfaceError):
+        if not database_unavailable(error):  # A missing table, bad SQL: a bug, as any other.
+            return _unexpected(error)
+        # The database went away, or is busy: not the request's fault, and not a bug either. The
+        # driver's own message only: the statement and its parameters stay out of the log.
+        log.warning("database unavailable: %s", str(error.orig).strip().splitlines()[0] if error.orig else error)
         return problem_response(NotReady(
             "the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
             headers={"Retry-After": str(DATABASE_RETRY_SECONDS)}))
@@ -208,6 +215,22 @@ def register_error_handlers(app: Flask) -> None:
         # Bad input never lands here: it raises ApiError. Anything else is a bug in Axon.
         log.exception("unhandled error")
         return problem_response(ApiError("an unexpected error occurred; it has been logged"))
+
+
+def database_unavailable(error: OperationalError | InterfaceError) -> bool:
+    """True when ``error`` says the database cannot be reached or is too busy, not that a statement is wrong.
+
+    PostgreSQL gives every error it sends an SQLSTATE; a driver error without one means no server
+    answered. SQLite names its few availability errors in the message.
+    """
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES)
+    if isinstance(error.orig, sqlite3.Error):
+        return any(message in str(error.orig) for message in UNAVAILABLE_SQLITE_MESSAGES)
+    return True
 
 
 def problem_docs(*statuses: int) -> dict[int, dict]:

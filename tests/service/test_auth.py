@@ -136,3 +136,15 @@ def test_with_the_database_down_a_request_is_503_not_500(make_app, tmp_path):
     assert response.status_code == 503 and response.mimetype == "application/problem+json"
     assert response.get_json()["errors"] == [{"component": "database", "detail": "unavailable"}]
     assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_postgresql_server_that_refuses_connections_is_503(make_app):
+    app = make_app(database_url="postgresql+psycopg://postgres@127.0.0.1:1/axon")
+    response = with_key(app, "axon_" + "k" * 43).get("/v1/jobs")
+    assert response.status_code == 503 and response.get_json()["errors"][0]["component"] == "database"
+
+
+def test_a_database_without_the_schema_is_a_500_bug_not_a_503(make_app, tmp_path):
+    app = make_app(database_url=f"sqlite:///{tmp_path}/empty.db")  # Never migrated: no tables.
+    response = with_key(app, "axon_" + "k" * 43).get("/v1/jobs")
+    assert response.status_code == 500 and response.mimetype == "application/problem+json"
