@@ -9,6 +9,7 @@ SQLAlchemy, so it installs and imports anywhere. Each error the API answers (RFC
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ DEFAULT_TIMEOUT = 30.0
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 # Reconnecting to a dropped event stream waits this many seconds times the attempt number.
 RECONNECT_SECONDS = 1.0
-# A server with no stream to spare says when to try again; wait no longer than this between tries.
+# A server with no stream to spare says when to try again; wait no longer than this between tries,
+# and read the job by polling this often meanwhile.
 MAX_BUSY_WAIT_SECONDS = 30.0
+BUSY_POLL_SECONDS = 1.0
 
 
 class AxonError(Exception):
@@ -275,17 +278,19 @@ class Client:
             except ServerError as error:
                 if error.status != 503 or error.retry_after is None:
                     raise
-                for event in self._polled_events(job_id, last_epoch):
-                    yield event
-                    if isinstance(event, EndEvent):
-                        return
-                    last_epoch = event.epoch
-                wait = min(error.retry_after, MAX_BUSY_WAIT_SECONDS)
-                if deadline is not None and time.monotonic() + wait >= deadline:
-                    raise TimeoutError(f"job {job_id} has not ended after {timeout} s") from None
-                first, failures = False, 0
-                time.sleep(wait)
-                continue
+                polled = self._poll_while_busy(job_id, last_epoch, min(error.retry_after, MAX_BUSY_WAIT_SECONDS),
+                                               deadline, timeout)
+                try:
+                    for event in polled:
+                        yield event
+                        if isinstance(event, EndEvent):
+                            return
+                        last_epoch = event.epoch
+                except AxonUnavailable as unreachable:  # Polling lost the server: a drop like any other.
+                    reason = unreachable.detail
+                else:
+                    first, failures = False, 0
+                    continue
             first = False
             failures += 1
             if deadline is not None and time.monotonic() + RECONNECT_SECONDS * failures >= deadline:
@@ -321,6 +326,24 @@ class Client:
                     # Any other event type is newer than this client: skip it.
             except SSEError as error:  # A 200 that is not an event stream: a proxy's page, say.
                 raise ServerError(response.status_code, "Not an event stream", str(error)) from None
+
+    def _poll_while_busy(self, job_id: str, after: int | None, wait: float, deadline: float | None,
+                         timeout: float | None) -> Iterator[EpochEvent | EndEvent]:
+        """What the stream would send, by polling every BUSY_POLL_SECONDS for ``wait`` seconds (the
+        server's Retry-After), or until the job ends; :class:`TimeoutError` at ``deadline``."""
+        retry_at = time.monotonic() + wait
+        while True:
+            for event in self._polled_events(job_id, after):
+                yield event
+                if isinstance(event, EndEvent):
+                    return
+                after = event.epoch
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"job {job_id} has not ended after {timeout} s")
+            if now >= retry_at:
+                return
+            time.sleep(min(BUSY_POLL_SECONDS, retry_at - now, math.inf if deadline is None else deadline - now))
 
     def _polled_events(self, job_id: str, after: int | None) -> Iterator[EpochEvent | EndEvent]:
         """What the stream would have sent since ``after``, by polling: the new epochs, then the end

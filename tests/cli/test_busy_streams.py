@@ -3,6 +3,8 @@ read the job by polling instead, and still see every epoch once and the end."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from axon import Client, EndEvent, EpochEvent
@@ -44,3 +46,22 @@ def test_axon_watch_still_follows_a_job_to_its_end(busy_server):
     completed = axon(busy_server, "watch", job["id"], timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "succeeded" in completed.stdout
+
+
+def test_while_busy_new_epochs_arrive_by_polling_until_the_timeout(busy_server):
+    long_spec = {**SPEC, "epochs": 100_000, "layers": [{"units": 32, "activation": "tanh"}], "batch_size": 4}
+    with Client(busy_server) as client:
+        job = client.submit(client.create_dataset(generator={"kind": "spiral", "n_samples": 400})["id"], long_spec)
+        seen, began = [], time.monotonic()
+        try:
+            with pytest.raises(TimeoutError):
+                for event in client.events(job["id"], timeout=3):
+                    seen.append(event.epoch)
+            elapsed = time.monotonic() - began
+        finally:
+            client.cancel(job["id"])
+
+    # The whole timeout was used (Retry-After is 5 s: waiting it out would have given up at once),
+    # and the epochs came in order, each once, over several polls.
+    assert 2.9 <= elapsed < 6
+    assert seen and seen == list(range(1, len(seen) + 1))
