@@ -6,6 +6,7 @@ missing chromium fails these tests, so CI cannot skip the dashboard silently.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -55,25 +56,27 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.key}"})
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("dashboard") / "home")
+@contextlib.contextmanager
+def running_server(folder: Path, **settings: str) -> Iterator[Server]:
+    running = Server(folder / "home", **settings)
     try:
         running.start()
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("dashboard")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def busy_server(tmp_path_factory) -> Iterator[Server]:
     """A server that allows no event stream: every stream request is a 503 with Retry-After."""
-    running = Server(tmp_path_factory.mktemp("dashboard-busy") / "home", AXON_MAX_EVENT_STREAMS="0")
-    try:
-        running.start()
+    with running_server(tmp_path_factory.mktemp("dashboard-busy"), AXON_MAX_EVENT_STREAMS="0") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
