@@ -8,6 +8,7 @@ unexpected exceptions go through the same handlers, so every error has the same 
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 from typing import Any, Iterable, Sequence
 
@@ -102,6 +103,14 @@ class InvalidRequest(ApiError):
             if len(errors) > 3:
                 detail += f" (and {len(errors) - 3} more)"
         super().__init__(detail, listed)
+
+
+class TooManyRequests(ApiError):
+    status, title, type = 429, "Too Many Requests", "urn:axon:problem:too-many-requests"
+
+    def __init__(self, detail: str, retry_after: float):
+        # Retry-After is whole seconds (RFC 9110 §10.2.3); rounding down would invite an early retry.
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 class NotReady(ApiError):

@@ -17,13 +17,12 @@ from mlp import DataShape, bind_spec
 from .auth import SECURITY, current_tenant
 from .database import get_session
 from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, invalid_body, problem_docs
+from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, invalid_body, problem_docs
 from .http import JSON, body_docs, current_settings, json_body, json_response
 from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
 from .predict import predict, predict_body_docs, read_predict_request
 from .queue import publish_job
-from .ratelimit import TooManyRequests
 from .schemas import (
     JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
 )

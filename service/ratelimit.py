@@ -29,7 +29,7 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from .auth import PROTECTED_PREFIX
-from .errors import ApiError
+from .errors import TooManyRequests
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,6 @@ FETCH_STRIPES = 64
 BATCH_SHARE = 100
 # A storage that does not answer within this must not hold up the request it limits.
 STORAGE_TIMEOUT_SECONDS = 0.25
-
-
-class TooManyRequests(ApiError):
-    status, title, type = 429, "Too Many Requests", "urn:axon:problem:too-many-requests"
-
-    def __init__(self, detail: str, retry_after: float):
-        # Retry-After is whole seconds (RFC 9110 §10.2.3); rounding down would invite an early retry.
-        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 class RateLimiter:
