@@ -32,20 +32,29 @@ class Prediction:
 class Model:
     """A trained network ready to predict on the CPU.
 
+    Predicting is re-entrant: it runs :meth:`mlp.network.Network.infer`, which keeps nothing in
+    the network, so threads can share one loaded model.
+
     Parameters
     ----------
-    meta : JSON-able description (spec, task, classes, loss, layer sizes, dtype, final metrics).
+    meta : JSON-able description (spec, task, classes, loss, layer sizes, dtype, the held epoch
+        and its record, the last epoch's record).
     params : (n_params,) flat weights then biases, as :class:`mlp.network.Network` lays them out.
     mean, std : (n_features,) standardisation of the training split.
+    target_mean, target_std : (n_targets,) standardisation of the regression targets the network
+        was trained on (predictions are ``output * target_std + target_mean``); None for
+        classification and for models written before targets were scaled.
     """
 
-    def __init__(self, meta: dict, params: np.ndarray, mean: np.ndarray, std: np.ndarray):
+    def __init__(self, meta: dict, params: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                 target_mean: np.ndarray | None = None, target_std: np.ndarray | None = None):
         self.meta = meta
         self.spec = NetworkSpec.model_validate(meta["spec"])
         self.task: str = meta["task"]
         self.classes: list | None = meta["classes"]
         self.n_features: int = meta["layer_sizes"][0]
         self.params, self.mean, self.std = params, mean, std
+        self.target_mean, self.target_std = target_mean, target_std
         self.network = Network(
             meta["layer_sizes"], meta["activations"], [0.0] * len(meta["activations"]), meta["dtype"]
         )
@@ -53,11 +62,25 @@ class Model:
 
     @property
     def metrics(self) -> dict | None:
-        """The last epoch's record, when training stored it."""
+        """The record of the epoch whose weights the model holds (the best one when early stopping
+        restored it), when training stored it."""
         return self.meta.get("metrics")
 
+    @property
+    def epoch(self) -> int | None:
+        """The 1-based epoch whose weights the model holds."""
+        return self.meta.get("epoch")
+
+    @property
+    def last_metrics(self) -> dict | None:
+        """The record of the last epoch trained, which differs from :attr:`metrics` after a restore."""
+        return self.meta.get("last_metrics")
+
     def to_bytes(self) -> bytes:
-        return pack(self.meta, {"params": self.params, "mean": self.mean, "std": self.std})
+        arrays = {"params": self.params, "mean": self.mean, "std": self.std}
+        if self.target_std is not None:
+            arrays.update(target_mean=self.target_mean, target_std=self.target_std)
+        return pack(self.meta, arrays)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "Model":
@@ -69,7 +92,8 @@ class Model:
             ``blob`` is not an Axon model.
         """
         meta, arrays = unpack(blob, FORMAT, VERSION)
-        return cls(meta, arrays["params"], arrays["mean"], arrays["std"])
+        return cls(meta, arrays["params"], arrays["mean"], arrays["std"],
+                   arrays.get("target_mean"), arrays.get("target_std"))
 
     def predict(self, features, batch_rows: int = PREDICT_BATCH_ROWS) -> Prediction:
         """Predict for ``features`` (n_samples, n_features), ``batch_rows`` rows at a time.
@@ -92,7 +116,7 @@ class Model:
             # through a few ReLU layers); such rows get a clear error, never a NaN answer.
             if not np.isfinite(chunk).all():
                 raise self._overflow()
-            outputs[start : start + batch_rows] = link(self.network.forward(chunk))
+            outputs[start : start + batch_rows] = link(self.network.infer(chunk))
         if not np.isfinite(outputs).all():
             raise self._overflow()
         return self._interpret(outputs)
@@ -116,15 +140,26 @@ class Model:
     def _interpret(self, outputs: np.ndarray) -> Prediction:
         """Turn link outputs (n, n_outputs) into labels and probabilities, or values."""
         if self.task == "regression":
-            return Prediction(outputs[:, 0] if outputs.shape[1] == 1 else outputs, None)
+            values = outputs.astype(np.float64)
+            if self.target_std is not None:
+                values = values * self.target_std + self.target_mean
+            return Prediction(values[:, 0] if values.shape[1] == 1 else values, None)
         if outputs.shape[1] == 1:  # One sigmoid unit: P(second class).
             outputs = np.hstack([1.0 - outputs, outputs])
         labels = np.asarray(self.classes)[outputs.argmax(axis=1)]
         return Prediction(labels, outputs)
 
 
-def model_from_state(state, metrics: dict | None = None) -> Model:
-    """The model of a training state's current weights."""
+def model_from_state(state, metrics: dict | None = None, epoch: int | None = None,
+                     last_metrics: dict | None = None) -> Model:
+    """The model of a training state's current weights.
+
+    Parameters
+    ----------
+    metrics : the record of the epoch whose weights these are.
+    epoch : that epoch (1-based); default the state's finished epochs.
+    last_metrics : the record of the last epoch trained; default ``metrics``.
+    """
     data, network = state.data, state.network
     meta = {
         "format": FORMAT,
@@ -136,6 +171,9 @@ def model_from_state(state, metrics: dict | None = None) -> Model:
         "layer_sizes": network.layer_sizes,
         "activations": network.activations,
         "dtype": network.dtype.name,
+        "epoch": state.epoch if epoch is None else epoch,
         "metrics": metrics,
+        "last_metrics": metrics if last_metrics is None else last_metrics,
     }
-    return Model(meta, state.backend.to_host(network.params).copy(), data.mean, data.std)
+    return Model(meta, state.backend.to_host(network.params).copy(), data.mean, data.std,
+                 data.target_mean, data.target_std)

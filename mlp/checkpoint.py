@@ -35,6 +35,7 @@ def save_checkpoint(state: TrainingState) -> bytes:
         "optimizer_step": state.optimizer.step,
         "schedule": state.schedule.state_dict(),
         "early_stopping": state.stopper.state_dict(),
+        "last_record": state.last_record,
     }
     return pack(meta, arrays)
 
@@ -70,4 +71,5 @@ def load_checkpoint(blob: bytes, data: TrainingData, backend) -> TrainingState:
     best = arrays.get("best_params")
     state.stopper.load_state_dict(meta["early_stopping"], None if best is None else to_device(best))
     state.epoch = meta["epoch"]
+    state.last_record = meta.get("last_record")  # Absent from checkpoints written before it.
     return state

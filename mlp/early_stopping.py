@@ -9,13 +9,15 @@ class EarlyStopper:
     """Tracks the monitored metric; with ``spec`` None it never stops.
 
     ``best_params`` is a device copy of the flat parameters at the best epoch, kept only when
-    ``restore_best`` is on.
+    ``restore_best`` is on; ``best_record`` is that epoch's whole record, so a model holding those
+    weights can report their metrics rather than the last epoch's.
     """
 
     def __init__(self, spec: EarlyStopping | None):
         self.spec = spec
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.best_record: dict | None = None
         self.wait = 0
         self.best_params = None
 
@@ -26,7 +28,7 @@ class EarlyStopper:
         value = record[self.spec.monitor]
         sign = -1.0 if self.spec.monitor in MAXIMISED else 1.0
         if self.best is None or sign * (value - self.best) < -self.spec.min_delta:
-            self.best, self.best_epoch, self.wait = value, record["epoch"], 0
+            self.best, self.best_epoch, self.best_record, self.wait = value, record["epoch"], record, 0
             if self.spec.restore_best:
                 if self.best_params is None:
                     self.best_params = params.copy()
@@ -42,8 +44,10 @@ class EarlyStopper:
         return self.spec is not None and self.wait >= self.spec.patience
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_record": self.best_record,
+                "wait": self.wait}
 
     def load_state_dict(self, state: dict, best_params) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_record = state.get("best_record")  # Absent from checkpoints written before it.
         self.best_params = best_params

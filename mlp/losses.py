@@ -85,9 +85,12 @@ def _identity(z):
 
 
 def _regression_sums(residual):
-    """Statistics every regression loss reports: sum of |r| per sample and squared r per output."""
-    n_outputs = residual.shape[1]
-    return np.abs(residual).sum() / n_outputs, (residual * residual).sum(axis=0)
+    """Statistics every regression loss reports: sums of |r| and of r^2, each per output (k,).
+
+    Per output, so that targets trained on a standardised scale can be reported in their own
+    units (each output's sums scale by its own std).
+    """
+    return np.abs(residual).sum(axis=0), (residual * residual).sum(axis=0)
 
 
 def _mse(z, y, delta):
@@ -97,34 +100,34 @@ def _mse(z, y, delta):
     """
     n_samples, n_outputs = z.shape
     np.subtract(z, y, out=delta)
-    abs_sum, squared_sums = _regression_sums(delta)
+    abs_sums, squared_sums = _regression_sums(delta)
     loss_sum = squared_sums.sum() / n_outputs
     delta *= 2.0 / (n_samples * n_outputs)
-    return loss_sum, abs_sum, squared_sums
+    return loss_sum, abs_sums, squared_sums
 
 
 def _mae(z, y, delta):
     """Mean absolute error (PyTorch's ``L1Loss``); ``d |z - y| / dz = sign(z - y)``."""
     n_samples, n_outputs = z.shape
     np.subtract(z, y, out=delta)
-    abs_sum, squared_sums = _regression_sums(delta)
+    abs_sums, squared_sums = _regression_sums(delta)
     np.sign(delta, out=delta)
     delta *= 1.0 / (n_samples * n_outputs)
-    return abs_sum, abs_sum, squared_sums
+    return abs_sums.sum() / n_outputs, abs_sums, squared_sums
 
 
 def _huber(z, y, delta):
     """Huber loss with threshold 1 (PyTorch's ``HuberLoss``); gradient is the clipped residual."""
     n_samples, n_outputs = z.shape
     np.subtract(z, y, out=delta)
-    abs_sum, squared_sums = _regression_sums(delta)
+    abs_sums, squared_sums = _regression_sums(delta)
     magnitude = np.abs(delta)
     quadratic = np.minimum(magnitude, HUBER_DELTA)
     # 0.5 r^2 inside the threshold, delta (|r| - delta / 2) outside; both written as one formula.
     loss_sum = (quadratic * (magnitude - 0.5 * quadratic)).sum() / n_outputs
     np.clip(delta, -HUBER_DELTA, HUBER_DELTA, out=delta)
     delta *= 1.0 / (n_samples * n_outputs)
-    return loss_sum, abs_sum, squared_sums
+    return loss_sum, abs_sums, squared_sums
 
 
 LOSSES = {

@@ -4,7 +4,8 @@ All weight matrices, then all biases, are views into one flat ``params`` array (
 ``grads``). The optimizer therefore updates the whole network with a handful of array operations,
 whatever its depth, and regularisation touches every weight with one operation on
 ``weights_flat``. Activation and delta buffers are allocated once for the largest batch and
-reused through row slices, so the training loop allocates almost nothing.
+reused through row slices, so the training loop allocates almost nothing; :meth:`Network.infer`
+is the buffer-free forward pass for inference, which threads may share.
 """
 
 from __future__ import annotations
@@ -46,13 +47,10 @@ class Network:
         self.grad_weights_flat = self.grads[: self.n_weights]
         self._capacity = 0
 
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        """Copy host weight matrices in; biases are reset to zero."""
-        for view, matrix in zip(self.weights, weights):
-            view[...] = self.backend.to_device(matrix, self.dtype)
-        for view in self.biases:
-            view.fill(0)
+    def set_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> None:
+        """Copy host weight matrices (fan_in, fan_out) and bias vectors (fan_out,) in."""
+        for view, array in zip([*self.weights, *self.biases], [*weights, *biases]):
+            view[...] = self.backend.to_device(array, self.dtype)
 
     def _reserve(self, n_samples: int) -> None:
         """Make sure every per-layer buffer has at least ``n_samples`` rows."""
@@ -105,6 +103,24 @@ class Network:
             if self.dropout[i] and dropout_rng is not None:
                 layer_input = self._drop(i, z, dropout_rng)
             self._inputs.append(layer_input)
+
+    def infer(self, inputs):
+        """Raw outputs (n_samples, n_outputs) for ``inputs`` (n_samples, n_features), in fresh arrays.
+
+        Unlike :meth:`forward`, which reuses the network's buffers for training, this touches no
+        state, so threads may call it on one shared network (a cached model serving predicts).
+        Each layer's output is one new (n_samples, width) array: the cost of a single-row predict
+        is a few small allocations, and nothing stays behind for a backward pass.
+        """
+        xp = self.backend.xp
+        layer_input = inputs
+        for i in range(self.n_layers):
+            z = xp.matmul(layer_input, self.weights[i])
+            z += self.biases[i]
+            if i < self.n_layers - 1:
+                ACTIVATIONS[self.activations[i]](z)
+            layer_input = z
+        return layer_input
 
     def _drop(self, layer: int, output, rng):
         """Inverted dropout: zero each unit with probability p and scale survivors by 1 / (1 - p)."""

@@ -233,6 +233,11 @@ class NetworkSpec(StrictModel):
                       "added to the mean batch loss; scikit-learn's alpha is l2 * batch_size.")
     early_stopping: EarlyStopping | None = None
     standardize: bool = Field(True, description="Scale features by the training split's mean and std.")
+    standardize_targets: bool = Field(True, description="Regression: train on targets scaled by the "
+                                      "training split's mean and std (stored with the model and inverted "
+                                      "at predict), so raw targets of any scale learn; predictions, mae and "
+                                      "r2 are in the targets' own units, loss is on the scaled targets. "
+                                      "Ignored for classification.")
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["cpu", "gpu", "auto"] = "auto"
 

@@ -9,7 +9,7 @@ import numpy as np
 from .backend import Backend, get_backend
 from .data import DataError, EncodedTargets, check_arrays, encode_targets, fingerprint, infer_task, split_indices, standardisation
 from .early_stopping import EarlyStopper
-from .initialisers import initial_weights
+from .initialisers import initial_parameters
 from .losses import LOSSES
 from .network import Network
 from .optimizers import Optimizer, make_optimizer
@@ -23,8 +23,8 @@ class Split:
 
     ``features`` is (n_samples, n_features), standardised, in the spec's dtype; ``targets`` is
     (n_samples, n_outputs) as the loss expects them (one-hot, 0/1 column or values);
-    ``total_squares`` is (n_targets,) sum of squared deviations from the mean, for R²
-    (regression only).
+    ``total_squares`` is (n_targets,) sum of squared deviations from the mean of those
+    (possibly standardised) targets, for R² (regression only).
     """
 
     features: object
@@ -47,6 +47,9 @@ class TrainingData:
     n_outputs: int
     mean: np.ndarray  # (n_features,)
     std: np.ndarray  # (n_features,)
+    # (n_targets,) scaling of regression targets (zeros and ones when switched off); None for classes.
+    target_mean: np.ndarray | None
+    target_std: np.ndarray | None
     train: Split
     validation: Split | None
     fingerprint: str
@@ -74,12 +77,18 @@ def prepare_data(
         _check_monitors_need_no_validation(spec)
     mean, std = standardisation(features[train_rows], spec.standardize)
     scaled = (features - mean) / std
+    target_mean = target_std = None
+    if encoded.task == "regression":
+        target_mean, target_std = standardisation(encoded.values[train_rows], spec.standardize_targets)
 
     def to_split(rows: np.ndarray) -> Split:
+        targets = _loss_targets(encoded, rows, loss, shape)
+        if target_std is not None:
+            targets = (targets - target_mean) / target_std
         return Split(
             backend.to_device(scaled[rows], spec.dtype),
-            backend.to_device(_loss_targets(encoded, rows, loss, shape), spec.dtype),
-            _total_squares(encoded.values[rows]) if encoded.task == "regression" else None,
+            backend.to_device(targets, spec.dtype),
+            _total_squares(targets) if encoded.task == "regression" else None,
         )
 
     return TrainingData(
@@ -91,6 +100,8 @@ def prepare_data(
         n_outputs=n_outputs(shape, loss),
         mean=mean,
         std=std,
+        target_mean=target_mean,
+        target_std=target_std,
         train=to_split(train_rows),
         validation=to_split(validation_rows) if len(validation_rows) else None,
         fingerprint=fingerprint(features, encoded),
@@ -156,16 +167,17 @@ class TrainingState:
         self.schedule = Schedule(spec.schedule, spec.optimizer.learning_rate, spec.epochs)
         self.stopper = EarlyStopper(spec.early_stopping)
         self.epoch = 0  # Epochs finished.
+        self.last_record: dict | None = None  # The record of epoch ``self.epoch``.
         self.penalty_scratch = backend.xp.zeros_like(self.network.weights_flat)
 
     @classmethod
     def fresh(cls, data: TrainingData, backend: Backend) -> "TrainingState":
-        """A run at epoch 0 with weights drawn from the spec's seed."""
+        """A run at epoch 0 with weights and biases drawn from the spec's seed."""
         state = cls(data, backend)
         rng = np.random.default_rng([data.spec.seed, 3])
         network = state.network
-        network.set_weights(
-            initial_weights(rng, network.layer_sizes, [*network.activations, "linear"], data.spec.init)
+        network.set_parameters(
+            *initial_parameters(rng, network.layer_sizes, [*network.activations, "linear"], data.spec.init)
         )
         return state
 

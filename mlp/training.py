@@ -18,7 +18,7 @@ from .artefact import Model, model_from_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optimizers import clip_by_global_norm
 from .spec import DEFAULT_LIMITS, Limits, NetworkSpec, Task
-from .state import Split, TrainingState, start
+from .state import Split, TrainingData, TrainingState, start
 
 StopReason = Literal["completed", "early_stopping", "callback"]
 EVALUATION_ROWS = 4096  # Rows per forward pass when evaluating: bounds memory on large sets.
@@ -139,14 +139,21 @@ def evaluate(state: TrainingState, split: Split) -> tuple:
     return totals
 
 
-def summarise(task: Task, totals: tuple, split: Split) -> dict:
-    """Turn summed batch statistics into metrics: loss and accuracy, or loss, MAE and R²."""
+def summarise(data: TrainingData, totals: tuple, split: Split) -> dict:
+    """Turn summed batch statistics into metrics: loss and accuracy, or loss, MAE and R².
+
+    The loss is the objective the network trains on (on standardised targets when they are);
+    MAE is in the targets' own units, and R², a ratio, is the same on either scale.
+    """
     n_samples = len(split)
     metrics = {"loss": float(totals[0]) / n_samples}
-    if task == "classification":
+    if data.task == "classification":
         metrics["accuracy"] = float(totals[1]) / n_samples
         return metrics
-    metrics["mae"] = float(totals[1]) / n_samples
+    abs_sums = np.asarray(totals[1].tolist())  # (n_targets,), from the device if need be.
+    if data.target_std is not None:
+        abs_sums = abs_sums * data.target_std
+    metrics["mae"] = float(abs_sums.mean()) / n_samples
     metrics["r2"] = r2_score(np.asarray(totals[2].tolist()), split.total_squares)
     return metrics
 
@@ -172,7 +179,7 @@ def epoch_record(state: TrainingState, epoch: int, learning_rate: float, train_t
     """
     data = state.data
     record = {"epoch": epoch + 1}
-    train_metrics = summarise(data.task, train_totals, data.train)
+    train_metrics = summarise(data, train_totals, data.train)
     if not math.isfinite(train_metrics["loss"]):
         raise DivergenceError(epoch + 1, "training loss")
     # A non-finite gradient always poisons the weights (NaN or ±Inf), so one check per epoch
@@ -182,7 +189,7 @@ def epoch_record(state: TrainingState, epoch: int, learning_rate: float, train_t
     train_metrics["loss"] += penalty(state)
     record.update(train_metrics)
     if data.validation is not None:
-        validation_metrics = summarise(data.task, evaluate(state, data.validation), data.validation)
+        validation_metrics = summarise(data, evaluate(state, data.validation), data.validation)
         if not all(math.isfinite(value) for value in validation_metrics.values()):
             raise DivergenceError(epoch + 1, "validation loss")
         record.update({f"val_{name}": value for name, value in validation_metrics.items()})
@@ -203,7 +210,7 @@ def run_epochs(state: TrainingState) -> Iterator[tuple[dict, bool]]:
             record = epoch_record(state, epoch, learning_rate, totals, began)
         state.schedule.observe(record)
         early_stop = state.stopper.observe(record, state.network.params)
-        state.epoch = epoch + 1
+        state.epoch, state.last_record = epoch + 1, record
         yield record, early_stop
 
 
@@ -257,8 +264,15 @@ def fit(
         if early_stop:
             stop_reason = "early_stopping"
             break
-    stopper = state.stopper
-    if stop_reason != "callback" and stopper.best_params is not None:
+    return FitResult(final_model(state, stop_reason), history, stop_reason, state.stopper.best_epoch, handle)
+
+
+def final_model(state: TrainingState, stop_reason: StopReason) -> Model:
+    """The model a run ends with: the best epoch's weights and record when early stopping keeps
+    them (and training was not stopped by the callback), else the last epoch's; the last epoch's
+    record goes with it either way, under its own name."""
+    stopper, last = state.stopper, state.last_record
+    if stop_reason != "callback" and stopper.best_params is not None and stopper.best_epoch != state.epoch:
         state.network.params[...] = stopper.best_params
-    final_metrics = history[-1] if history else None
-    return FitResult(model_from_state(state, final_metrics), history, stop_reason, stopper.best_epoch, handle)
+        return model_from_state(state, stopper.best_record, stopper.best_epoch, last_metrics=last)
+    return model_from_state(state, last, state.epoch, last_metrics=last)

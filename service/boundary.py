@@ -57,8 +57,10 @@ class BoundaryQuery(BaseModel):
 class BoundaryOut(BaseModel):
     """A grid over the dataset's two features, what the network predicts on it, and some training points."""
 
-    epoch: int | None = Field(..., description="Finished epochs the weights reflect; null before the first "
-                              "checkpoint, when `predicted` and `confidence` are null too.")
+    epoch: int | None = Field(..., description="The epoch whose weights are drawn: a checkpoint's finished "
+                              "epochs, or the model's epoch (the best one when early stopping restored "
+                              "its weights, so it can be below the job's last epoch); null before the "
+                              "first checkpoint, when `predicted` and `confidence` are null too.")
     source: Literal["model", "checkpoint"] | None = Field(..., description="Where the weights came from.")
     task: Task
     classes: list[Label] | None = Field(..., description="Class labels; `predicted` and `targets` index them.")
@@ -173,7 +175,9 @@ def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
         model = checkpoint_model(job.spec, checkpoint.data, features, targets, dataset.task)
         epoch, source = checkpoint.epoch, "checkpoint"
     elif job.model_id is not None or _model_committed_since(job):
-        model, epoch, source = load_model(job.model_id), job.epoch, "model"
+        model = load_model(job.model_id)
+        # The model's own epoch: with restore_best its weights are the best epoch's, not the last's.
+        epoch, source = (job.epoch if model.epoch is None else model.epoch), "model"
     else:
         return None
     if model.n_features != 2:  # Only a row written by hand can disagree with its dataset.

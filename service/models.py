@@ -130,6 +130,10 @@ class TrainedModel(Base):
     n_features: Mapped[int] = mapped_column(Integer)
     classes: Mapped[list | None] = mapped_column(JSON)
     spec: Mapped[dict] = mapped_column(JSON)
+    # The record of the epoch whose weights the model holds (the best one when early stopping
+    # restored it), that epoch, and the last epoch's record.
     metrics: Mapped[dict | None] = mapped_column(JSON)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    last_metrics: Mapped[dict | None] = mapped_column(JSON)
     artefact: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

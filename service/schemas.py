@@ -179,7 +179,14 @@ class ModelOut(BaseModel):
     n_features: int
     classes: list[Label] | None
     spec: StoredSpec
-    metrics: dict[str, Any] | None = Field(..., description="The final epoch's record.")
+    epoch: int | None = Field(..., description="The epoch whose weights the model holds: the best one when "
+                              "early stopping restored its weights, else the last one (null for models "
+                              "made before it was recorded).")
+    metrics: dict[str, Any] | None = Field(..., description="The record of that epoch: these metrics "
+                                           "describe the weights that predict answers with.")
+    last_metrics: dict[str, Any] | None = Field(..., description="The record of the last epoch trained; "
+                                                "the same as metrics unless the best epoch's weights "
+                                                "were restored.")
     created_at: datetime
 
 

@@ -232,11 +232,14 @@ def fail(connection: Connection, claim: Claim, error_type: str, message: str, **
     return finish(connection, claim, "failed", error_type=error_type, error_message=message, **values)
 
 
-def succeed(connection: Connection, claim: Claim, result: FitResult, final_record: dict | None,
-            train_seconds: float) -> bool:
+def succeed(connection: Connection, claim: Claim, result: FitResult, train_seconds: float) -> bool:
     """Store the model and mark the job succeeded, in one transaction; False when the lease was lost.
 
-    The checkpoint goes too: the model supersedes it and it would only take up space.
+    The model's records are the engine's: the epoch whose weights it holds and that epoch's
+    record, and the last epoch's. A run resumed from its final checkpoint trains no epoch and,
+    from a checkpoint older than those records, knows neither: then the job's latest record,
+    which an earlier attempt wrote, stands for both. The checkpoint goes too: the model
+    supersedes it and it would only take up space.
     """
     model_id, model = new_id(), result.model
     artefact = model.to_bytes()
@@ -251,7 +254,8 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, final_recor
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
-            classes=model.classes, spec=model.meta["spec"], metrics=final_record,
+            classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
+            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
             artefact=artefact, created_at=utcnow(),
         ))
         connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))

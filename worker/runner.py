@@ -174,9 +174,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
             return Outcome.LEASE_LOST
         log.warning("job %s failed: %s", claim.job_id, message)
         return Outcome.FAILED
-    # A run resumed from its final checkpoint trains no epoch; its last record is already stored.
-    final_record = result.history[-1] if result.history else claim.metrics
-    if not succeed(connection, claim, result, final_record, train_seconds):
+    if not succeed(connection, claim, result, train_seconds):
         return Outcome.LEASE_LOST
     log.info("job %s succeeded (%s)", claim.job_id, result.stop_reason)
     return Outcome.SUCCEEDED

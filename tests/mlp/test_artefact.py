@@ -2,6 +2,7 @@
 
 import io
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -69,3 +70,28 @@ def test_regression_with_several_targets(spiral):
     model = fit(make_spec(epochs=3, loss="huber"), features, targets).model
     prediction = Model.from_bytes(model.to_bytes()).predict(features[:4])
     assert prediction.predictions.shape == (4, 2) and prediction.probabilities is None
+
+
+def test_threads_sharing_a_model_get_the_sequential_answers(spiral):
+    """A cached model serves every thread of an API process: each answer must equal the one the
+    same rows get alone. Batches of 1 to 400 rows, so threads overlap inside one forward pass."""
+    features, targets = spiral
+    model = fit(make_spec(epochs=3, layers=[{"units": 64, "activation": "tanh"}, {"units": 64, "activation": "gelu"}]),
+                features, targets).model
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(int(rng.integers(1, 401)), 2)) for _ in range(64)]
+    expected = [model.predict(batch).probabilities for batch in batches]
+    wrong = []
+
+    def predict_all(thread: int) -> None:
+        for round_ in range(25):
+            index = (thread * 7 + round_) % len(batches)
+            if not np.array_equal(model.predict(batches[index]).probabilities, expected[index]):
+                wrong.append(index)
+
+    threads = [threading.Thread(target=predict_all, args=(thread,)) for thread in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

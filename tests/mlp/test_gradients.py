@@ -274,9 +274,9 @@ def test_regression_losses_match_plain_formulas():
     n_samples, n_outputs = raw.shape
     huber = np.where(np.abs(residual) <= 1.0, 0.5 * residual**2, np.abs(residual) - 0.5)
 
-    (mse, abs_sum, squares), delta = run_loss("mse", raw, targets)
+    (mse, abs_sums, squares), delta = run_loss("mse", raw, targets)
     assert mse == pytest.approx((residual**2).mean(axis=1).sum(), rel=1e-14)
-    assert abs_sum == pytest.approx(np.abs(residual).mean(axis=1).sum(), rel=1e-14)
+    np.testing.assert_allclose(abs_sums, np.abs(residual).sum(axis=0), rtol=1e-14)  # Per output.
     np.testing.assert_allclose(squares, (residual**2).sum(axis=0), rtol=1e-14)
     np.testing.assert_allclose(delta, 2 * residual / (n_samples * n_outputs), rtol=1e-14)
 
@@ -369,7 +369,7 @@ def test_one_sgd_step_on_a_tiny_network_matches_the_hand_computation():
         "layers": [{"units": 2, "activation": "tanh"}],
         "optimizer": {"name": "sgd", "learning_rate": learning_rate},
         "epochs": 1, "batch_size": n_samples, "shuffle": False, "validation_split": 0,
-        "standardize": False, "dtype": "float64", "device": "cpu",
+        "standardize": False, "standardize_targets": False, "dtype": "float64", "device": "cpu",
     })
     data, backend = start(spec, np.array(features), np.array(targets), task="regression")
     state = TrainingState.fresh(data, backend)
@@ -379,10 +379,10 @@ def test_one_sgd_step_on_a_tiny_network_matches_the_hand_computation():
     network.weights[1][...] = np.array(w2).reshape(2, 1)
     network.biases[1][...] = [b2]
 
-    loss_sum, abs_sum, _ = train_epoch(state, 0, learning_rate)
+    loss_sum, abs_sums, _ = train_epoch(state, 0, learning_rate)
 
     assert loss_sum == pytest.approx(sum(r * r for r in residuals), rel=1e-14)
-    assert abs_sum == pytest.approx(sum(abs(r) for r in residuals), rel=1e-14)
+    assert abs_sums == pytest.approx([sum(abs(r) for r in residuals)], rel=1e-14)
     np.testing.assert_allclose(network.weights[0], new_w1, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(network.biases[0], new_b1, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(network.weights[1].ravel(), new_w2, rtol=1e-14, atol=1e-15)

@@ -158,12 +158,21 @@ function scheduleBoundary() {
   setTimeout(fetchBoundary, wait);
 }
 
-/** Whether an answer drawn from weights of `epoch` (null: none yet) should replace what is drawn. */
-function worthDrawing(epoch) {
-  if (boundaryEpoch === null) return true; // Nothing drawn yet, or only the points.
+/** Whether an answer should replace what is drawn. */
+function worthDrawing(boundary) {
+  // The model is final, even when its weights are an earlier (best) epoch's than a checkpoint drawn.
+  if (boundary.source === "model" || boundaryEpoch === null) return true;
   // Fetches may cross, and a job that just succeeded can briefly answer without weights:
   // never draw older weights, or none, over the ones shown.
-  return epoch !== null && epoch >= boundaryEpoch;
+  return boundary.epoch !== null && boundary.epoch >= boundaryEpoch;
+}
+
+/** Which weights the boundary shows, e.g. "weights of epoch 22 (the model: best epoch of 27)". */
+function boundaryLabel(boundary) {
+  if (boundary.epoch === null) return "(no checkpoint yet: training points only)";
+  if (boundary.source === "checkpoint") return `weights of epoch ${boundary.epoch} (checkpoint)`;
+  const last = job ? job.epoch : boundary.epoch;
+  return `weights of epoch ${boundary.epoch} (the model${boundary.epoch < last ? `: best epoch of ${last}` : ""})`;
 }
 
 async function fetchBoundary() {
@@ -171,13 +180,12 @@ async function fetchBoundary() {
   boundaryLast = Date.now();
   try {
     const boundary = await request(`/v1/jobs/${jobId}/boundary`);
-    if (worthDrawing(boundary.epoch)) {
+    if (worthDrawing(boundary)) {
       boundaryEpoch = boundary.epoch;
       if (boundary.task === "regression") document.getElementById("boundary-title").textContent = "Predicted value";
       drawBoundary(canvas, boundary);
       drawLegend(document.getElementById("boundary-legend"), boundary, el);
-      document.getElementById("boundary-epoch").textContent =
-        boundary.epoch === null ? "(no checkpoint yet: training points only)" : `after epoch ${boundary.epoch} (${boundary.source})`;
+      document.getElementById("boundary-epoch").textContent = boundaryLabel(boundary);
     }
   } catch (error) {
     if (error.status === 409 || error.status === 404) {

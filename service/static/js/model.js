@@ -18,14 +18,21 @@ function renderModel() {
     ...(model.classes ? [["Classes", model.classes.join(", ")]] : []),
     ["Network", architecture(model.spec, model.n_features)],
     ...specFacts(model.spec),
+    ...(model.epoch !== null ? [["Weights of", weightsOf(model)]] : []),
     ["Job", el("a", {href: `/jobs/${model.job_id}`}, el("code", {}, model.job_id))],
     ["Created", age(model.created_at)],
   ]);
-  const rows = Object.entries(model.metrics || {}).map(([name, value]) =>
+  const rows = Object.entries(model.metrics || {}).filter(([name]) => name !== "epoch").map(([name, value]) =>
     el("tr", {}, el("th", {}, name.replaceAll("_", " ")), el("td", {class: "number"}, number(value))));
   document.querySelector("#metrics-table tbody").replaceChildren(...rows);
   document.getElementById("feature-count").textContent = model.n_features;
   input.value ||= Array(model.n_features).fill("0").join(", ");
+}
+
+/** "epoch 22 (the best; trained to 27)" when early stopping restored an earlier epoch's weights. */
+function weightsOf(model) {
+  const last = model.last_metrics ? model.last_metrics.epoch : model.epoch;
+  return `epoch ${model.epoch}${last > model.epoch ? ` (the best; trained to ${last})` : ""}`;
 }
 
 async function download() {
