@@ -13,8 +13,11 @@ class EarlyStopper:
     weights can report their metrics rather than the last epoch's.
     """
 
-    def __init__(self, spec: EarlyStopping | None):
+    def __init__(self, spec: EarlyStopping | None, has_validation: bool = True):
         self.spec = spec
+        self.monitor = None
+        if spec is not None:
+            self.monitor = ("val_loss" if has_validation else "loss") if spec.monitor == "auto" else spec.monitor
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.best_record: dict | None = None
@@ -25,8 +28,8 @@ class EarlyStopper:
         """Take the epoch's metrics; return True when training should stop."""
         if self.spec is None:
             return False
-        value = record[self.spec.monitor]
-        sign = -1.0 if self.spec.monitor in MAXIMISED else 1.0
+        value = record[self.monitor]
+        sign = -1.0 if self.monitor in MAXIMISED else 1.0
         if self.best is None or sign * (value - self.best) < -self.spec.min_delta:
             self.best, self.best_epoch, self.best_record, self.wait = value, record["epoch"], record, 0
             if self.spec.restore_best:

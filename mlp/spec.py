@@ -207,7 +207,8 @@ ScheduleSpec = Annotated[
 class EarlyStopping(StrictModel):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
-    monitor: Monitor = "val_loss"
+    monitor: Literal["auto", Monitor] = Field("val_loss", description="auto: val_loss when the data "
+                                              "has validation rows, else the training loss.")
     patience: int = Field(10, ge=1)
     min_delta: float = Field(0.0, ge=0)
     restore_best: bool = Field(True, description="End with the weights of the best epoch.")
@@ -216,22 +217,31 @@ class EarlyStopping(StrictModel):
 class NetworkSpec(StrictModel):
     """Everything that defines a training run, apart from the data."""
 
+    # The defaults of epochs, the optimizer and early stopping were chosen from measurements over
+    # the playground's shapes and scikit-learn's data sets (docs/learning.md): with them a spec
+    # naming only its layers learns the spiral, and a small regression set does not overfit.
     layers: list[LayerSpec] = Field(..., description="Hidden layers, input side first.")
     loss: LossName = Field("auto", description="auto: cross_entropy (multiclass), "
                            "binary_cross_entropy (two classes) or mse (regression).")
     init: InitName = Field("auto", description="auto: He for the ReLU family, Glorot otherwise.")
-    epochs: int = Field(100, ge=1)
+    epochs: int = Field(300, ge=1, description="Most epochs; the default early stopping usually ends "
+                        "training sooner.")
     batch_size: int = Field(32, ge=1)
     shuffle: bool = True
     seed: int = Field(0, ge=0, lt=2**63)
     validation_split: float = Field(0.1, ge=0, lt=1, description="Held-out fraction, stratified "
                                     "for classification; 0 means no validation set.")
-    optimizer: OptimizerSpec = Field(default_factory=Adam)
+    optimizer: OptimizerSpec = Field(default_factory=lambda: Adam(learning_rate=0.01),
+                                     description="Default: Adam at learning rate 0.01 (an optimizer "
+                                     "named without one takes PyTorch's default, 0.001 for Adam).")
     schedule: ScheduleSpec = Field(default_factory=ConstantSchedule)
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights (not biases).")
     l2: float = Field(0.0, ge=0, description="L2 penalty 0.5 * l2 * |W|^2 on weights (not biases), "
                       "added to the mean batch loss; scikit-learn's alpha is l2 * batch_size.")
-    early_stopping: EarlyStopping | None = None
+    early_stopping: EarlyStopping | None = Field(
+        default_factory=lambda: EarlyStopping(monitor="auto", patience=50),
+        description="Default: stop after 50 epochs without improvement of val_loss (of the training "
+        "loss without validation rows) and keep the best epoch's weights; null trains every epoch.")
     standardize: bool = Field(True, description="Scale features by the training split's mean and std.")
     standardize_targets: bool = Field(True, description="Regression: train on targets scaled by the "
                                       "training split's mean and std (stored with the model and inverted "
@@ -327,6 +337,8 @@ class NetworkSpec(StrictModel):
 
 def _check_monitor(monitor: str, info: ValidationInfo) -> None:
     """A monitored metric must exist: validation metrics need a validation split, and the task's."""
+    if monitor == "auto":  # Resolved against the data when training starts: always exists.
+        return
     # Fields validate in declaration order, so validation_split is known here unless it was invalid.
     if monitor.startswith("val_") and info.data.get("validation_split") == 0:
         raise ValueError(f"monitor '{monitor}' needs validation_split > 0")

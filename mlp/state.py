@@ -165,7 +165,7 @@ class TrainingState:
         )
         self.optimizer: Optimizer = make_optimizer(spec.optimizer, [self.network.params])
         self.schedule = Schedule(spec.schedule, spec.optimizer.learning_rate, spec.epochs)
-        self.stopper = EarlyStopper(spec.early_stopping)
+        self.stopper = EarlyStopper(spec.early_stopping, has_validation=data.validation is not None)
         self.epoch = 0  # Epochs finished.
         self.last_record: dict | None = None  # The record of epoch ``self.epoch``.
         self.penalty_scratch = backend.xp.zeros_like(self.network.weights_flat)

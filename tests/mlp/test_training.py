@@ -208,3 +208,15 @@ def test_without_early_stopping_the_model_holds_the_last_epoch(spiral):
     result = fit(make_spec(epochs=4), features, targets)
     assert result.model.epoch == 4
     assert result.model.metrics == result.model.last_metrics == result.history[-1]
+
+
+@pytest.mark.parametrize("validation_split, monitored", [(0.3, "val_loss"), (0.0, "loss")])
+def test_auto_monitor_watches_validation_loss_when_there_is_a_validation_set(validation_split, monitored):
+    rng = np.random.default_rng(3)
+    features, targets = rng.normal(size=(200, 5)), rng.integers(0, 2, size=200)
+    spec = make_spec(epochs=60, layers=[{"units": 64, "activation": "relu"}], validation_split=validation_split,
+                     early_stopping={"monitor": "auto", "patience": 100})
+    result = fit(spec, features, targets)
+    values = [record[monitored] for record in result.history]
+    assert result.best_epoch == int(np.argmin(values)) + 1
+    assert result.model.epoch == result.best_epoch
