@@ -42,6 +42,7 @@ def wine():
     return load_wine(return_X_y=True)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # MLPClassifier's, at 60 epochs.
 def test_it_learns_as_well_as_scikit_learns_own_mlp(wine):
     X_train, X_test, y_train, y_test = train_test_split(*wine, test_size=0.3, random_state=0, stratify=wine[1])
     axon = AxonClassifier((32,), "tanh", epochs=60, learning_rate=0.01, random_state=0).fit(X_train, y_train)
