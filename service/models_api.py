@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from axon.onnx_export import to_onnx
+from axon.onnx_export import OPSET, to_onnx
 
 from .auth import SECURITY
 from .errors import problem_docs
@@ -37,7 +37,7 @@ def get_weights(path: ModelPath):
 
 
 ONNX_DOC = {
-    "description": "The model as ONNX (opset 21): input `features` (n_rows, n_features) double, the raw rows "
+    "description": f"The model as ONNX (opset {OPSET}): input `features` (n_rows, n_features) double, the raw rows "
                    "predict takes; outputs `label` and `probabilities` (classification) or `value` (regression), "
                    "with the standardisation inside the graph.",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},

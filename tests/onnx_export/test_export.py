@@ -16,8 +16,9 @@ import onnxruntime
 import pytest
 
 from axon.onnx_export import ACTIVATION_NODES, OPSET, to_onnx
-from mlp import Model, NetworkSpec, fit
+from mlp import DataError, Model, NetworkSpec, fit
 from mlp.activations import ACTIVATIONS
+from tests.isolation import import_with_blocked
 
 N_CHECKED_ROWS = 10_000
 # Features on very different scales and offsets, so a graph without the standardisation is wrong.
@@ -75,6 +76,13 @@ def assert_same_answers(model: Model, outputs: dict[str, np.ndarray], rows: np.n
     assert outputs["label"].shape == expected.predictions.shape == (len(rows),)
     assert outputs["label"].tolist() == expected.predictions.tolist()
     assert_close(outputs["probabilities"], expected.probabilities, model.network.dtype)
+
+
+def test_the_exporter_and_the_estimators_need_no_service():
+    blocked = ("flask", "celery", "sqlalchemy", "kombu", "redis", "alembic", "service", "worker")
+    completed = import_with_blocked("import axon.onnx_export, axon.sklearn", blocked)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"
 
 
 def test_every_axon_activation_has_an_onnx_form():
@@ -152,3 +160,15 @@ def test_the_graph_is_self_describing():
 def test_a_loaded_artefact_exports_the_same_graph():
     model = train("binary", "gelu", "float32")
     assert to_onnx(Model.from_bytes(model.to_bytes())).SerializeToString() == to_onnx(model).SerializeToString()
+
+
+def test_a_row_predict_refuses_comes_out_of_the_graph_as_nan():
+    """The difference the README states: Axon refuses a NaN row; a graph cannot refuse, it answers NaN."""
+    model = train("multiclass", "relu", "float32")
+    rows = CHECKED_ROWS[:3].copy()
+    rows[1, 2] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        model.predict(rows)
+    probabilities = run_onnx(model, rows)["probabilities"]
+    assert np.isnan(probabilities[1]).all() and np.isfinite(probabilities[[0, 2]]).all()
+    assert_close(probabilities[[0, 2]], model.predict(rows[[0, 2]]).probabilities, np.float32)
