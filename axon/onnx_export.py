@@ -2,10 +2,10 @@
 
 The graph takes what ``Model.predict`` takes, raw rows, and gives what it gives:
 
-    features       (n_rows, n_features) double
-    label          (n_rows,) int64 or string: the class labels       } classification
-    probabilities  (n_rows, n_classes) double, in the order of classes }
-    value          (n_rows,) double, or (n_rows, n_targets) for several } regression
+    features       (n_rows, n_features) double: the input
+    label          (n_rows,) int64 or string, the class labels     (classification)
+    probabilities  (n_rows, n_classes) double, in classes' order    (classification)
+    value          (n_rows,) or (n_rows, n_targets) double          (regression)
 
 It is built from the artefact alone, with the same arithmetic in the same order as
 ``mlp.Model.predict``: the stored preprocessing in double, a cast to the network's dtype (float32
@@ -23,6 +23,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from mlp import Model
+# GELU's constants are private to mlp.activations; importing them keeps one source of the formula.
 from mlp.activations import _GELU_C, _GELU_K, ELU_ALPHA, LEAKY_RELU_SLOPE
 
 # Opset 21 (ONNX 1.16): onnxruntime loads it from 1.18 on, and no operator used here changed after it.
@@ -45,6 +46,7 @@ class GraphBuilder:
         self._names: set[str] = {INPUT}
 
     def fresh(self, stem: str) -> str:
+        """``stem``, or ``stem_1``, ``stem_2``, ... when taken; the name is taken from then on."""
         name, count = stem, 1
         while name in self._names:
             name, count = f"{stem}_{count}", count + 1
@@ -54,14 +56,16 @@ class GraphBuilder:
     def constant(self, stem: str, values, dtype=None) -> str:
         """An initialiser holding ``values`` (in ``dtype``, default the network's)."""
         name = self.fresh(stem)
-        array = np.asarray(values) if dtype is object else np.asarray(values, dtype=dtype or self.dtype)
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(values, dtype=dtype or self.dtype), name))
         return name
 
     def op(self, op_type: str, inputs: list[str], stem: str | None = None, output: str | None = None,
            **attributes) -> str:
-        """Add one node; returns its output's name (``output`` when given, else a fresh one)."""
-        output = output or self.fresh(stem or op_type.lower())
+        """Add one node; returns its output's name: ``output`` (a graph output's) or a fresh one."""
+        if output is None:
+            output = self.fresh(stem or op_type.lower())
+        elif self.fresh(output) != output:
+            raise ValueError(f"tensor name {output!r} is taken")
         self.nodes.append(helper.make_node(op_type, inputs, [output], name=self.fresh(f"node_{output}"), **attributes))
         return output
 
@@ -193,6 +197,8 @@ def _graph_outputs(model: Model) -> list[onnx.ValueInfoProto]:
 
 def to_onnx(model: Model, name: str = "axon-model") -> onnx.ModelProto:
     """The ONNX model of ``model``: ``features`` in; ``label`` and ``probabilities``, or ``value``, out.
+
+    ``onnx.checker`` (with shape inference) has passed on what it returns.
 
     Raises
     ------

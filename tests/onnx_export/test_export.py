@@ -143,6 +143,10 @@ def test_integer_labels_come_out_as_int64_and_strings_as_strings():
     integer_labels, string_labels = run_onnx(integer_model)["label"], run_onnx(string_model)["label"]
     assert integer_labels.dtype == np.int64 and set(integer_labels.tolist()) == {0, 1}
     assert set(string_labels.tolist()) == {"low", "mid", "high", "top"}
+    unicode_labels = np.where(TARGETS["binary"] == 1, "café", "naïve 🐍")
+    spec = NetworkSpec(layers=[{"units": 4, "activation": "tanh"}], epochs=3, device="cpu")
+    unicode_model = fit(spec, TRAINING_ROWS, unicode_labels).model
+    assert_same_answers(unicode_model, run_onnx(unicode_model))  # UTF-8 in, the same strings out.
 
 
 def test_the_graph_is_self_describing():
