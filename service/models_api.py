@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from axon.onnx_export import OPSET, to_onnx
-
 from .auth import SECURITY
 from .errors import problem_docs
 from .http import json_response
@@ -37,7 +35,7 @@ def get_weights(path: ModelPath):
 
 
 ONNX_DOC = {
-    "description": f"The model as ONNX (opset {OPSET}): input `features` (n_rows, n_features) double, the raw rows "
+    "description": "The model as ONNX: input `features` (n_rows, n_features) double, the raw rows "
                    "predict takes; outputs `label` and `probabilities` (classification) or `value` (regression), "
                    "with the standardisation inside the graph.",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -47,6 +45,9 @@ ONNX_DOC = {
 @blueprint.get("/<model_id>/onnx", responses={200: ONNX_DOC, **problem_docs(404)})
 def get_onnx(path: ModelPath):
     """Download the model as ONNX, for onnxruntime or any ONNX runtime: raw rows in, predict's answers out."""
+    # Imported here: onnx takes about a second to import, which no other route should cost the API's start.
+    from axon.onnx_export import to_onnx
+
     model = load_model(path.model_id)  # The predict cache: an export needs no database read after the first.
     blob = to_onnx(model, name=f"axon-model-{path.model_id}").SerializeToString()
     disposition = f'attachment; filename="axon-model-{path.model_id}.onnx"'
