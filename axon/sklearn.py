@@ -1,15 +1,18 @@
 """scikit-learn estimators over Axon's engine: ``AxonClassifier`` and ``AxonRegressor``.
 
-``fit`` trains in this process through ``mlp.fit``; ``predict`` and ``predict_proba`` run
-``mlp.Model.predict``. The parameters build one ``mlp.NetworkSpec`` (``spec`` reaches every other
-field of it), so an estimator is exactly an Axon job without the server. Needs the ``sklearn``
-extra (``pip install 'axon[sklearn]'``).
+``fit`` trains in this process through ``mlp.fit``, or, given ``server``, as a job on that Axon
+server; ``predict`` and ``predict_proba`` run ``mlp.Model.predict`` here either way. The
+parameters build one ``mlp.NetworkSpec`` (``spec`` reaches every other field of it), so an
+estimator is exactly an Axon job. Needs the ``sklearn`` extra (``pip install 'axon[sklearn]'``).
 
 Checked with ``sklearn.utils.estimator_checks`` in ``tests/estimators/test_sklearn.py``, which lists
 the checks skipped and why.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -18,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import mlp
+from axon.client import Client
 from mlp import Model, NetworkSpec
 
 SEED_CEILING = 2**31 - 1  # random_state draws the engine's seed below this.
@@ -42,11 +46,14 @@ class _AxonEstimator(BaseEstimator):
     random_state : None, an int or a RandomState; draws the engine's seed.
     spec : further ``mlp.NetworkSpec`` fields (schedule, early_stopping, init, loss, optimizer
         hyper-parameters as a mapping, ...), replacing those the parameters above build.
+    server : None to train in this process, or an Axon server's URL to train there: the rows go up
+        as a dataset, a job trains it, the model comes back (the dataset is deleted once the job
+        has finished). The API key is AXON_KEY's. One regression target only.
     """
 
     def __init__(self, hidden_layer_sizes=(32,), activation="relu", *, epochs=100, batch_size=32, optimizer="adam",
                  learning_rate=1e-3, l1=0.0, l2=0.0, dropout=0.0, validation_split=0.0, standardize=True,
-                 dtype="float64", device="cpu", random_state=None, spec=None):
+                 dtype="float64", device="cpu", random_state=None, spec=None, server=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.epochs = epochs
@@ -62,6 +69,7 @@ class _AxonEstimator(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.spec = spec
+        self.server = server
 
     def network_spec(self) -> NetworkSpec:
         """The spec ``fit`` trains with.
@@ -88,9 +96,11 @@ class _AxonEstimator(BaseEstimator):
         return NetworkSpec.model_validate({**fields, **(self.spec or {})})
 
     def _train(self, features: np.ndarray, targets: np.ndarray, task: str) -> "_AxonEstimator":
-        result = mlp.fit(self.network_spec(), features, targets, task=task)
-        self.model_: Model = result.model
-        self.history_: list[dict] = result.history  # One record per epoch: loss, metrics, learning rate.
+        if self.server is None:
+            result = mlp.fit(self.network_spec(), features, targets, task=task)
+            self.model_, self.history_ = result.model, result.history
+        else:
+            self.model_, self.history_ = train_on_server(self.server, self.network_spec(), features, targets, task)
         return self
 
     def _predict_model(self, X) -> mlp.Prediction:
@@ -110,6 +120,26 @@ class _AxonEstimator(BaseEstimator):
         super().__setstate__(state)
 
 
+def train_on_server(url: str, spec: NetworkSpec, features: np.ndarray, targets: np.ndarray,
+                    task: str) -> tuple[Model, list[dict]]:
+    """Train ``spec`` on (features, targets) as a job on the Axon server at ``url``.
+
+    Returns the trained model and the job's epoch records. Raises ``axon.AxonError`` when the
+    server refuses, and RuntimeError when the job does not succeed.
+    """
+    if targets.ndim == 2 and targets.shape[1] != 1:
+        raise ValueError(f"training on a server takes one regression target, got {targets.shape[1]}")
+    with Client(url) as client:
+        dataset = client.create_dataset(features, targets.reshape(len(targets)), task=task, name="axon.sklearn")
+        job = client.wait(client.submit(dataset["id"], spec.model_dump(mode="json"))["id"])
+        client.delete_dataset(dataset["id"])  # Only now: the server refuses while a job uses it.
+        if job["status"] != "succeeded":
+            raise RuntimeError(f"job {job['id']} on {url} {job['status']}: {job.get('error')}")
+        with tempfile.TemporaryDirectory() as folder:
+            model = Model.from_bytes(client.export(job["model_id"], Path(folder) / "model.npz").read_bytes())
+        return model, client.metrics(job["id"])
+
+
 class AxonClassifier(ClassifierMixin, _AxonEstimator):
     """A multi-layer perceptron classifier trained by Axon's engine (softmax, or one sigmoid unit for
     two classes); the parameters are ``_AxonEstimator``'s.
@@ -120,7 +150,7 @@ class AxonClassifier(ClassifierMixin, _AxonEstimator):
     n_features_in_, feature_names_in_ : as scikit-learn sets them.
     model_ : the trained ``mlp.Model``; ``axon.onnx_export.to_onnx(model_)`` exports it, its
         ``label`` output then holding indices into ``classes_``.
-    history_ : the engine's record of each epoch.
+    history_ : the engine's record of each epoch (the job's metrics, when trained on a server).
     """
 
     def fit(self, X, y):
