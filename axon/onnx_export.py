@@ -150,7 +150,7 @@ def _network(graph: GraphBuilder, model: Model, inputs: str) -> str:
 
 # ---- outputs: raw outputs -> what Model.predict returns -----------------------------------------
 
-def _classification_outputs(graph: GraphBuilder, model: Model, logits: str) -> None:
+def _classification_outputs(graph: GraphBuilder, model: Model, logits: str, classes: list) -> None:
     if model.meta["loss"] == "binary_cross_entropy":
         # One sigmoid unit gives P(second class); Model.predict stacks [1 - p, p].
         positive = graph.op("Sigmoid", [logits], "positive")
@@ -161,11 +161,20 @@ def _classification_outputs(graph: GraphBuilder, model: Model, logits: str) -> N
     graph.op("Cast", [probabilities], output="probabilities", to=TensorProto.DOUBLE)
     # ArgMax keeps the first of equal maxima, as NumPy's argmax does.
     index = graph.op("ArgMax", [probabilities], "class_index", axis=1, keepdims=0)
-    graph.op("Gather", [_class_labels(graph, model.classes), index], output="label", axis=0)
+    graph.op("Gather", [_class_labels(graph, classes), index], output="label", axis=0)
+
+
+def _label_type(classes: list) -> int:
+    """STRING or INT64: the ``label`` output's type; ONNX tensors hold one type."""
+    if all(isinstance(label, str) for label in classes):
+        return TensorProto.STRING
+    if all(isinstance(label, int) and not isinstance(label, bool) for label in classes):
+        return TensorProto.INT64
+    raise ExportError(f"class labels must be all integers or all strings for ONNX, got {classes!r}")
 
 
 def _class_labels(graph: GraphBuilder, classes: list) -> str:
-    if all(isinstance(label, str) for label in classes):
+    if _label_type(classes) == TensorProto.STRING:
         return graph.constant("classes", np.array([label.encode() for label in classes], dtype=object), object)
     return graph.constant("classes", classes, np.int64)
 
@@ -184,30 +193,38 @@ def _regression_outputs(graph: GraphBuilder, model: Model, outputs: str) -> None
         graph.op("Identity", [values], output="value")
 
 
-def _graph_outputs(model: Model) -> list[onnx.ValueInfoProto]:
+def _graph_outputs(model: Model, classes: list | None) -> list[onnx.ValueInfoProto]:
     rows = "n_rows"
     if model.task == "regression":
         n_targets = model.network.layer_sizes[-1]
         shape = [rows] if n_targets == 1 else [rows, n_targets]
         return [helper.make_tensor_value_info("value", TensorProto.DOUBLE, shape)]
-    strings = all(isinstance(label, str) for label in model.classes)
-    return [helper.make_tensor_value_info("label", TensorProto.STRING if strings else TensorProto.INT64, [rows]),
-            helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [rows, len(model.classes)])]
+    return [helper.make_tensor_value_info("label", _label_type(classes), [rows]),
+            helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [rows, len(classes)])]
 
 
-def to_onnx(model: Model, name: str = "axon-model") -> onnx.ModelProto:
+def to_onnx(model: Model, name: str = "axon-model", classes: list | None = None) -> onnx.ModelProto:
     """The ONNX model of ``model``: ``features`` in; ``label`` and ``probabilities``, or ``value``, out.
 
-    ``onnx.checker`` (with shape inference) has passed on what it returns.
+    ``classes`` puts other labels in ``label`` in place of ``model.classes``, one for one (the
+    scikit-learn classifier's model learns indices into its ``classes_``). ``onnx.checker`` (with
+    shape inference) has passed on what it returns.
 
     Raises
     ------
     ExportError
-        The model uses an activation this exporter has no entry for.
+        The model uses an activation this exporter has no entry for, or labels that are neither
+        all integers nor all strings, or ``classes`` does not match the model's count.
     """
     unknown = sorted(set(model.network.activations) - set(ACTIVATION_NODES))
     if unknown:
         raise ExportError(f"no ONNX form for the activation(s) {', '.join(unknown)}")
+    if classes is None:
+        classes = model.classes
+    elif model.classes is None or len(classes) != len(model.classes):
+        raise ExportError(f"classes must be {len(model.classes or [])} labels, one per class of the model")
+    else:
+        classes = list(classes)
     graph = GraphBuilder(model.network.dtype)
     rows = INPUT
     for stage in PREPROCESSING:
@@ -216,17 +233,17 @@ def to_onnx(model: Model, name: str = "axon-model") -> onnx.ModelProto:
     if model.task == "regression":
         _regression_outputs(graph, model, outputs)
     else:
-        _classification_outputs(graph, model, outputs)
+        _classification_outputs(graph, model, outputs, classes)
     features = helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, ["n_rows", model.n_features])
     proto = helper.make_model(
-        helper.make_graph(graph.nodes, name, [features], _graph_outputs(model), graph.initializers),
+        helper.make_graph(graph.nodes, name, [features], _graph_outputs(model, classes), graph.initializers),
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="axon",
         doc_string=f"Axon {model.task} model: {' -> '.join(map(str, model.network.layer_sizes))} "
                    f"({', '.join(model.network.activations) or 'no hidden layers'}), {graph.dtype.name}.",
     )
     proto.ir_version = helper.find_min_ir_version_for(proto.opset_import)
-    helper.set_model_props(proto, {"axon.task": model.task, "axon.classes": json.dumps(model.classes),
+    helper.set_model_props(proto, {"axon.task": model.task, "axon.classes": json.dumps(classes),
                                    "axon.dtype": graph.dtype.name})
     onnx.checker.check_model(proto, full_check=True)
     return proto

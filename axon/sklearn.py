@@ -103,6 +103,15 @@ class _AxonEstimator(BaseEstimator):
             self.model_, self.history_ = train_on_server(self.server, self.network_spec(), features, targets, task)
         return self
 
+    def to_onnx(self):
+        """The fitted model as an ``onnx.ModelProto`` (see ``axon.onnx_export``), its ``label``
+        output holding ``classes_``' labels (which must be all integers or all strings)."""
+        from axon.onnx_export import to_onnx  # onnx is slow to import, and only exports need it.
+
+        check_is_fitted(self)
+        classes = getattr(self, "classes_", None)
+        return to_onnx(self.model_, name=type(self).__name__, classes=None if classes is None else classes.tolist())
+
     def _predict_model(self, X) -> mlp.Prediction:
         check_is_fitted(self)
         return self.model_.predict(validate_data(self, X, reset=False, dtype=np.float64))
@@ -148,8 +157,8 @@ class AxonClassifier(ClassifierMixin, _AxonEstimator):
     ----------
     classes_ : (n_classes,) the sorted labels seen in ``fit``.
     n_features_in_, feature_names_in_ : as scikit-learn sets them.
-    model_ : the trained ``mlp.Model``; ``axon.onnx_export.to_onnx(model_)`` exports it, its
-        ``label`` output then holding indices into ``classes_``.
+    model_ : the trained ``mlp.Model``, which learned indices into ``classes_``; ``to_onnx()``
+        exports it with the labels themselves.
     history_ : the engine's record of each epoch (the job's metrics, when trained on a server).
     """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import onnxruntime
 import pytest
 from sklearn.datasets import load_wine, make_regression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -19,6 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from axon.onnx_export import ExportError
 from axon.sklearn import AxonClassifier, AxonRegressor
 from mlp import Model
 
@@ -124,3 +126,18 @@ def test_a_pickled_estimator_holds_the_npz_artefact_and_predicts_the_same(wine):
     assert Model.from_bytes(state["model_"]).n_features == 13
     restored = pickle.loads(pickle.dumps(classifier))
     np.testing.assert_array_equal(restored.predict_proba(X), classifier.predict_proba(X))
+
+
+def test_to_onnx_answers_as_the_estimator_with_its_own_labels(wine):
+    X, y = wine
+    names = np.array(["barolo", "grignolino", "barbera"])[y]
+    classifier = AxonClassifier(epochs=10, learning_rate=0.01, random_state=0).fit(X, names)
+    session = onnxruntime.InferenceSession(classifier.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(["label", "probabilities"], {"features": X})
+    assert labels.tolist() == classifier.predict(X).tolist()
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(X), rtol=1e-5, atol=np.finfo(np.float64).eps)
+    regressor = AxonRegressor(epochs=5, random_state=0).fit(X, y.astype(float))
+    session = onnxruntime.InferenceSession(regressor.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["value"], {"features": X})[0], regressor.predict(X), rtol=1e-5)
+    with pytest.raises(ExportError, match="all integers or all strings"):
+        AxonClassifier(epochs=1).fit(X, y.astype(float)).to_onnx()  # Labels 0.0, 1.0, 2.0.

@@ -15,7 +15,7 @@ import onnx
 import onnxruntime
 import pytest
 
-from axon.onnx_export import ACTIVATION_NODES, OPSET, to_onnx
+from axon.onnx_export import ACTIVATION_NODES, OPSET, ExportError, to_onnx
 from mlp import DataError, Model, NetworkSpec, fit
 from mlp.activations import ACTIVATIONS
 from tests.isolation import import_with_blocked
@@ -176,3 +176,13 @@ def test_a_row_predict_refuses_comes_out_of_the_graph_as_nan():
     probabilities = run_onnx(model, rows)["probabilities"]
     assert np.isnan(probabilities[1]).all() and np.isfinite(probabilities[[0, 2]]).all()
     assert_close(probabilities[[0, 2]], model.predict(rows[[0, 2]]).probabilities, np.float32)
+
+
+def test_other_labels_replace_the_models_one_for_one():
+    model = train("binary", "tanh", "float64")
+    relabelled = onnxruntime.InferenceSession(to_onnx(model, classes=["no", "yes"]).SerializeToString(),
+                                              providers=["CPUExecutionProvider"])
+    labels = relabelled.run(["label"], {"features": CHECKED_ROWS})[0]
+    assert labels.tolist() == np.array(["no", "yes"])[model.predict(CHECKED_ROWS).predictions].tolist()
+    with pytest.raises(ExportError, match="classes must be 2 labels"):
+        to_onnx(model, classes=["no", "yes", "maybe"])
