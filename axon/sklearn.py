@@ -32,7 +32,7 @@ class _AxonEstimator(BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : units of each hidden layer, input side first.
+    hidden_layer_sizes : units of each hidden layer, input side first (a number: one layer).
     activation : of every hidden layer: linear, relu, leaky_relu, elu, gelu, tanh, sigmoid, softplus.
     epochs, batch_size : passes over the data, and rows per gradient step.
     optimizer, learning_rate : the optimizer's name (sgd, momentum, nesterov, adam, adamw, rmsprop,
@@ -79,9 +79,10 @@ class _AxonEstimator(BaseEstimator):
         pydantic.ValidationError (a ValueError)
             A parameter is out of range, naming the spec field.
         """
+        # One number stands for one layer, as in scikit-learn's MLPs; pydantic checks each count.
+        sizes = [self.hidden_layer_sizes] if np.ndim(self.hidden_layer_sizes) == 0 else self.hidden_layer_sizes
         fields = {
-            "layers": [{"units": int(units), "activation": self.activation, "dropout": self.dropout}
-                       for units in self.hidden_layer_sizes],
+            "layers": [{"units": units, "activation": self.activation, "dropout": self.dropout} for units in sizes],
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "optimizer": {"name": self.optimizer, "learning_rate": self.learning_rate},

@@ -111,11 +111,15 @@ def test_parameters_reach_the_spec_and_bad_ones_name_the_field():
     assert (spec.epochs, spec.l2, spec.dtype, spec.schedule.name, spec.optimizer.name) == (3, 0.01, "float32", "cosine", "sgd")
     assert spec.seed == classifier.network_spec().seed  # An int random_state fixes the seed.
     assert classifier.set_params(epochs=4).get_params()["epochs"] == 4
+    assert [layer.units for layer in AxonClassifier(12).network_spec().layers] == [12]
+    assert AxonClassifier(()).network_spec().layers == []  # No hidden layer: logistic regression.
     X, y = load_wine(return_X_y=True)
     with pytest.raises(ValueError, match="epochs"):
         AxonClassifier(epochs=0).fit(X, y)
     with pytest.raises(ValueError, match="activation"):
         AxonClassifier(activation="swish").fit(X, y)
+    with pytest.raises(ValueError, match="units"):
+        AxonClassifier((8, 2.5)).fit(X, y)  # Not silently 2 units.
 
 
 def test_a_pickled_estimator_holds_the_npz_artefact_and_predicts_the_same(wine):
