@@ -106,7 +106,8 @@ def test_onnxruntime_answers_as_axon_predicts(activation, task, dtype):
     {"layers": []},  # No hidden layer: logistic regression.
     {"layers": [{"units": 4, "activation": "gelu"}, {"units": 4, "activation": "softplus"},
                 {"units": 4, "activation": "leaky_relu"}, {"units": 4, "activation": "elu"}]},
-], ids=["binary-softmax", "unstandardised", "no-hidden-layer", "mixed-activations"])
+    {"layers": [{"units": 16, "activation": "relu", "dropout": 0.5}]},  # Dropout is training's only.
+], ids=["binary-softmax", "unstandardised", "no-hidden-layer", "mixed-activations", "dropout"])
 def test_other_shapes_of_classifier(spec_fields):
     model = train("binary", "relu", "float32", **spec_fields)
     assert_same_answers(model, run_onnx(model))
