@@ -7,7 +7,7 @@ import csv
 import click
 
 from axon.cli_common import echo_fields, echo_table, generator_body, generator_options, shown, with_client
-from axon.client import Client
+from axon.client import EXPORT_ROUTES, Client
 
 TASKS = click.Choice(["classification", "regression"])
 
@@ -121,12 +121,14 @@ def predict(client: Client, model_id: str, file: str) -> None:
 
 @click.command()
 @click.argument("model_id")
+@click.option("--format", "export_format", type=click.Choice(sorted(EXPORT_ROUTES)), default="npz", show_default=True,
+              help="npz: Axon's artefact (mlp.Model.from_bytes); onnx: an ONNX model for onnxruntime.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="File to write. [default: axon-model-MODEL_ID.npz]")
+              help="File to write. [default: axon-model-MODEL_ID.npz or .onnx]")
 @with_client
-def export(client: Client, model_id: str, output: str | None) -> None:
-    """Download a model's npz artefact (weights, spec and preprocessing; ``mlp.Model.from_bytes`` loads it)."""
-    path = client.export(model_id, output or f"axon-model-{model_id}.npz")
+def export(client: Client, model_id: str, export_format: str, output: str | None) -> None:
+    """Download a model: its npz artefact (weights, spec and preprocessing) or an ONNX model."""
+    path = client.export(model_id, output or f"axon-model-{model_id}.{export_format}", format=export_format)
     click.echo(f"wrote {path}")
 
 

@@ -23,6 +23,7 @@ from httpx_sse import EventSource, SSEError
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+EXPORT_ROUTES = {"npz": "weights", "onnx": "onnx"}  # Client.export's formats: /v1/models/<id>/<route>.
 # Reconnecting to a dropped event stream waits this many seconds times the attempt number.
 RECONNECT_SECONDS = 1.0
 # A server with no stream to spare says when to try again; wait no longer than this between tries,
@@ -371,9 +372,12 @@ class Client:
                           None if probabilities is None else np.asarray(probabilities, dtype=float),
                           answer.get("classes"))
 
-    def export(self, model_id: str, path: str | os.PathLike) -> Path:
-        """Write the model's npz artefact to ``path`` (``mlp.Model.from_bytes`` loads it); returns the path."""
-        blob = self._request("GET", f"/v1/models/{model_id}/weights").content
+    def export(self, model_id: str, path: str | os.PathLike, format: str = "npz") -> Path:
+        """Write the model to ``path`` and return the path: ``format="npz"``, the artefact
+        (``mlp.Model.from_bytes`` loads it), or ``"onnx"``, the ONNX model (see ``axon.onnx_export``)."""
+        if format not in EXPORT_ROUTES:
+            raise ValueError(f"format must be one of {', '.join(EXPORT_ROUTES)}, got {format!r}")
+        blob = self._request("GET", f"/v1/models/{model_id}/{EXPORT_ROUTES[format]}").content
         path = Path(path)
         path.write_bytes(blob)
         return path

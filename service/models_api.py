@@ -1,4 +1,4 @@
-"""/v1/models: a trained model's description, its weights, and predictions from it."""
+"""/v1/models: a trained model's description, its weights (npz or ONNX), and predictions from it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from .auth import SECURITY
 from .errors import problem_docs
 from .http import json_response
-from .predict import find_model_row, predict, predict_body_docs, read_predict_request
+from .predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
 from .schemas import ModelOut, ModelPath, PredictOut
 
 blueprint = APIBlueprint("models", __name__, url_prefix="/v1/models", abp_tags=[Tag(name="models")],
@@ -32,6 +32,26 @@ def get_weights(path: ModelPath):
     row = find_model_row(path.model_id, with_artefact=True)
     disposition = f'attachment; filename="axon-model-{row.id}.npz"'
     return Response(row.artefact, 200, {"Content-Disposition": disposition}, mimetype="application/octet-stream")
+
+
+ONNX_DOC = {
+    "description": "The model as ONNX: input `features` (n_rows, n_features) double, the raw rows "
+                   "predict takes; outputs `label` and `probabilities` (classification) or `value` (regression), "
+                   "with the standardisation inside the graph.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@blueprint.get("/<model_id>/onnx", responses={200: ONNX_DOC, **problem_docs(404)})
+def get_onnx(path: ModelPath):
+    """Download the model as ONNX, for onnxruntime or any ONNX runtime: raw rows in, predict's answers out."""
+    # Imported here: onnx takes about a second to import, which no other route should cost the API's start.
+    from axon.onnx_export import to_onnx
+
+    model = load_model(path.model_id)  # The predict cache: an export needs no database read after the first.
+    blob = to_onnx(model, name=f"axon-model-{path.model_id}").SerializeToString()
+    disposition = f'attachment; filename="axon-model-{path.model_id}.onnx"'
+    return Response(blob, 200, {"Content-Disposition": disposition}, mimetype="application/octet-stream")
 
 
 @blueprint.post("/<model_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 413, 415, 422)},

@@ -16,6 +16,7 @@ ROUTES = {
     "/v1/jobs/{job_id}/predict": {"post"},
     "/v1/models/{model_id}": {"get"},
     "/v1/models/{model_id}/weights": {"get"},
+    "/v1/models/{model_id}/onnx": {"get"},
     "/v1/models/{model_id}/predict": {"post"},
     "/healthz": {"get"},
     "/readyz": {"get"},
