@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-engine bench-service bench-load fuzz clean
+.PHONY: run test bench bench-engine bench-learning bench-service bench-load fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,16 @@ test: $(STAMP)
 	scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
 
-bench: bench-engine bench-service bench-load
+bench: bench-engine bench-learning bench-service bench-load
 
 bench-engine: $(STAMP)
 	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "PyTorch not installable here: its column is left out"
 	$(BIN)/python bench/engine.py
+
+# The learning-parity matrix (scikit-learn, Axon, PyTorch when it installs) and the defaults table.
+bench-learning: $(STAMP)
+	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "PyTorch not installable here: its column is left out"
+	$(BIN)/python bench/learning.py
 
 # Needs PostgreSQL and Redis on loopback, like the integration tests.
 bench-service: $(STAMP)

@@ -28,6 +28,16 @@ def parse_layers(ctx, param, value: str) -> list[dict]:
     return layers
 
 
+def train_spec(layers: list[dict], epochs: int | None, batch_size: int | None, seed: int | None,
+               optimizer: str | None, learning_rate: float | None) -> dict:
+    """The spec ``axon train`` submits: the options given, the server's defaults for the rest."""
+    spec: dict = {"layers": layers, "epochs": epochs, "batch_size": batch_size, "seed": seed}
+    if optimizer is not None or learning_rate is not None:
+        spec["optimizer"] = {"name": optimizer or "adam",
+                             **({"learning_rate": learning_rate} if learning_rate is not None else {})}
+    return {name: value for name, value in spec.items() if value is not None}
+
+
 def finish(job: dict) -> None:
     """Print how a finished job ended: ``succeeded model ID``, or its status on stdout, the reason on
     stderr and exit 1."""
@@ -67,11 +77,7 @@ def train(client: Client, dataset_id: str | None, kind: str | None, samples, noi
         raise click.UsageError("--wait and --watch are two ways of waiting; pick one")
     if dataset_id is None:
         dataset_id = client.create_dataset(generator=generator_body(kind, samples, noise, seed))["id"]
-    spec: dict = {"layers": layers, "epochs": epochs, "batch_size": batch_size, "seed": seed}
-    if optimizer is not None or learning_rate is not None:
-        spec["optimizer"] = {"name": optimizer or "adam",
-                             **({"learning_rate": learning_rate} if learning_rate is not None else {})}
-    job = client.submit(dataset_id, {name: value for name, value in spec.items() if value is not None})
+    job = client.submit(dataset_id, train_spec(layers, epochs, batch_size, seed, optimizer, learning_rate))
     click.echo(job["id"])
     if watch:
         finish(follow(client, job))

@@ -87,8 +87,8 @@ def fit_axon(shape: Shape, features, labels, epochs: int) -> None:
     spec = mlp.NetworkSpec(
         layers=[{"units": units, "activation": shape.activation} for units in shape.hidden],
         loss="cross_entropy", optimizer={"name": "adam", "learning_rate": 1e-3},
-        batch_size=shape.batch_size, epochs=epochs, validation_split=0, early_stopping=None,
-        standardize=False, dtype="float32", device="cpu",
+        batch_size=shape.batch_size, epochs=epochs, validation_split=0, standardize=False,
+        dtype="float32", device="cpu",
     )
     mlp.fit(spec, features, labels)
 

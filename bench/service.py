@@ -57,9 +57,9 @@ REDIS_URL = "redis://127.0.0.1:6379/7"
 CHECKPOINT_SECONDS = 5.0  # AXON_CHECKPOINT_SECONDS's default, for the worker and the timed callback alike.
 SPIRAL = {"generator": {"kind": "spiral", "n_samples": 400, "noise": 0.1, "seed": 0}}
 TINY_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 1, "batch_size": 32, "device": "cpu"}
-PREDICT_SPEC = {"layers": [{"units": 16, "activation": "tanh"}] * 2, "epochs": 30, "batch_size": 10, "device": "cpu", "early_stopping": None}
+PREDICT_SPEC = {"layers": [{"units": 16, "activation": "tanh"}] * 2, "epochs": 30, "batch_size": 10, "device": "cpu"}
 TABULAR_SPEC = {"layers": [{"units": 256, "activation": "relu"}] * 2, "epochs": 100, "batch_size": 128,
-                "early_stopping": None, "device": "cpu"}
+                "device": "cpu"}
 FINISHED = ("succeeded", "failed", "cancelled")
 jobs = Job.__table__
 

@@ -11,7 +11,7 @@ from axon import Client, EndEvent, EpochEvent
 
 from .live import axon, live_server
 
-SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 40, "batch_size": 10, "device": "cpu", "early_stopping": None}
+SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 40, "batch_size": 10, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")

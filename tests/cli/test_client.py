@@ -15,7 +15,7 @@ from .live import axon
 from .processes import clean_env, free_port
 
 EPOCHS = 5
-SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu", "early_stopping": None}
+SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu"}
 INPUTS = [[0.1, 0.2], [3.0, 3.0], [-2.0, 0.5], [0.0, -4.0]]
 
 

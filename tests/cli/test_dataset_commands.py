@@ -98,7 +98,7 @@ def test_train_on_an_uploaded_dataset_then_show_its_model(server, client, csv_fi
 
 def test_a_dataset_in_use_cannot_be_deleted(server, client):
     dataset_id = invoke(server, "dataset", "create", "--generator", "circle", "--samples", "500").stdout.strip()
-    job = client.submit(dataset_id, {"layers": [{"units": 16}], "epochs": 100_000, "batch_size": 2, "device": "cpu", "early_stopping": None})
+    job = client.submit(dataset_id, {"layers": [{"units": 16}], "epochs": 100_000, "batch_size": 2, "device": "cpu"})
     try:
         refused = invoke(server, "dataset", "delete", dataset_id)
     finally:

@@ -15,9 +15,9 @@ from .processes import free_port
 from .proxy import CuttingProxy
 
 EPOCHS = 6
-SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu", "early_stopping": None}
+SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu"}
 # Enough work per epoch that a job is still running while a test looks at it; it is cancelled after.
-LONG_SPEC = {"layers": [{"units": 32, "activation": "tanh"}], "epochs": 100_000, "batch_size": 4, "device": "cpu", "early_stopping": None}
+LONG_SPEC = {"layers": [{"units": 32, "activation": "tanh"}], "epochs": 100_000, "batch_size": 4, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")

@@ -176,7 +176,7 @@ def test_an_uploaded_csv_trains_and_is_then_offered_as_an_existing_dataset(new_p
 def test_a_running_job_is_redrawn_as_it_trains_and_can_be_cancelled(new_page, server):
     with server.client() as client:
         dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 200, "noise": 0.05}})
-        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 20_000, "batch_size": 10, "device": "cpu", "early_stopping": None}
+        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 20_000, "batch_size": 10, "device": "cpu"}
         job = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": spec}).json()
     page = new_page()
     page.goto(f"/jobs/{job['id']}")
@@ -204,7 +204,7 @@ def test_a_running_job_is_redrawn_as_it_trains_and_can_be_cancelled(new_page, se
 def test_with_no_event_stream_to_spare_the_page_catches_up_from_the_metrics(new_page, busy_server):
     with busy_server.client() as client:
         dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 200, "noise": 0.05}})
-        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 60, "batch_size": 10, "device": "cpu", "early_stopping": None}
+        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 60, "batch_size": 10, "device": "cpu"}
         job = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": spec}).json()
         assert client.get(f"/v1/jobs/{job['id']}/events").status_code == 503  # No stream, ever.
     page = new_page(on=busy_server)

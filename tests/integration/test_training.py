@@ -20,7 +20,6 @@ SPEC = {
     "epochs": 60,
     "batch_size": 10,
     "optimizer": {"name": "adam", "learning_rate": 0.03},
-    "early_stopping": None,  # Every epoch trains: the tests count them.
     "device": "cpu",
     "seed": 2,
 }

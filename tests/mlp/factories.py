@@ -10,7 +10,6 @@ def make_spec(**overrides) -> NetworkSpec:
         "epochs": 12,
         "batch_size": 16,
         "optimizer": {"name": "adam", "learning_rate": 0.01},
-        "early_stopping": None,  # Mechanism tests train every epoch; the default stopping has its own tests.
         "device": "cpu",
     }
     fields.update(overrides)

@@ -14,15 +14,16 @@ def error_locations(payload, **context) -> list[tuple]:
 
 def test_only_layers_is_required():
     spec = NetworkSpec.model_validate({"layers": [{"units": 4}]})
-    # The tuned defaults (docs/learning.md): Adam at 0.01, 300 epochs, stopping after 50 without progress.
+    # The tuned defaults (docs/learning.md): Adam at 0.01 for 200 epochs of 32-row batches.
     assert spec.optimizer.name == "adam" and spec.optimizer.learning_rate == 0.01
     assert spec.optimizer.betas == [0.9, 0.999] and spec.optimizer.eps == 1e-8
-    assert (spec.epochs, spec.batch_size, spec.validation_split) == (300, 32, 0.1)
-    assert spec.early_stopping.model_dump() == {"monitor": "auto", "patience": 50, "min_delta": 0.0, "restore_best": True}
+    assert (spec.epochs, spec.batch_size, spec.validation_split) == (200, 32, 0.1)
+    assert spec.early_stopping is None
     assert spec.schedule.name == "constant" and spec.loss == "auto" and spec.init == "auto"
     assert spec.layers[0].activation == "relu" and spec.layers[0].dropout == 0
     assert spec.dtype == "float32" and spec.standardize and spec.standardize_targets
-    assert NetworkSpec.model_validate({"layers": [], "early_stopping": None}).early_stopping is None
+    stopping = NetworkSpec.model_validate({"layers": [], "early_stopping": {}}).early_stopping
+    assert stopping.model_dump() == {"monitor": "auto", "patience": 10, "min_delta": 0.0, "restore_best": True}
     assert error_locations({}) == [("layers",)]
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from service.db import utcnow
 from service.models import LOCAL_TENANT, Job, TrainedModel
 
-# Every epoch trains and the model holds the last one's weights (no default early stopping).
-SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 32, "early_stopping": None,
-              "device": "cpu"}
+SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 32, "device": "cpu"}
 
 
 def add_rows(app, *rows):

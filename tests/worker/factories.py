@@ -20,7 +20,6 @@ SPEC = {
     "epochs": 8,
     "batch_size": 32,
     "optimizer": {"name": "adam", "learning_rate": 0.01},
-    "early_stopping": None,  # Every epoch trains: the tests count them.
     "device": "cpu",
     "seed": 7,
 }
