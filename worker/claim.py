@@ -33,6 +33,7 @@ class Claim:
     epoch: int  # Epochs an earlier attempt finished (0 on the first).
     metrics: dict | None  # The latest epoch's record an earlier attempt wrote.
     train_seconds: float  # Spent by earlier attempts.
+    claimed_at: datetime  # This worker's clock when it won the job.
 
 
 def claimable(now: datetime, lease_seconds: float):
@@ -79,6 +80,7 @@ def claim_job(connection: Connection, job_id: str, lease_seconds: float, now: da
         epoch=row.epoch,
         metrics=row.metrics,
         train_seconds=row.train_seconds,
+        claimed_at=now,
     )
 
 

@@ -148,7 +148,9 @@ class EpochWriter:
     def close(self) -> None:
         """Give back the autocommit connection, with its session setting undone."""
         if self.fast_connection is not None:
-            self.fast_connection.execute(text("RESET synchronous_commit"))
+            # A connection the database dropped has no session setting left to undo.
+            if not self.fast_connection.invalidated:
+                self.fast_connection.execute(text("RESET synchronous_commit"))
             self.fast_connection.close()
             self.fast_connection = None
 

@@ -27,6 +27,7 @@ from . import stopping, telemetry
 from .claim import Claim, claim_job, job_status
 from .heartbeat import HeartbeatThread
 from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
+from .release import hand_back_after_lost_connection, lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class Outcome(StrEnum):
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
     HANDED_BACK = "handed_back"  # The worker is stopping: the job is queued again, to resume elsewhere.
     RETRY = "retry"  # An unexpected error: left running, the reconciler republishes it once stale.
+    RELEASED = "released"  # The database connection was lost: the job is queued and published again at once.
+
+
+# What worker.release made of a failed attempt's job, as this delivery's outcome.
+RELEASED_OUTCOMES = {"queued": Outcome.RELEASED, "cancelled": Outcome.CANCELLED}
 
 
 class InvalidJob(Exception):
@@ -102,10 +108,17 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
         telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
         try:
             return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
-        except Exception:
-            # Release nothing: the heartbeat goes stale and the reconciler republishes the job.
-            log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
-            return Outcome.RETRY
+        except Exception as error:
+            if not lost_connection(error):
+                # Release nothing: the heartbeat goes stale and the reconciler republishes the job,
+                # so a job that trips a bug backs off by a lease rather than using up its attempts at once.
+                log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
+                return Outcome.RETRY
+            log.warning("job %s attempt %d: the database connection was lost (%s)", job_id, claim.attempts, error)
+            heartbeat.stop()  # Before the release, so no beat lands after it.
+            released = hand_back_after_lost_connection(engine, claim, settings.lease_seconds / 2,
+                                                       may_publish=lambda: not worker_stopping())
+            return RELEASED_OUTCOMES.get(released, Outcome.RETRY)
         finally:
             heartbeat.stop()
 
