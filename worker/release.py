@@ -23,10 +23,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from service.db import utcnow
-from service.queue import publish_job
 
 from .claim import Claim
 from .persist import checkpoints, fenced, jobs
+from .reconciler import publish_again
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def hand_back_after_lost_connection(engine: Engine, claim: Claim, retry_seconds:
     wait, deadline = FIRST_RETRY_SECONDS, time.monotonic() + retry_seconds
     while True:
         try:
-            status, attempts = _release(engine, claim, publish=may_publish())
+            status, attempts = _release(engine, claim)
             break
         except Exception as error:  # noqa: BLE001  (any failure here is the database's)
             if time.monotonic() + wait > deadline:
@@ -77,14 +77,14 @@ def hand_back_after_lost_connection(engine: Engine, claim: Claim, retry_seconds:
         counted = "not counted as an attempt" if attempts < claim.attempts else "counted: it saved no checkpoint"
         log.info("job %s attempt %d: handed back after the lost connection (%s)", claim.job_id, claim.attempts,
                  counted)
-        if may_publish() and not publish_job(claim.job_id):
-            _unmark_published(engine, claim.job_id)
+        if may_publish():
+            _publish(engine, claim.job_id)
     elif status == "cancelled":
         log.info("job %s: cancelled (a cancel landed before the lost connection)", claim.job_id)
     return status
 
 
-def _release(engine: Engine, claim: Claim, publish: bool) -> tuple[str | None, int]:
+def _release(engine: Engine, claim: Claim) -> tuple[str | None, int]:
     """One transaction: a running job back to ``queued``, a cancelling one to ``cancelled``.
 
     Returns the status given (None when the lease is no longer this worker's) and the job's
@@ -95,7 +95,7 @@ def _release(engine: Engine, claim: Claim, publish: bool) -> tuple[str | None, i
         checkpoints.c.job_id == claim.job_id, checkpoints.c.created_at >= claim.claimed_at).exists()
     with engine.begin() as connection:
         attempts = connection.execute(fenced(claim).where(jobs.c.status == "running").values(
-            status="queued", lease_token=None, published_at=now if publish else None,
+            status="queued", lease_token=None, published_at=None,
             attempts=case((saved_checkpoint, jobs.c.attempts - 1), else_=jobs.c.attempts),
         ).returning(jobs.c.attempts)).scalar_one_or_none()
         if attempts is not None:
@@ -106,11 +106,9 @@ def _release(engine: Engine, claim: Claim, publish: bool) -> tuple[str | None, i
     return ("cancelled" if cancelled else None), claim.attempts
 
 
-def _unmark_published(engine: Engine, job_id: str) -> None:
-    """The broker is down: clear ``published_at`` so the next reconciler run sends the job."""
+def _publish(engine: Engine, job_id: str) -> None:
     try:
-        with engine.begin() as connection:
-            connection.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status == "queued")
-                               .values(published_at=None))
-    except Exception:  # noqa: BLE001  (the reconciler republishes it after republish_seconds anyway)
-        log.exception("job %s: could not mark the job unpublished", job_id)
+        with engine.connect() as connection:
+            publish_again(connection, job_id)
+    except Exception:  # noqa: BLE001  (unpublished, the reconciler's next run sends it)
+        log.exception("job %s: could not publish the job again; the reconciler will", job_id)

@@ -15,18 +15,20 @@ import numpy as np
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
+from service.logs import job_context
 from service.models import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
 from . import stopping, telemetry
-from .claim import Claim, claim_job, job_status
+from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
 from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
+from .reconciler import publish_again
 from .release import hand_back_after_lost_connection, lost_connection
 
 log = logging.getLogger(__name__)
@@ -99,28 +101,47 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
         if worker_stopping():
             return leave_for_another(connection, job_id)
         with connection.begin():
-            claim = claim_job(connection, job_id, settings.lease_seconds)
+            claim = claim_fairest(connection, job_id, settings.lease_seconds)
         if claim is None:
             return not_claimed(connection, job_id)
-        if claim.attempts > settings.max_attempts:
-            return give_up(connection, claim, settings.max_attempts)
-        heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
-        telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
-        try:
-            return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
-        except Exception as error:
-            if not lost_connection(error):
-                # Release nothing: the heartbeat goes stale and the reconciler republishes the job,
-                # so a job that trips a bug backs off by a lease rather than using up its attempts at once.
-                log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
-                return Outcome.RETRY
-            log.warning("job %s attempt %d: the database connection was lost (%s)", job_id, claim.attempts, error)
-            heartbeat.stop()  # Before the release, so no beat lands after it.
-            released = hand_back_after_lost_connection(engine, claim, settings.lease_seconds / 2,
-                                                       may_publish=lambda: not worker_stopping())
-            return RELEASED_OUTCOMES.get(released, Outcome.RETRY)
-        finally:
-            heartbeat.stop()
+        if claim.job_id != job_id:
+            with job_context(claim.job_id):
+                return run_fairer(engine, connection, claim, job_id, settings, clock, worker_stopping)
+        return run_claimed(engine, connection, claim, settings, clock, worker_stopping)
+
+
+def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job_id: str, settings: Settings,
+               clock: Clock, worker_stopping: Flag) -> Outcome:
+    """Train the job taken instead of the message's, whose message went to it: publish that one again."""
+    log.info("job %s: claimed for the message of job %s, whose tenant has more running jobs; "
+             "that one is published again", claim.job_id, message_job_id)
+    publish_again(connection, message_job_id)
+    return run_claimed(engine, connection, claim, settings, clock, worker_stopping)
+
+
+def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+                worker_stopping: Flag) -> Outcome:
+    """Train a job this worker has just claimed, keeping its lease alive meanwhile."""
+    job_id = claim.job_id
+    if claim.attempts > settings.max_attempts:
+        return give_up(connection, claim, settings.max_attempts)
+    heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
+    telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
+    try:
+        return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
+    except Exception as error:
+        if not lost_connection(error):
+            # Release nothing: the heartbeat goes stale and the reconciler republishes the job,
+            # so a job that trips a bug backs off by a lease rather than using up its attempts at once.
+            log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
+            return Outcome.RETRY
+        log.warning("job %s attempt %d: the database connection was lost (%s)", job_id, claim.attempts, error)
+        heartbeat.stop()  # Before the release, so no beat lands after it.
+        released = hand_back_after_lost_connection(engine, claim, settings.lease_seconds / 2,
+                                                   may_publish=lambda: not worker_stopping())
+        return RELEASED_OUTCOMES.get(released, Outcome.RETRY)
+    finally:
+        heartbeat.stop()
 
 
 def leave_for_another(connection: Connection, job_id: str) -> Outcome:
