@@ -27,7 +27,8 @@ from service.storage import decode_arrays, training_targets
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
-from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
+from .checkpointing import CheckpointCadence
+from .persist import Clock, EpochWriter, Flag, fail, finish, succeed
 from .reconciler import publish_again
 from .release import hand_back_after_lost_connection, lost_connection
 
@@ -181,7 +182,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
             inputs = load_inputs(connection, claim, settings)
     except PERMANENT as error:
         return failed(connection, claim, error, claim.train_seconds)
-    cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock)
+    cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
                          max_seconds=settings.max_run_seconds)
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
@@ -192,6 +193,9 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     finally:
         writer.close()
     train_seconds = writer.train_seconds()
+    attempt_seconds = train_seconds - claim.train_seconds
+    log.info("job %s attempt %d: %d checkpoints took %.3f s of %.3f s training", claim.job_id, claim.attempts,
+             cadence.written, cadence.spent_seconds, attempt_seconds)
     if writer.lease_lost:
         log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
         return Outcome.LEASE_LOST
