@@ -67,6 +67,8 @@ class Settings(BaseSettings):
                                      "long at most. 0: read every time.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
+    storage_quota_bytes: int = Field(10 * 2**30, ge=0, description="Bytes of datasets, models and checkpoints "
+                                     "one tenant may store (409 beyond it for new datasets and jobs); 0: no quota.")
     max_event_streams: int = Field(8, ge=0, description="Event streams one API process holds open at once "
                                    "(503 with Retry-After beyond them); below its threads, so other "
                                    "requests always find one.")
