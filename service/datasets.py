@@ -19,6 +19,7 @@ from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_d
 from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
 from .models import ACTIVE_STATUSES, Dataset, Job
 from .paging import newest_first
+from .quota import ensure_room
 from .schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
     DatasetUpload,
@@ -33,7 +34,7 @@ JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/ta
 GENERATOR_PLACES = {"features": {"pointer": "/generator"}, "targets": {"pointer": "/generator"}}
 
 
-@blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 413, 415, 422)},
+@blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 409, 413, 415, 422)},
                 openapi_extensions=body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
                                                          MULTIPART: DatasetUpload}))
 def create_dataset():
@@ -179,6 +180,8 @@ def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: st
                                f"(limit max_classes), got {len(encoded.classes)}"}])
     stored_targets = encoded.values if encoded.classes is not None else targets.astype(np.float64)
     blob, checksum = encode_arrays(features, stored_targets)
+    ensure_room(get_session(), current_tenant(), len(blob), settings.storage_quota_bytes,
+                f"a dataset of {len(blob)} bytes")
     dataset = Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
                       n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
                       dtype="float64", checksum=checksum, data=blob)

@@ -22,6 +22,7 @@ from .http import JSON, body_docs, current_settings, json_body, json_response
 from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
 from .predict import predict, predict_body_docs, read_predict_request
+from .quota import ensure_room
 from .queue import publish_job
 from .schemas import (
     JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
@@ -38,7 +39,7 @@ CANCEL_ROUNDS = 3
 JOB_SLOT_RETRY_SECONDS = 5
 
 
-@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429)},
+@blueprint.post("", responses={202: JobOut, **problem_docs(400, 409, 413, 415, 422, 429)},
                 openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
@@ -128,6 +129,7 @@ def submit_job(body: JobCreate) -> Job:
     except ValidationError as error:
         raise invalid_body(error, body.spec.model_dump(), prefix="/spec") from None
     _take_job_slot(tenant, settings.max_active_jobs)
+    ensure_room(session, tenant, 0, settings.storage_quota_bytes, "a new job")
     job = Job(tenant=tenant, dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued",
               epochs=spec.epochs)
     session.add(job)

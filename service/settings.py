@@ -40,12 +40,15 @@ class Settings(BaseSettings):
 
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
                                       "seconds (and at most one per epoch; 0: every epoch).")
+    checkpoint_share: float = Field(0.05, gt=0, le=1, description="Most of a job's training time that "
+                                    "writing checkpoints may take: after one that took t seconds the next "
+                                    "waits at least t / this (not with AXON_CHECKPOINT_SECONDS=0).")
     lease_seconds: float = Field(60.0, gt=0, description="A running job whose heartbeat is older "
                                  "than this is taken to have lost its worker.")
     republish_seconds: float = Field(30.0, gt=0, description="A queued job published longer ago "
                                      "than this and not started is published again.")
     reconcile_seconds: float = Field(10.0, ge=0, description="How often each worker runs the "
-                                     "reconciler (0: never).")
+                                     "reconciler and vacuums the checkpoints table (0: never).")
     max_run_seconds: float = Field(24 * 3600, gt=0, description="Training time (over all attempts) "
                                    "after which a job is checkpointed and failed with a timeout.")
     max_attempts: int = Field(3, ge=1, description="Attempts that ended uncleanly (a crash, a kill, "
@@ -64,6 +67,8 @@ class Settings(BaseSettings):
                                      "long at most. 0: read every time.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
+    storage_quota_bytes: int = Field(10 * 2**30, ge=0, description="Bytes of datasets, models and checkpoints "
+                                     "one tenant may store (409 beyond it for new datasets and jobs); 0: no quota.")
     max_event_streams: int = Field(8, ge=0, description="Event streams one API process holds open at once "
                                    "(503 with Retry-After beyond them); below its threads, so other "
                                    "requests always find one.")

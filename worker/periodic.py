@@ -1,4 +1,7 @@
-"""Running the reconciler every few seconds inside each worker process, on a daemon thread.
+"""Running the reconciler every few seconds inside each worker process, on a daemon thread, and
+vacuuming the checkpoints table with it (see :mod:`worker.checkpointing`): the vacuum after a
+worker's last checkpoint write or delete may find a reader still seeing the old rows, and with no
+next write nothing else would reclaim them before autovacuum (if it runs at all).
 
 A thread rather than Celery beat: every worker, the embedded ``axon serve`` included, then
 reconciles without one more process to deploy, and the compare-and-set in the reconciler makes
@@ -12,6 +15,7 @@ import threading
 
 from flask import Flask
 
+from .checkpointing import reclaim_checkpoint_space
 from .reconciler import reconcile
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ class ReconcilerThread(threading.Thread):
             try:
                 with self.flask_app.app_context():
                     reconcile()
+                reclaim_checkpoint_space(self.flask_app.extensions["axon.engine"])
             except Exception:  # A database or broker outage must not end the thread.
                 log.exception("reconciler run failed; trying again in %s s", self.interval_seconds)
             self.stopping.wait(self.interval_seconds)

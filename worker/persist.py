@@ -1,7 +1,8 @@
 """Writing a claimed job's progress and outcome, every write fenced by its lease token.
 
 Everything here is SQLAlchemy core on one connection: no ORM objects in the per-epoch path, so
-an epoch costs one UPDATE, one upsert (and now and then a checkpoint upsert) and one commit.
+an epoch costs one UPDATE, one upsert (and now and then a checkpoint upsert, see
+:mod:`worker.checkpointing` for how often and for the space it leaves) and one commit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mlp import CheckpointHandle, FitResult
 from service.db import utcnow
 from service.models import Checkpoint, EpochMetric, Job, TrainedModel, new_id
 
+from .checkpointing import CheckpointCadence, reclaim_checkpoint_space
 from .claim import Claim
 from .telemetry import observe_epoch
 
@@ -81,26 +83,6 @@ def fenced(claim: Claim):
     )
 
 
-class CheckpointCadence:
-    """When an epoch's checkpoint is written: at most once per ``seconds``, always at the last epoch.
-
-    ``seconds == 0`` writes every epoch. Tiny fast epochs would otherwise spend most of their
-    time serialising and storing weights.
-    """
-
-    def __init__(self, seconds: float, last_epoch: int, clock: Clock):
-        self.seconds = seconds
-        self.last_epoch = last_epoch
-        self.clock = clock
-        self.written_at = clock()
-
-    def due(self, epoch: int) -> bool:
-        return epoch >= self.last_epoch or self.clock() - self.written_at >= self.seconds
-
-    def mark_written(self) -> None:
-        self.written_at = self.clock()
-
-
 class EpochWriter:
     """The engine's epoch callback: persists each epoch under the lease and says when to stop.
 
@@ -148,7 +130,9 @@ class EpochWriter:
     def close(self) -> None:
         """Give back the autocommit connection, with its session setting undone."""
         if self.fast_connection is not None:
-            self.fast_connection.execute(text("RESET synchronous_commit"))
+            # A connection the database dropped has no session setting left to undo.
+            if not self.fast_connection.invalidated:
+                self.fast_connection.execute(text("RESET synchronous_commit"))
             self.fast_connection.close()
             self.fast_connection = None
 
@@ -168,6 +152,7 @@ class EpochWriter:
         self.timed_out = epoch < self.cadence.last_epoch and self.train_seconds() > self.max_seconds
         # Serialise before the transaction opens, so the job row stays locked only for the writes.
         due = handing_back or self.timed_out or self.cadence.due(epoch)
+        checkpoint_started = self.clock()
         checkpoint_blob = checkpoint.to_bytes() if due else None
         connection, job_id, now = self.connection, self.claim.job_id, utcnow()
         if checkpoint_blob is None and not handing_back and self.fast_connection is not None:
@@ -193,7 +178,8 @@ class EpochWriter:
             if handing_back and status == "running":
                 self.handed_back = hand_back(connection, self.claim)
         if checkpoint_blob is not None:
-            self.cadence.mark_written()
+            reclaim_checkpoint_space(connection.engine)  # The checkpoint this one replaced.
+            self.cadence.mark_written(self.clock() - checkpoint_started)
         return self._after_write(status)
 
     def _after_write(self, status: str | None) -> bool:
@@ -259,4 +245,5 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, train_secon
             artefact=artefact, created_at=utcnow(),
         ))
         connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))
+    reclaim_checkpoint_space(connection.engine)
     return True

@@ -112,6 +112,21 @@ def release(connection: Connection, job_ids: list[str], now: datetime) -> None:
         )
 
 
+def publish_again(connection: Connection, job_id: str, publish: Callable[[str], bool] = publish_job) -> bool:
+    """Send a queued job a message now, outside the reconciler's period; False if it is not queued
+    or the broker is down (its ``published_at`` is then cleared, so the next run sends it)."""
+    now = utcnow()
+    with connection.begin():
+        queued = connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued")
+                                    .values(published_at=now)).rowcount == 1
+    if not queued:
+        return False
+    if publish(job_id):
+        return True
+    release(connection, [job_id], now)
+    return False
+
+
 def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publish_job) -> Reconciliation:
     """One pass over the jobs table, within the current Flask app; see the module docstring.
 

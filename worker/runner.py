@@ -15,18 +15,22 @@ import numpy as np
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
+from service.logs import job_context
 from service.models import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
 from . import stopping, telemetry
-from .claim import Claim, claim_job, job_status
+from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
-from .persist import CheckpointCadence, Clock, EpochWriter, Flag, fail, finish, succeed
+from .checkpointing import CheckpointCadence
+from .persist import Clock, EpochWriter, Flag, fail, finish, succeed
+from .reconciler import publish_again
+from .release import hand_back_after_lost_connection, lost_connection
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,11 @@ class Outcome(StrEnum):
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
     HANDED_BACK = "handed_back"  # The worker is stopping: the job is queued again, to resume elsewhere.
     RETRY = "retry"  # An unexpected error: left running, the reconciler republishes it once stale.
+    RELEASED = "released"  # The database connection was lost: the job is queued and published again at once.
+
+
+# What worker.release made of a failed attempt's job, as this delivery's outcome.
+RELEASED_OUTCOMES = {"queued": Outcome.RELEASED, "cancelled": Outcome.CANCELLED}
 
 
 class InvalidJob(Exception):
@@ -93,21 +102,47 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
         if worker_stopping():
             return leave_for_another(connection, job_id)
         with connection.begin():
-            claim = claim_job(connection, job_id, settings.lease_seconds)
+            claim = claim_fairest(connection, job_id, settings.lease_seconds)
         if claim is None:
             return not_claimed(connection, job_id)
-        if claim.attempts > settings.max_attempts:
-            return give_up(connection, claim, settings.max_attempts)
-        heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
-        telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
-        try:
-            return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
-        except Exception:
-            # Release nothing: the heartbeat goes stale and the reconciler republishes the job.
+        if claim.job_id != job_id:
+            with job_context(claim.job_id):
+                return run_fairer(engine, connection, claim, job_id, settings, clock, worker_stopping)
+        return run_claimed(engine, connection, claim, settings, clock, worker_stopping)
+
+
+def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job_id: str, settings: Settings,
+               clock: Clock, worker_stopping: Flag) -> Outcome:
+    """Train the job taken instead of the message's, whose message went to it: publish that one again."""
+    log.info("job %s: claimed for the message of job %s, whose tenant has more running jobs; "
+             "that one is published again", claim.job_id, message_job_id)
+    publish_again(connection, message_job_id)
+    return run_claimed(engine, connection, claim, settings, clock, worker_stopping)
+
+
+def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+                worker_stopping: Flag) -> Outcome:
+    """Train a job this worker has just claimed, keeping its lease alive meanwhile."""
+    job_id = claim.job_id
+    if claim.attempts > settings.max_attempts:
+        return give_up(connection, claim, settings.max_attempts)
+    heartbeat = HeartbeatThread(engine, claim, settings.lease_seconds / 3)
+    telemetry.start_in_this_context(heartbeat)  # Its lines name the job too.
+    try:
+        return train_claimed(connection, claim, settings, clock, worker_stopping, heartbeat.lease_lost.is_set)
+    except Exception as error:
+        if not lost_connection(error):
+            # Release nothing: the heartbeat goes stale and the reconciler republishes the job,
+            # so a job that trips a bug backs off by a lease rather than using up its attempts at once.
             log.exception("job %s attempt %d failed unexpectedly; left for a retry", job_id, claim.attempts)
             return Outcome.RETRY
-        finally:
-            heartbeat.stop()
+        log.warning("job %s attempt %d: the database connection was lost (%s)", job_id, claim.attempts, error)
+        heartbeat.stop()  # Before the release, so no beat lands after it.
+        released = hand_back_after_lost_connection(engine, claim, settings.lease_seconds / 2,
+                                                   may_publish=lambda: not worker_stopping())
+        return RELEASED_OUTCOMES.get(released, Outcome.RETRY)
+    finally:
+        heartbeat.stop()
 
 
 def leave_for_another(connection: Connection, job_id: str) -> Outcome:
@@ -147,7 +182,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
             inputs = load_inputs(connection, claim, settings)
     except PERMANENT as error:
         return failed(connection, claim, error, claim.train_seconds)
-    cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock)
+    cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
                          max_seconds=settings.max_run_seconds)
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
@@ -158,6 +193,10 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     finally:
         writer.close()
     train_seconds = writer.train_seconds()
+    attempt_seconds = train_seconds - claim.train_seconds
+    # Not "job ... attempt ...": the fault tests count those lines as attempts.
+    log.info("job %s: %d checkpoints took %.3f s of %.3f s training in this attempt", claim.job_id,
+             cadence.written, cadence.spent_seconds, attempt_seconds)
     if writer.lease_lost:
         log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
         return Outcome.LEASE_LOST

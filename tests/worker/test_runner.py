@@ -317,3 +317,43 @@ def test_a_job_past_its_run_time_is_checkpointed_and_failed_not_retried(make_app
     assert "past the 2.5 s limit, at epoch 3" in job.error_message
     assert checkpoint_epoch(engine, job_id) == 3  # Checkpointed before failing, though not yet due.
     assert sorted(metric_records(engine, job_id)) == [1, 2, 3]
+
+
+class CostlyCheckpoint:
+    """A checkpoint handle whose serialising takes ``seconds`` on the fake clock."""
+
+    def __init__(self, handle, clock, seconds: float):
+        self.handle, self.clock, self.seconds = handle, clock, seconds
+
+    def to_bytes(self) -> bytes:
+        self.clock.now += self.seconds
+        return self.handle.to_bytes()
+
+
+@pytest.mark.parametrize("checkpoint_seconds, expected", [
+    # One second an epoch, two a checkpoint, at most 20 % of the time on them: after each, the next
+    # waits 10 s (from the end of the write): epochs 1, 11, 21, and the last.
+    (1, [1, 11, 21, 30]),
+    (0, list(range(1, 31))),  # 0: every epoch, whatever it costs.
+])
+def test_a_costly_checkpoint_spaces_out_the_next_ones(make_app, monkeypatch, clock, checkpoint_seconds, expected):
+    app = make_app(checkpoint_seconds=checkpoint_seconds, checkpoint_share=0.2)
+    engine = app.extensions["axon.engine"]
+    job_id = add_job(engine, add_dataset(engine, n_samples=40), spec=job_spec(epochs=30))
+    written = []
+    real_fit = mlp.fit
+
+    def fit(*args, callback, **kwargs):
+        def costly(record, checkpoint):
+            clock.now += 1.0
+            stop = callback(record, CostlyCheckpoint(checkpoint, clock, 2.0))
+            if checkpoint_epoch(engine, job_id) == record["epoch"]:
+                written.append(record["epoch"])
+            return stop
+
+        return real_fit(*args, callback=costly, **kwargs)
+
+    monkeypatch.setattr(mlp, "fit", fit)
+    with app.app_context():
+        assert run_job(job_id, clock=clock) == Outcome.SUCCEEDED
+    assert written == expected
