@@ -4,16 +4,16 @@ With early stopping's restore_best the weights come from the best epoch, not the
 ``metrics`` now holds that epoch's record and ``last_metrics`` the last epoch's. Models made
 before this revision keep their last epoch's record in ``metrics`` and have no epoch.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_checkpoints
 Create Date: 2026-12-01 22:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003_checkpoints'
 branch_labels = None
 depends_on = None
 
