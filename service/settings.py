@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_features: int = Field(1_000, ge=1, description="Most features in one dataset.")
     max_classes: int = Field(1_000, ge=2, description="Most distinct class labels in one dataset.")
     max_predict_rows: int = Field(100_000, ge=1, description="Most rows in one predict request.")
+    max_predict_values: int = Field(2_000_000, ge=1, description="Most numbers in one predict answer: rows "
+                                    "x classes (the probabilities) for a classifier, rows x targets for "
+                                    "regression; 422 above it, before predicting.")
     max_layers: int = Field(32, ge=0, description="Most hidden layers in a spec.")
     max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
     max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
