@@ -25,10 +25,10 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 @dataclass(frozen=True)
 class CsvTable:
     """An uploaded dataset: ``features`` (n_samples, n_features) float64, ``targets`` (n_samples,)
-    int64, float64 or str labels, and the feature columns' names."""
+    int64 or float64, or a list of string labels, and the feature columns' names."""
 
     features: np.ndarray
-    targets: np.ndarray
+    targets: np.ndarray | list[str]
     feature_names: list[str]
 
 
@@ -66,7 +66,7 @@ def _rows(text: str, place: dict):
         raise InvalidRequest([{**place, "detail": f"line {reader.line_num}: not valid CSV: {error}"}]) from None
 
 
-def read_dataset_csv(raw: bytes, target: str, max_rows: int, max_features: int) -> CsvTable:
+def read_dataset_csv(raw: bytes, target: str, max_rows: int, max_features: int, max_label_length: int) -> CsvTable:
     """Parse an uploaded dataset whose first row names the columns; ``target`` is one of them.
 
     Raises
@@ -103,7 +103,7 @@ def read_dataset_csv(raw: bytes, target: str, max_rows: int, max_features: int) 
         features.append(row)
     if not features:
         raise InvalidRequest([{"field": "file", "detail": "no data rows below the header"}])
-    return CsvTable(np.asarray(features, dtype=np.float64), _target_column(labels, target), feature_names)
+    return CsvTable(np.asarray(features, dtype=np.float64), _target_column(labels, target, max_label_length), feature_names)
 
 
 def _check_header(header: list[str], line: int, target: str, max_features: int) -> None:
@@ -124,7 +124,7 @@ def _check_header(header: list[str], line: int, target: str, max_features: int) 
         raise InvalidRequest([{"field": "file", "row": line, "detail": f"header: {problem}"} for problem in problems])
 
 
-def _target_column(labels: list[tuple[int, str]], target: str) -> np.ndarray:
+def _target_column(labels: list[tuple[int, str]], target: str, max_label_length: int) -> np.ndarray | list[str]:
     """Integers stay integers (class labels), other numbers are floats, anything else strings.
 
     The same rule as JSON targets, so a CSV and its JSON twin make the same dataset.
@@ -149,7 +149,12 @@ def _target_column(labels: list[tuple[int, str]], target: str) -> np.ndarray:
                 raise InvalidRequest([{"field": "file", "row": line, "column": target,
                                        "detail": f"line {line}, column '{target}': '{text}' is too large for a 64-bit float"}])
         return np.asarray([float(text) for text in texts], dtype=np.float64)
-    return np.asarray(texts, dtype=str)
+    for line, text in labels:
+        if len(text) > max_label_length:
+            raise InvalidRequest([{"field": "file", "row": line, "column": target,
+                                   "detail": f"line {line}, column '{target}': a label of {len(text)} characters; "
+                                   f"at most {max_label_length} (limit max_label_length)"}])
+    return texts
 
 
 def read_predict_csv(raw: bytes) -> list[list[float]]:

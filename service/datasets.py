@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from mlp import DataError, infer_task
-from mlp.data import encode_targets
+from mlp.data import EncodedTargets, encode_targets
 from mlp.datasets import generate
 
 from .auth import SECURITY, current_tenant
@@ -23,7 +23,7 @@ from .schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
     DatasetUpload,
 )
-from .storage import encode_arrays
+from .storage import encode_arrays, encode_labels
 
 blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
                          abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
@@ -94,8 +94,9 @@ def create_from_request() -> Dataset:
     document = read_json()
     if isinstance(document, dict) and "generator" in document:
         return create_from_generator(validate_json(DatasetFromGenerator, document))
-    body = validate_json(DatasetFromArrays, document, context={"max_rows": current_settings().max_rows})
-    features, targets = arrays_from_json(body, current_settings().max_features)
+    settings = current_settings()
+    body = validate_json(DatasetFromArrays, document, context={"max_rows": settings.max_rows})
+    features, targets = arrays_from_json(body, settings.max_features, settings.max_label_length)
     return store_dataset(body.name or "dataset", features, targets, body.task, None, JSON_PLACES)
 
 
@@ -126,15 +127,17 @@ def create_from_upload() -> Dataset:
         raw, filename = upload.file.encode(), None
     else:
         raw, filename = upload.file.read(), upload.file.filename
-    table = read_dataset_csv(raw, upload.target, settings.max_rows, settings.max_features)
+    table = read_dataset_csv(raw, upload.target, settings.max_rows, settings.max_features,
+                             settings.max_label_length)
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
     return store_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
 
 
-def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n_samples, n_features) float64, targets (n_samples,)) of a JSON body, whose
-    rows pydantic has checked are lists of finite numbers."""
+def arrays_from_json(body: DatasetFromArrays, max_features: int,
+                     max_label_length: int) -> tuple[np.ndarray, np.ndarray | list[str]]:
+    """(features (n_samples, n_features) float64, targets) of a JSON body, whose rows pydantic has
+    checked are lists of finite numbers; targets are (n_samples,) numbers or a list of labels."""
     features, targets = body.features, body.targets
     n_features = len(features[0])
     if not 1 <= n_features <= max_features:
@@ -152,8 +155,11 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.nda
         if isinstance(target, str) != labels_are_text:
             raise InvalidRequest([{"pointer": f"/targets/{index}",
                                    "detail": "targets must be all numbers or all strings"}])
+        if labels_are_text and len(target) > max_label_length:
+            raise InvalidRequest([{"pointer": f"/targets/{index}", "detail": f"a label of {len(target)} "
+                                   f"characters; at most {max_label_length} (limit max_label_length)"}])
     if labels_are_text:
-        target_array = np.asarray(targets, dtype=str)
+        target_array = list(targets)
     else:
         # JSON keeps 1 and 1.0 apart: integers are labels, any fraction makes the column values.
         is_float = any(isinstance(target, float) for target in targets)
@@ -161,23 +167,23 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.nda
     return np.asarray(features, dtype=np.float64), target_array
 
 
-def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: str | None,
+def store_dataset(name: str, features: np.ndarray, targets: np.ndarray | list[str], task: str | None,
                   feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
-    """Encode and store a dataset; ``targets`` are labels or values as given.
+    """Encode and store a dataset; ``targets`` are numbers (an array) or string labels (a list).
 
     Classification targets are stored as int64 indices into the sorted ``classes``, regression
     targets as float64 values. ``places`` says where to point errors about features or targets.
     """
     settings = current_settings()
-    task = task or infer_task(targets)
     try:
-        encoded = encode_targets(targets, task)
+        encoded = _encode_targets(targets, task)
     except DataError as error:
         raise InvalidRequest([{**places[error.field], "detail": error.message}]) from None
+    task = encoded.task
     if encoded.classes is not None and len(encoded.classes) > settings.max_classes:
         raise InvalidRequest([{**places["targets"], "detail": f"at most {settings.max_classes} classes "
                                f"(limit max_classes), got {len(encoded.classes)}"}])
-    stored_targets = encoded.values if encoded.classes is not None else targets.astype(np.float64)
+    stored_targets = encoded.values if encoded.classes is not None else np.asarray(targets, np.float64)
     blob, checksum = encode_arrays(features, stored_targets)
     dataset = Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
                       n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
@@ -186,3 +192,18 @@ def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: st
     session.add(dataset)
     session.commit()
     return dataset
+
+
+def _encode_targets(targets: np.ndarray | list[str], task: str | None) -> EncodedTargets:
+    """The engine's encoding of ``targets``; string labels become class indices first.
+
+    The engine checks the indices (two classes at least) as it would the labels, and its classes
+    0..k-1 then name the labels they stand for.
+    """
+    if not isinstance(targets, list):
+        return encode_targets(targets, task or infer_task(targets))
+    if task == "regression":
+        raise DataError("targets", "regression targets must be numbers")
+    labels, indices = encode_labels(targets)
+    encoded = encode_targets(indices, "classification")
+    return EncodedTargets("classification", encoded.values, [labels[index] for index in encoded.classes])

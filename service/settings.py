@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
     max_features: int = Field(1_000, ge=1, description="Most features in one dataset.")
     max_classes: int = Field(1_000, ge=2, description="Most distinct class labels in one dataset.")
+    max_label_length: int = Field(200, ge=1, description="Most characters in one class label (a string "
+                                  "target); 422 naming the cell above it.")
     max_predict_rows: int = Field(100_000, ge=1, description="Most rows in one predict request.")
     max_predict_values: int = Field(2_000_000, ge=1, description="Most numbers in one predict answer: rows "
                                     "x classes (the probabilities) for a classifier, rows x targets for "

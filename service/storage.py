@@ -27,8 +27,26 @@ def decode_arrays(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         return archive["features"], archive["targets"]
 
 
+def encode_labels(labels: list[str]) -> tuple[list[str], np.ndarray]:
+    """(sorted distinct labels, (n_samples,) int64 index of each label among them).
+
+    By dictionary, not through a NumPy array of the labels: that is fixed-width, so one long
+    label would make every row as wide as it (1,000 rows of a 131,000-character label: 524 MB).
+    Python and NumPy both order strings by code point, so these are the engine's classes.
+    """
+    classes = sorted(set(labels))
+    index_of = {label: index for index, label in enumerate(classes)}
+    return classes, np.fromiter((index_of[label] for label in labels), dtype=np.int64, count=len(labels))
+
+
 def training_targets(targets: np.ndarray, classes: list | None) -> np.ndarray:
-    """The targets to give the engine: original class labels, or the stored values."""
+    """The targets to give the engine: original class labels, or the stored values.
+
+    String labels go as NumPy's variable-width strings, so rows cost their own label's length,
+    not the longest label's (fixed-width ``<U`` arrays pad every row to it, 4 bytes a character).
+    """
     if classes is None:
         return targets
+    if classes and isinstance(classes[0], str):
+        return np.asarray(classes, dtype=np.dtypes.StringDType())[targets]
     return np.asarray(classes)[targets]
