@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
     max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
     max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
+    max_training_bytes: int = Field(4 * 2**30, ge=1, description="Most memory a job's training may need, "
+                                    "as mlp.footprint estimates it (data, parameters, optimizer state, "
+                                    "the layers' buffers per batch, checkpoint); 422 above it, at submission.")
     page_size: int = Field(1_000, ge=1, description="Items per page of lists and metrics.")
 
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
