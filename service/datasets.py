@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
@@ -13,7 +15,7 @@ from mlp.data import EncodedTargets, encode_targets
 from mlp.datasets import generate
 
 from .auth import SECURITY, current_tenant
-from .csv_input import read_dataset_csv
+from .csv_upload import read_dataset_csv
 from .database import get_session
 from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
@@ -23,7 +25,7 @@ from .schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
     DatasetUpload,
 )
-from .storage import encode_arrays, encode_labels
+from .storage import ClassLabels, encode_arrays, encode_labels
 
 blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
                          abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
@@ -97,7 +99,7 @@ def create_from_request() -> Dataset:
     settings = current_settings()
     body = validate_json(DatasetFromArrays, document, context={"max_rows": settings.max_rows})
     features, targets = arrays_from_json(body, settings.max_features, settings.max_label_length)
-    return store_dataset(body.name or "dataset", features, targets, body.task, None, JSON_PLACES)
+    return store_dataset(new_dataset(body.name or "dataset", features, targets, body.task, None, JSON_PLACES))
 
 
 def create_from_generator(body: DatasetFromGenerator) -> Dataset:
@@ -109,8 +111,8 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
         raise InvalidRequest([{"pointer": "/generator/features",
                                "detail": f"at most {settings.max_features} features (limit max_features)"}])
     generated = generate(spec)
-    return store_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
-                         list(generated.feature_names), GENERATOR_PLACES)
+    return store_dataset(new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
+                                     list(generated.feature_names), GENERATOR_PLACES))
 
 
 def create_from_upload() -> Dataset:
@@ -124,20 +126,23 @@ def create_from_upload() -> Dataset:
     if upload.file is None:
         raise InvalidRequest([{"field": "file", "detail": "attach the CSV as a form part named 'file'"}])
     if isinstance(upload.file, str):
-        raw, filename = upload.file.encode(), None
+        source, filename = io.BytesIO(upload.file.encode()), None
     else:
-        raw, filename = upload.file.read(), upload.file.filename
-    table = read_dataset_csv(raw, upload.target, settings.max_rows, settings.max_features,
+        # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
+        source, filename = upload.file.stream, upload.file.filename
+    table = read_dataset_csv(source, upload.target, settings.max_rows, settings.max_features,
                              settings.max_label_length)
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
-    return store_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
+    dataset = new_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
+    del table  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
+    return store_dataset(dataset)
 
 
 def arrays_from_json(body: DatasetFromArrays, max_features: int,
-                     max_label_length: int) -> tuple[np.ndarray, np.ndarray | list[str]]:
+                     max_label_length: int) -> tuple[np.ndarray, np.ndarray | ClassLabels]:
     """(features (n_samples, n_features) float64, targets) of a JSON body, whose rows pydantic has
-    checked are lists of finite numbers; targets are (n_samples,) numbers or a list of labels."""
+    checked are lists of finite numbers; targets are (n_samples,) numbers or class labels."""
     features, targets = body.features, body.targets
     n_features = len(features[0])
     if not 1 <= n_features <= max_features:
@@ -159,7 +164,7 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int,
             raise InvalidRequest([{"pointer": f"/targets/{index}", "detail": f"a label of {len(target)} "
                                    f"characters; at most {max_label_length} (limit max_label_length)"}])
     if labels_are_text:
-        target_array = list(targets)
+        target_array = encode_labels(targets)
     else:
         # JSON keeps 1 and 1.0 apart: integers are labels, any fraction makes the column values.
         is_float = any(isinstance(target, float) for target in targets)
@@ -167,9 +172,9 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int,
     return np.asarray(features, dtype=np.float64), target_array
 
 
-def store_dataset(name: str, features: np.ndarray, targets: np.ndarray | list[str], task: str | None,
-                  feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
-    """Encode and store a dataset; ``targets`` are numbers (an array) or string labels (a list).
+def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabels, task: str | None,
+                feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
+    """Encode a dataset into a row to store; ``targets`` are numbers (an array) or string class labels.
 
     Classification targets are stored as int64 indices into the sorted ``classes``, regression
     targets as float64 values. ``places`` says where to point errors about features or targets.
@@ -185,25 +190,27 @@ def store_dataset(name: str, features: np.ndarray, targets: np.ndarray | list[st
                                f"(limit max_classes), got {len(encoded.classes)}"}])
     stored_targets = encoded.values if encoded.classes is not None else np.asarray(targets, np.float64)
     blob, checksum = encode_arrays(features, stored_targets)
-    dataset = Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
-                      n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
-                      dtype="float64", checksum=checksum, data=blob)
+    return Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
+                   n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
+                   dtype="float64", checksum=checksum, data=blob)
+
+
+def store_dataset(dataset: Dataset) -> Dataset:
     session = get_session()
     session.add(dataset)
     session.commit()
     return dataset
 
 
-def _encode_targets(targets: np.ndarray | list[str], task: str | None) -> EncodedTargets:
-    """The engine's encoding of ``targets``; string labels become class indices first.
+def _encode_targets(targets: np.ndarray | ClassLabels, task: str | None) -> EncodedTargets:
+    """The engine's encoding of ``targets``; string labels arrive as class indices already.
 
     The engine checks the indices (two classes at least) as it would the labels, and its classes
     0..k-1 then name the labels they stand for.
     """
-    if not isinstance(targets, list):
+    if not isinstance(targets, ClassLabels):
         return encode_targets(targets, task or infer_task(targets))
     if task == "regression":
         raise DataError("targets", "regression targets must be numbers")
-    labels, indices = encode_labels(targets)
-    encoded = encode_targets(indices, "classification")
-    return EncodedTargets("classification", encoded.values, [labels[index] for index in encoded.classes])
+    encoded = encode_targets(targets.indices, "classification")
+    return EncodedTargets("classification", encoded.values, [targets.classes[index] for index in encoded.classes])

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ClassLabels:
+    """String class labels as a dataset stores them: ``classes``, the sorted distinct labels, and
+    ``indices`` (n_samples,) int64, each row's index into them."""
+
+    classes: list[str]
+    indices: np.ndarray
 
 
 def encode_arrays(features: np.ndarray, targets: np.ndarray) -> tuple[bytes, str]:
@@ -27,8 +37,8 @@ def decode_arrays(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         return archive["features"], archive["targets"]
 
 
-def encode_labels(labels: list[str]) -> tuple[list[str], np.ndarray]:
-    """(sorted distinct labels, (n_samples,) int64 index of each label among them).
+def encode_labels(labels: list[str]) -> ClassLabels:
+    """Each label's index among the sorted distinct labels.
 
     By dictionary, not through a NumPy array of the labels: that is fixed-width, so one long
     label would make every row as wide as it (1,000 rows of a 131,000-character label: 524 MB).
@@ -36,7 +46,7 @@ def encode_labels(labels: list[str]) -> tuple[list[str], np.ndarray]:
     """
     classes = sorted(set(labels))
     index_of = {label: index for index, label in enumerate(classes)}
-    return classes, np.fromiter((index_of[label] for label in labels), dtype=np.int64, count=len(labels))
+    return ClassLabels(classes, np.fromiter((index_of[label] for label in labels), dtype=np.int64, count=len(labels)))
 
 
 def training_targets(targets: np.ndarray, classes: list | None) -> np.ndarray:

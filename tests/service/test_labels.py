@@ -60,10 +60,10 @@ def test_json_and_csv_labels_make_the_same_dataset(client, app):
 
 def test_labels_encode_as_numpy_orders_them():
     labels = ["b", "Z", "a", "é", "b", "10", "9"]
-    classes, indices = encode_labels(labels)
+    encoded = encode_labels(labels)
     expected_classes, expected_indices = np.unique(np.asarray(labels), return_inverse=True)
-    assert classes == expected_classes.tolist()
-    assert indices.dtype == np.int64 and indices.tolist() == expected_indices.tolist()
+    assert encoded.classes == expected_classes.tolist()
+    assert encoded.indices.dtype == np.int64 and encoded.indices.tolist() == expected_indices.tolist()
 
 
 def test_training_targets_train_exactly_as_the_labels_do():
