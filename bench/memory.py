@@ -1,4 +1,4 @@
-"""Peak memory of the API process for one big request: a CSV upload, a JSON upload, a many-class predict.
+"""Peak memory of the API process for one big request: a CSV upload, a JSON upload, many-class predicts.
 
 Each case starts a fresh API process (the app under Werkzeug's single-threaded server, SQLite,
 keys off), warms it with a small request of the same kind, sends the big one over loopback, and
@@ -6,7 +6,7 @@ reads the process's peak resident memory (``VmHWM``) from /proc; the figure is t
 the process's resident memory just before the big request, against its body size. The client
 runs in this process, so its copy of the body is not counted.
 
-    python bench/memory.py [--cases csv,json,predict] [--megabytes 50] [--repo PATH]
+    python bench/memory.py [--cases csv,json,predict,predict-2000] [--megabytes 50] [--repo PATH]
 
 ``--repo`` runs the API from another checkout (an older commit, for a before/after table).
 """
@@ -28,7 +28,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 N_FEATURES = 10
-PREDICT_CLASSES, PREDICT_ROWS, PREDICT_FEATURES = 1000, 10_000, 4
+PREDICT_CLASSES, PREDICT_FEATURES = 1000, 4
+# Rows per predict case: 10,000 (10^7 probabilities), and 2,000, the most AXON_MAX_PREDICT_VALUES'
+# default lets a 1,000-class model answer.
+PREDICT_ROWS = {"predict": 10_000, "predict-2000": 2_000}
 
 
 def serve(port: int, home: str, with_model: bool) -> None:
@@ -97,7 +100,7 @@ def json_body(megabytes: float) -> bytes:
 
 
 def send(case: str, url: str, megabytes: float) -> tuple[bytes, httpx.Response]:
-    """Send the case's request of about ``megabytes`` (predict: PREDICT_ROWS rows, or 10 when tiny)."""
+    """Send the case's request of about ``megabytes`` (predict: its PREDICT_ROWS, or 10 when tiny)."""
     if case == "csv":
         body = csv_body(megabytes)
         return body, httpx.post(f"{url}/v1/datasets", files={"file": ("bench.csv", body, "text/csv")},
@@ -106,7 +109,7 @@ def send(case: str, url: str, megabytes: float) -> tuple[bytes, httpx.Response]:
         body = json_body(megabytes)
         return body, httpx.post(f"{url}/v1/datasets", content=body, headers={"Content-Type": "application/json"},
                                 timeout=600)
-    n_rows = PREDICT_ROWS if megabytes >= 1 else 10
+    n_rows = PREDICT_ROWS[case] if megabytes >= 1 else 10
     rows = np.random.default_rng(2).normal(size=(n_rows, PREDICT_FEATURES)).round(4).tolist()
     body = httpx.Request("POST", url, json={"inputs": rows}).content
     return body, httpx.post(f"{url}/v1/models/manyclasses/predict", content=body,
@@ -133,7 +136,7 @@ def measure(case: str, megabytes: float, repo: Path) -> dict:
            "PYTHONPATH": str(repo)}
     with tempfile.TemporaryDirectory(prefix="axon-bench-memory-") as home:
         argv = [sys.executable, str(REPO / "bench" / "memory.py"), "--serve", str(port), home]
-        if case == "predict":
+        if case.startswith("predict"):
             argv.append("--with-model")
         server = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -169,7 +172,7 @@ def measure(case: str, megabytes: float, repo: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="csv,json,predict")
+    parser.add_argument("--cases", default="csv,json,predict,predict-2000")
     parser.add_argument("--megabytes", type=float, default=50.0)
     parser.add_argument("--repo", type=Path, default=REPO)
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "HOME"), help=argparse.SUPPRESS)
