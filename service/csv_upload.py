@@ -68,36 +68,50 @@ def read_dataset_csv(source: BinaryIO, target: str, max_rows: int, max_features:
     n_lines = _count_lines(source)  # Before pyarrow reads: both move the file's position.
     upload = Upload(source, n_columns)
     batches = upload.batches()
-    header_batch = next(batches)
-    header = [header_batch.column(index)[0].as_py().strip() for index in range(n_columns)]
-    _check_header(header, header_line, target, max_features)
-    target_index = header.index(target)
-    feature_names = [name for index, name in enumerate(header) if index != target_index]
-    # Room for a row per line: pages never written are never resident, so the unused tail costs
-    # address space only, and no chunk is copied into a final array.
-    features = np.empty((n_lines, len(feature_names)), dtype=np.float64)
-    labels, n_rows = [], 0
-    feature_columns = [index for index in range(n_columns) if index != target_index]
-    for batch, first_record in _data_batches(header_batch, batches):
-        # One call per step for the whole batch: the columns end to end, each batch.num_rows long.
-        raw = pa.concat_arrays([batch.column(index) for index in feature_columns])
-        cells = pc.utf8_trim_whitespace(raw)
-        target_cells = pc.utf8_trim_whitespace(batch.column(target_index))
-        empty = pc.equal(pc.utf8_length(cells), 0).to_numpy(zero_copy_only=False).reshape(len(feature_columns), -1)
-        # Python's reader skips a row whose cells are all blank, and so does this one.
-        blank = empty.all(axis=0) & (pc.utf8_length(target_cells).to_numpy(zero_copy_only=False) == 0)
-        kept = ~blank
-        n_kept = int(kept.sum())
-        if n_rows + n_kept > max_rows:
-            raise InvalidRequest([{"field": "file", "detail": f"at most {max_rows} rows (limit max_rows)"}])
-        features[n_rows : n_rows + n_kept] = _feature_values(upload, raw, cells, kept, first_record,
-                                                             [header[index] for index in feature_columns])
-        n_rows += n_kept
-        labels.append(pc.filter(target_cells, pa.array(kept)))
+    try:
+        header_batch = next(batches)
+        header = [header_batch.column(index)[0].as_py().strip() for index in range(n_columns)]
+        _check_header(header, header_line, target, max_features)
+        target_index = header.index(target)
+        feature_names = [name for index, name in enumerate(header) if index != target_index]
+        # Room for a row per line: pages never written are never resident, so the unused tail costs
+        # address space only, and no chunk is copied into a final array.
+        features = np.empty((n_lines, len(feature_names)), dtype=np.float64)
+        labels, n_rows = [], 0
+        feature_columns = [index for index in range(n_columns) if index != target_index]
+        for batch, first_record in _data_batches(header_batch, batches):
+            # One call per step for the whole batch: the columns end to end, each batch.num_rows long.
+            raw = pa.concat_arrays([batch.column(index) for index in feature_columns])
+            cells = pc.utf8_trim_whitespace(raw)
+            target_cells = pc.utf8_trim_whitespace(batch.column(target_index))
+            empty = pc.equal(pc.utf8_length(cells), 0).to_numpy(zero_copy_only=False).reshape(len(feature_columns), -1)
+            # Python's reader skips a row whose cells are all blank, and so does this one.
+            blank = empty.all(axis=0) & (pc.utf8_length(target_cells).to_numpy(zero_copy_only=False) == 0)
+            kept = ~blank
+            n_kept = int(kept.sum())
+            if n_rows + n_kept > max_rows:
+                raise InvalidRequest([{"field": "file", "detail": f"at most {max_rows} rows (limit max_rows)"}])
+            features[n_rows : n_rows + n_kept] = _feature_values(raw, cells, kept, first_record,
+                                                                 [header[index] for index in feature_columns])
+            n_rows += n_kept
+            labels.append(pc.filter(target_cells, pa.array(kept)))
+    except BadCell as bad:
+        batches.close()  # pyarrow reads ahead on its own threads: done before the file is read again.
+        raise _cell_error(upload.line_of(bad.record), bad.column, bad.problem) from None
+    finally:
+        batches.close()  # Closes pyarrow's reader too, when a refusal stops the reading early.
     if n_rows == 0:
         raise InvalidRequest([{"field": "file", "detail": "no data rows below the header"}])
     targets = _target_column(upload, pa.chunked_array(labels, pa.string()), target, max_label_length)
     return CsvTable(features[:n_rows], targets, feature_names)
+
+
+class BadCell(ValueError):
+    """A feature cell that is not a finite number: its record, column name and what is wrong."""
+
+    def __init__(self, record: int, column: str, problem: str):
+        super().__init__(problem)
+        self.record, self.column, self.problem = record, column, problem
 
 
 class Upload:
@@ -119,7 +133,7 @@ class Upload:
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=self._on_ragged),
                 convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False))
-            with reader:  # Closed even when a refusal stops the reading early.
+            with reader:
                 yield from reader
         except pa.ArrowInvalid as error:
             raise self._refusal(str(error)) from None
@@ -174,10 +188,10 @@ def _data_batches(header_batch: pa.RecordBatch, batches) -> Iterator[tuple[pa.Re
         first_record += batch.num_rows
 
 
-def _feature_values(upload: Upload, raw: pa.Array, cells: pa.Array, kept: np.ndarray, first_record: int,
+def _feature_values(raw: pa.Array, cells: pa.Array, kept: np.ndarray, first_record: int,
                     names: list[str]) -> np.ndarray:
     """The kept rows of a batch's feature columns as (n_kept, n_features) float64, or the refusal
-    naming the first bad cell (by row, then column).
+    naming the first bad cell (by row, then column) as a :class:`BadCell`.
 
     ``raw`` holds the columns end to end as written, ``cells`` the same trimmed, ``kept``
     (n_rows,) the rows that are not blank.
@@ -190,14 +204,14 @@ def _feature_values(upload: Upload, raw: pa.Array, cells: pa.Array, kept: np.nda
         column = int(np.flatnonzero(bad[:, row])[0])
         text = raw[column * len(kept) + row].as_py()
         problem = "is not a finite number" if NON_FINITE.fullmatch(text.strip()) else "is not a number"
-        raise _cell_error(upload.line_of(first_record + row), names[column], f"'{text}' {problem}")
+        raise BadCell(first_record + row, names[column], f"'{text}' {problem}")
     values = pc.cast(pc.filter(cells, pa.array(np.tile(kept, n_features))), pa.float64())
     values = values.to_numpy(zero_copy_only=False).reshape(n_features, -1).T
     if not np.isfinite(values).all():
         kept_row, column = (int(index) for index in np.argwhere(~np.isfinite(values))[0])
         row = int(np.flatnonzero(kept)[kept_row])
-        raise _cell_error(upload.line_of(first_record + row), names[column],
-                          f"'{raw[column * len(kept) + row].as_py()}' is too large for a 64-bit float")
+        raise BadCell(first_record + row, names[column],
+                      f"'{raw[column * len(kept) + row].as_py()}' is too large for a 64-bit float")
     return values
 
 

@@ -78,9 +78,9 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_a_bad_cell_blocks_into_the_file_names_its_line(client):
-    text = many_rows(20_000, bad_row=17_777)  # Some 400 kB: past pyarrow's first blocks.
+    text = many_rows(40_000, bad_row=37_777)  # Some 900 kB: past pyarrow's first blocks, spooled to disk.
     [error] = errors_of(csv_upload(client, text, target="label"))
-    line = line_of(text, "17777,oops")
+    line = line_of(text, "37777,oops")
     assert (error["row"], error["column"]) == (line, "b")
     assert error["detail"] == f"line {line}, column 'b': 'oops' is not a number"
 
