@@ -15,7 +15,6 @@ from mlp.data import EncodedTargets, encode_targets
 from mlp.datasets import generate
 
 from .auth import SECURITY, current_tenant
-from .csv_upload import read_dataset_csv
 from .database import get_session
 from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
@@ -135,6 +134,10 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
 
 
 def create_from_upload() -> Dataset:
+    # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
+    # an upload need it (not the workers, which build the app too).
+    from .csv_upload import read_dataset_csv
+
     settings = current_settings()
     # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
     attached = request.files.get("file") or request.form.get("file")
