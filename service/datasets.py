@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
@@ -9,11 +11,10 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from mlp import DataError, infer_task
-from mlp.data import encode_targets
+from mlp.data import EncodedTargets, encode_targets
 from mlp.datasets import generate
 
 from .auth import SECURITY, current_tenant
-from .csv_input import read_dataset_csv
 from .database import get_session
 from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
@@ -24,7 +25,7 @@ from .schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
     DatasetUpload,
 )
-from .storage import encode_arrays
+from .storage import ClassLabels, encode_arrays, encode_labels
 
 blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
                          abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
@@ -92,12 +93,32 @@ def create_from_request() -> Dataset:
     """Read whichever of the three forms the request uses and store the dataset."""
     if negotiate(JSON, MULTIPART) == MULTIPART:
         return create_from_upload()
-    document = read_json()
-    if isinstance(document, dict) and "generator" in document:
-        return create_from_generator(validate_json(DatasetFromGenerator, document))
-    body = validate_json(DatasetFromArrays, document, context={"max_rows": current_settings().max_rows})
-    features, targets = arrays_from_json(body, current_settings().max_features)
-    return store_dataset(body.name or "dataset", features, targets, body.task, None, JSON_PLACES)
+    settings = current_settings()
+    body = _arrays_at_once(settings.max_rows)
+    if body is None:
+        document = read_json()
+        if isinstance(document, dict) and "generator" in document:
+            return create_from_generator(validate_json(DatasetFromGenerator, document))
+        body = validate_json(DatasetFromArrays, document, context={"max_rows": settings.max_rows})
+        del document
+    features, targets = arrays_from_json(body, settings.max_features, settings.max_label_length)
+    name, task = body.name or "dataset", body.task
+    del body  # Python's floats cost some 6 times the body; only the arrays go on.
+    return store_dataset(new_dataset(name, features, targets, task, None, JSON_PLACES))
+
+
+def _arrays_at_once(max_rows: int) -> DatasetFromArrays | None:
+    """The body as arrays in one pass of pydantic's parser, or None for anything else.
+
+    The usual path builds the document (``json.loads``) as well, for the pointers of its errors
+    and to tell a generator body apart: two trees of Python objects. A body this pass refuses
+    takes that path, so every refusal is the same as ever.
+    """
+    try:
+        return DatasetFromArrays.model_validate_json(request.get_data(cache=True), strict=True,
+                                                     context={"max_rows": max_rows})
+    except ValidationError:
+        return None
 
 
 def create_from_generator(body: DatasetFromGenerator) -> Dataset:
@@ -109,11 +130,15 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
         raise InvalidRequest([{"pointer": "/generator/features",
                                "detail": f"at most {settings.max_features} features (limit max_features)"}])
     generated = generate(spec)
-    return store_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
-                         list(generated.feature_names), GENERATOR_PLACES)
+    return store_dataset(new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
+                                     list(generated.feature_names), GENERATOR_PLACES))
 
 
 def create_from_upload() -> Dataset:
+    # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
+    # an upload need it (not the workers, which build the app too).
+    from .csv_upload import read_dataset_csv
+
     settings = current_settings()
     # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
     attached = request.files.get("file") or request.form.get("file")
@@ -124,18 +149,23 @@ def create_from_upload() -> Dataset:
     if upload.file is None:
         raise InvalidRequest([{"field": "file", "detail": "attach the CSV as a form part named 'file'"}])
     if isinstance(upload.file, str):
-        raw, filename = upload.file.encode(), None
+        source, filename = io.BytesIO(upload.file.encode()), None
     else:
-        raw, filename = upload.file.read(), upload.file.filename
-    table = read_dataset_csv(raw, upload.target, settings.max_rows, settings.max_features)
+        # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
+        source, filename = upload.file.stream, upload.file.filename
+    table = read_dataset_csv(source, upload.target, settings.max_rows, settings.max_features,
+                             settings.max_label_length)
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
-    return store_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
+    dataset = new_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
+    del table  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
+    return store_dataset(dataset)
 
 
-def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """(features (n_samples, n_features) float64, targets (n_samples,)) of a JSON body, whose
-    rows pydantic has checked are lists of finite numbers."""
+def arrays_from_json(body: DatasetFromArrays, max_features: int,
+                     max_label_length: int) -> tuple[np.ndarray, np.ndarray | ClassLabels]:
+    """(features (n_samples, n_features) float64, targets) of a JSON body, whose rows pydantic has
+    checked are lists of finite numbers; targets are (n_samples,) numbers or class labels."""
     features, targets = body.features, body.targets
     n_features = len(features[0])
     if not 1 <= n_features <= max_features:
@@ -153,8 +183,11 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.nda
         if isinstance(target, str) != labels_are_text:
             raise InvalidRequest([{"pointer": f"/targets/{index}",
                                    "detail": "targets must be all numbers or all strings"}])
+        if labels_are_text and len(target) > max_label_length:
+            raise InvalidRequest([{"pointer": f"/targets/{index}", "detail": f"a label of {len(target)} "
+                                   f"characters; at most {max_label_length} (limit max_label_length)"}])
     if labels_are_text:
-        target_array = np.asarray(targets, dtype=str)
+        target_array = encode_labels(targets)
     else:
         # JSON keeps 1 and 1.0 apart: integers are labels, any fraction makes the column values.
         is_float = any(isinstance(target, float) for target in targets)
@@ -162,30 +195,48 @@ def arrays_from_json(body: DatasetFromArrays, max_features: int) -> tuple[np.nda
     return np.asarray(features, dtype=np.float64), target_array
 
 
-def store_dataset(name: str, features: np.ndarray, targets: np.ndarray, task: str | None,
-                  feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
-    """Encode and store a dataset; ``targets`` are labels or values as given.
+def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabels, task: str | None,
+                feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
+    """Encode a dataset into a row to store; ``targets`` are numbers (an array) or string class labels.
 
     Classification targets are stored as int64 indices into the sorted ``classes``, regression
     targets as float64 values. ``places`` says where to point errors about features or targets.
     """
     settings = current_settings()
-    task = task or infer_task(targets)
     try:
-        encoded = encode_targets(targets, task)
+        encoded = _encode_targets(targets, task)
     except DataError as error:
         raise InvalidRequest([{**places[error.field], "detail": error.message}]) from None
+    task = encoded.task
     if encoded.classes is not None and len(encoded.classes) > settings.max_classes:
         raise InvalidRequest([{**places["targets"], "detail": f"at most {settings.max_classes} classes "
                                f"(limit max_classes), got {len(encoded.classes)}"}])
-    stored_targets = encoded.values if encoded.classes is not None else targets.astype(np.float64)
+    stored_targets = encoded.values if encoded.classes is not None else np.asarray(targets, np.float64)
     blob, checksum = encode_arrays(features, stored_targets)
-    ensure_room(get_session(), current_tenant(), len(blob), settings.storage_quota_bytes,
-                f"a dataset of {len(blob)} bytes")
-    dataset = Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
-                      n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
-                      dtype="float64", checksum=checksum, data=blob)
+    return Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
+                   n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
+                   dtype="float64", checksum=checksum, data=blob)
+
+
+def store_dataset(dataset: Dataset) -> Dataset:
+    """Store ``dataset`` if its tenant's storage quota has room for it (409 otherwise)."""
+    ensure_room(get_session(), dataset.tenant, len(dataset.data), current_settings().storage_quota_bytes,
+                f"a dataset of {len(dataset.data)} bytes")
     session = get_session()
     session.add(dataset)
     session.commit()
     return dataset
+
+
+def _encode_targets(targets: np.ndarray | ClassLabels, task: str | None) -> EncodedTargets:
+    """The engine's encoding of ``targets``; string labels arrive as class indices already.
+
+    The engine checks the indices (two classes at least) as it would the labels, and its classes
+    0..k-1 then name the labels they stand for.
+    """
+    if not isinstance(targets, ClassLabels):
+        return encode_targets(targets, task or infer_task(targets))
+    if task == "regression":
+        raise DataError("targets", "regression targets must be numbers")
+    encoded = encode_targets(targets.indices, "classification")
+    return EncodedTargets("classification", encoded.values, [targets.classes[index] for index in encoded.classes])

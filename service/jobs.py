@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mlp import DataShape, bind_spec
+from mlp import DataShape, NetworkSpec, bind_spec
+from mlp.footprint import Footprint, estimate_footprint
 
 from .auth import SECURITY, current_tenant
 from .database import get_session
@@ -25,7 +26,7 @@ from .predict import predict, predict_body_docs, read_predict_request
 from .quota import ensure_room
 from .queue import publish_job
 from .schemas import (
-    JobCreate, JobError, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
+    JobCreate, JobError, JobEstimate, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
 )
 
 blueprint = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")],
@@ -39,14 +40,18 @@ CANCEL_ROUNDS = 3
 JOB_SLOT_RETRY_SECONDS = 5
 
 
-@blueprint.post("", responses={202: JobOut, **problem_docs(400, 409, 413, 415, 422, 429)},
+@blueprint.post("", responses={202: JobOut, 200: JobEstimate, **problem_docs(400, 409, 413, 415, 422, 429)},
                 openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
 
     An unknown dataset_id is a 422 naming /dataset_id (the route exists; the body refers to nothing).
+    A spec whose estimated training memory is over max_training_bytes is a 422 naming /spec.
+    With ``dry_run: true`` nothing is queued: the answer is a 200 with the estimate.
     """
     body = json_body(JobCreate, context={"limits": current_settings().limits})
+    if body.dry_run:
+        return json_response(estimate_job(body))
     job = submit_job(body)
     return json_response(job_out(job), 202, {"Location": f"/v1/jobs/{job.id}"})
 
@@ -116,18 +121,59 @@ def find_job(job_id: str) -> Job:
     return job
 
 
-def submit_job(body: JobCreate) -> Job:
-    """Check the spec against the dataset, take one of the tenant's job slots, commit the job, then publish it."""
-    settings, tenant = current_settings(), current_tenant()
-    session = get_session()
-    dataset = session.get(Dataset, body.dataset_id)
-    if dataset is None or dataset.tenant != tenant:
+def estimate_job(body: JobCreate) -> JobEstimate:
+    """The cost of training the body's spec on its dataset, against max_training_bytes (queues nothing)."""
+    _, _, footprint = _checked_spec(body)
+    limit = current_settings().max_training_bytes
+    return JobEstimate(**footprint.model_dump(), max_training_bytes=limit,
+                       within_limit=footprint.training_bytes <= limit)
+
+
+def _checked_spec(body: JobCreate) -> tuple[Dataset, NetworkSpec, Footprint]:
+    """The tenant's dataset, the spec bound to its shape, and what training it would cost (422s)."""
+    settings = current_settings()
+    dataset = get_session().get(Dataset, body.dataset_id)
+    if dataset is None or dataset.tenant != current_tenant():
         raise _unknown_dataset(body.dataset_id)
     shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
     try:
         spec = bind_spec(body.spec, shape, settings.limits)
     except ValidationError as error:
         raise invalid_body(error, body.spec.model_dump(), prefix="/spec") from None
+    return dataset, spec, estimate_footprint(spec, shape, dataset.n_samples)
+
+
+def _refuse_over_memory(footprint: Footprint, limit: int) -> None:
+    """422 naming what makes the estimate exceed ``limit``: the spec, its batch, its layers, the data."""
+    if footprint.training_bytes <= limit:
+        return
+    parts = footprint.parts
+    errors = [
+        {"pointer": "/spec", "detail": f"training would need an estimated {_mib(footprint.training_bytes)} "
+         f"({footprint.training_bytes} bytes), over {limit} bytes (limit max_training_bytes); "
+         "POST it with dry_run: true for the estimate"},
+        {"pointer": "/spec/batch_size", "detail": f"the layers' buffers for one batch take {_mib(parts['batch'])}; "
+         "a smaller batch_size needs proportionally less"},
+        {"pointer": "/spec/layers", "detail": f"{footprint.parameters} parameters with their gradients and "
+         f"optimizer state take {_mib(parts['parameters'] + parts['optimizer'])}"},
+    ]
+    if parts["inputs"] + parts["data"] > parts["batch"]:
+        errors.append({"pointer": "/dataset_id", "detail": f"the dataset itself takes "
+                       f"{_mib(parts['inputs'] + parts['data'])} while training"})
+    raise InvalidRequest(errors)
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def submit_job(body: JobCreate) -> Job:
+    """Check the spec against the dataset and its memory, take one of the tenant's job slots, commit the job,
+    then publish it."""
+    settings, tenant = current_settings(), current_tenant()
+    session = get_session()
+    dataset, spec, footprint = _checked_spec(body)
+    _refuse_over_memory(footprint, settings.max_training_bytes)
     _take_job_slot(tenant, settings.max_active_jobs)
     ensure_room(session, tenant, 0, settings.storage_quota_bytes, "a new job")
     job = Job(tenant=tenant, dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued",

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from mlp.datasets import GeneratorSpec
+from mlp.footprint import Footprint
 from mlp.spec import NetworkSpec, Task
 
 from .models import JOB_STATUSES
@@ -121,6 +122,16 @@ class DatasetListQuery(BaseModel):
 class JobCreate(RequestModel):
     dataset_id: str = Field(..., description="An existing dataset; an unknown id is a 422 naming /dataset_id.")
     spec: NetworkSpec
+    dry_run: bool = Field(False, description="Only check the spec against the dataset and answer 200 "
+                          "with its JobEstimate; nothing is queued.")
+
+
+class JobEstimate(Footprint):
+    """What training the spec on the dataset would cost (``dry_run: true``); estimated, not measured."""
+
+    max_training_bytes: int = Field(..., description="The server's limit on training_bytes.")
+    within_limit: bool = Field(..., description="Whether the job would be accepted (training_bytes "
+                               "at most max_training_bytes).")
 
 
 class JobError(BaseModel):

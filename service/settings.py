@@ -31,11 +31,19 @@ class Settings(BaseSettings):
     max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
     max_features: int = Field(1_000, ge=1, description="Most features in one dataset.")
     max_classes: int = Field(1_000, ge=2, description="Most distinct class labels in one dataset.")
+    max_label_length: int = Field(200, ge=1, description="Most characters in one class label (a string "
+                                  "target); 422 naming the cell above it.")
     max_predict_rows: int = Field(100_000, ge=1, description="Most rows in one predict request.")
+    max_predict_values: int = Field(2_000_000, ge=1, description="Most numbers in one predict answer: rows "
+                                    "x classes (the probabilities) for a classifier, rows x targets for "
+                                    "regression; 422 above it, before predicting.")
     max_layers: int = Field(32, ge=0, description="Most hidden layers in a spec.")
     max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
     max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
     max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
+    max_training_bytes: int = Field(4 * 2**30, ge=1, description="Most memory a job's training may need, "
+                                    "as mlp.footprint estimates it (data, parameters, optimizer state, "
+                                    "the layers' buffers per batch, checkpoint); 422 above it, at submission.")
     page_size: int = Field(1_000, ge=1, description="Items per page of lists and metrics.")
 
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "

@@ -76,7 +76,7 @@ def test_errors_are_documented_as_problem_json(document):
 def test_request_bodies_come_from_the_models(document):
     jobs_body = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     job_create = document["components"]["schemas"][jobs_body["$ref"].rsplit("/", 1)[1]]
-    assert set(job_create["properties"]) == {"dataset_id", "spec"}
+    assert set(job_create["properties"]) == {"dataset_id", "spec", "dry_run"}
     assert "NetworkSpec" in document["components"]["schemas"]
     datasets_body = document["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]
     assert set(datasets_body) == {"application/json", "multipart/form-data"}

@@ -131,3 +131,18 @@ def test_upload_bytes_are_not_confused_with_a_file(client, classifier_id):
     data = {"file": (io.BytesIO(b"1,2,3\n"), "rows.csv")}
     response = client.post(f"/v1/models/{classifier_id}/predict", data=data, content_type="multipart/form-data")
     assert response.status_code == 415
+
+
+def test_an_answer_over_max_predict_values_is_422_before_predicting(make_app, classifier):
+    # 3 classes: 6 rows answer 18 probabilities, 7 rows 21, over the limit of 20.
+    app = make_app(max_predict_values=20)
+    model_id = insert_model(app, classifier).id
+    client = app.test_client()
+    assert client.post(f"/v1/models/{model_id}/predict", json={"inputs": [[1, 2, 3]] * 6}).status_code == 200
+    response = client.post(f"/v1/models/{model_id}/predict", json={"inputs": [[1, 2, 3]] * 7})
+    assert response.status_code == 422
+    error = response.get_json()["errors"][0]
+    assert error["pointer"] == "/inputs"
+    assert "max_predict_values" in error["detail"] and "at most 6 rows" in error["detail"]
+    csv_rows = client.post(f"/v1/models/{model_id}/predict", data=b"1,2,3\n" * 7, content_type="text/csv")
+    assert csv_rows.status_code == 422
