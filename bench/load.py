@@ -2,10 +2,11 @@
 
 Starts its own services, as production runs them, and checks, on this machine:
 
-1. Predict: ``--clients`` (50) concurrent keep-alive clients, each a thread sending single-row
+1. Predict: ``--clients`` (50) concurrent keep-alive clients, each a thread sending
    POST /v1/models/{id}/predict back to back for ``--seconds`` (20) against the API under gunicorn
-   (2 workers × 16 threads, as ``axon api`` runs it). Every answer must be a 200: zero errors.
-   Reports requests, throughput and latency percentiles (p50/p90/p99/max).
+   (2 workers × 16 threads, as ``axon api`` runs it): half the requests one row, half batches of
+   2 to 400 rows. Every answer must be a 200 and equal, byte for byte, the answer the same rows got
+   alone before the load: zero errors. Reports requests, throughput and latency percentiles.
 2. Burst: ``--jobs`` (100) small jobs submitted at once (from 10 client threads) to 2 separate
    prefork ``celery`` workers on Redis + PostgreSQL. Every job must succeed on its first attempt,
    with exactly one metrics row per epoch, and each must have been trained by one worker, both
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import re
 import sys
@@ -81,23 +83,39 @@ def wait_succeeded(client: httpx.Client, job_id: str, seconds: float = 300) -> d
 
 # ---- 1. predict under load ---------------------------------------------------------------------
 
-def predict_client(url: str, path: str, headers: dict, deadline: float, latencies: list, errors: list) -> None:
-    """Send the predict body back to back until ``deadline`` on one keep-alive connection."""
+def predict_bodies(url: str, path: str, headers: dict) -> list[tuple[bytes, bytes]]:
+    """(body, the answer it gets alone) pairs: the one-row body the latencies are about, and batches
+    of 2 to 400 rows that make the threads overlap inside one another's forward passes."""
+    rng = np.random.default_rng(0)
+    bodies = [BODY_BYTES] * 4 + [json.dumps({"inputs": rng.normal(size=(int(n_rows), 2)).round(6).tolist()}).encode()
+                                 for n_rows in rng.integers(2, 401, size=4)]
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        return [(body, client.post(path, content=body).content) for body in bodies]
+
+
+def predict_client(url: str, path: str, headers: dict, bodies: list, deadline: float, latencies: list,
+                   errors: list, index: int) -> None:
+    """Send the bodies in turn until ``deadline`` on one keep-alive connection; an answer that differs
+    from the one its body got alone counts as an error, whatever its status."""
     address = urlsplit(url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     try:
         while (began := time.perf_counter()) < deadline:
+            body, expected = bodies[index % len(bodies)]
+            index += 1
             try:
-                connection.request("POST", path, body=BODY_BYTES, headers=headers)
+                connection.request("POST", path, body=body, headers=headers)
                 response = connection.getresponse()
-                body = response.read()
+                answer = response.read()
             except (OSError, http.client.HTTPException) as error:
                 errors.append(f"{type(error).__name__}: {error}")
                 connection.close()  # http.client reconnects on the next request.
                 continue
             latencies.append(time.perf_counter() - began)
             if response.status != 200:
-                errors.append(f"{response.status}: {body[:200]!r}")
+                errors.append(f"{response.status}: {answer[:200]!r}")
+            elif answer != expected:
+                errors.append("200 with another answer than the same rows got alone")
     finally:
         connection.close()
 
@@ -106,11 +124,12 @@ def predict_load(url: str, model_id: str, headers: dict, n_clients: int, seconds
     """``n_clients`` threads predicting for ``seconds``; latencies (s), errors, and the client's CPU share."""
     path = f"/v1/models/{model_id}/predict"
     headers = {**headers, **JSON_HEADERS}
+    bodies = predict_bodies(url, path, headers)
     latencies: list[float] = []  # list.append is atomic under the GIL: one list for all threads.
     errors: list[str] = []
     deadline = time.perf_counter() + seconds
     elapsed, client_share = concurrently(
-        lambda _: predict_client(url, path, headers, deadline, latencies, errors), n_clients)
+        lambda index: predict_client(url, path, headers, bodies, deadline, latencies, errors, index), n_clients)
     return {"latencies": np.array(latencies), "errors": errors, "elapsed": elapsed, "client_share": client_share}
 
 
@@ -120,7 +139,7 @@ def predict_rows(load: dict, n_clients: int) -> list:
     error_count = f"{len(errors):,}" + (f" (first kinds: {'; '.join(sorted(set(errors))[:3])})" if errors else "")
     return [
         ("requests answered (all clients)", f"{len(latencies):,}", "—", "—"),
-        ("errors (non-200 answers and connection failures)", error_count, "0",
+        ("errors (non-200 answers, wrong answers, connection failures)", error_count, "0",
          verdict(not errors and len(latencies) > 0, required=True)),
         (f"throughput over {load['elapsed']:.1f} s", f"{len(latencies) / load['elapsed']:,.0f} requests/s", "—", "—"),
         ("latency p50 / p90 / p99", f"{ms(p50)} / {ms(p90)} / {ms(p99)}", "—", "—"),
@@ -249,7 +268,8 @@ def run(arguments: argparse.Namespace, logs: Path) -> bool:
                 load = predict_load(url, model_id, headers, arguments.clients, arguments.seconds)
                 predict = predict_rows(load, arguments.clients)
                 table(f"Predict: {arguments.clients} concurrent keep-alive clients for {arguments.seconds:g} s, "
-                      f"one row each request (gunicorn 2 × {API_THREADS} gthread, auth on)", predict,
+                      f"half the requests one row, half 2-400 rows, every answer checked against the same rows alone "
+                      f"(gunicorn 2 × {API_THREADS} gthread, auth on)", predict,
                       heading="###", goal="required")
                 job_ids, submit_seconds = burst(url, headers, arguments.jobs)
                 wait_drained(database_url, job_ids)

@@ -26,6 +26,8 @@ def test_show_model(client, app, classifier):
     assert {key: body[key] for key in ("id", "job_id", "task", "n_features", "classes")} == {
         "id": row.id, "job_id": row.job_id, "task": "classification", "n_features": 3, "classes": ["cat", "dog", "eel"]}
     assert body["metrics"]["epoch"] == 20 and body["spec"]["layers"][0]["units"] == 8
+    # Trained to the end: the weights are the last epoch's, and so are both records.
+    assert body["epoch"] == 20 and body["last_metrics"] == body["metrics"] == classifier.history[-1]
 
 
 def test_weights_are_the_artefact(client, classifier_id, classifier):

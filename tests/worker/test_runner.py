@@ -357,3 +357,20 @@ def test_a_costly_checkpoint_spaces_out_the_next_ones(make_app, monkeypatch, clo
     with app.app_context():
         assert run_job(job_id, clock=clock) == Outcome.SUCCEEDED
     assert written == expected
+
+
+def test_a_restored_model_is_stored_with_the_record_of_its_weights(engine):
+    """restore_best: the model row's metrics are the best epoch's (whose weights it holds), its
+    last_metrics the last epoch's, both as the epochs' own stored records; predict agrees."""
+    spec = job_spec(epochs=60, validation_split=0.3, layers=[{"units": 64, "activation": "relu"}],
+                    early_stopping={"monitor": "val_loss", "patience": 3})
+    job_id = add_job(engine, add_dataset(engine), spec)
+    assert run_job(job_id) == Outcome.SUCCEEDED
+    records = metric_records(engine, job_id)
+    [model] = model_rows(engine, job_id)
+    best = min(records, key=lambda epoch: records[epoch]["val_loss"])
+    last = max(records)
+    assert best < last and job_row(engine, job_id).epoch == last
+    assert (model.epoch, model.metrics, model.last_metrics) == (best, records[best], records[last])
+    stored = Model.from_bytes(model.artefact)
+    assert (stored.epoch, stored.metrics) == (best, records[best])
