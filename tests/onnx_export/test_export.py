@@ -1,11 +1,14 @@
 """ONNX exports judged by onnxruntime: every activation, task and dtype answers as ``Model.predict`` does.
 
 The oracle is Axon's own predict on 10,000 rows the model never saw: labels equal, probabilities
-and values within 1e-5 relative. Each also gets an absolute allowance of one rounding unit at the
-largest value of its output (the dtype's eps times it), the finest a float32 sum of terms of that
-size can hold a result near zero: a regression value that cancels to 1e-4, or the negative class
-of a two-class model, which Axon itself computes as ``1 - p``. For float64 models the allowance is
-~1e-16 and the comparison is purely relative in effect.
+and values within 1e-5 relative. Each also gets an absolute allowance of a few (``ROUNDING_UNITS``)
+rounding units at the largest value of its output (the dtype's eps times it), about the finest a
+float32 sum of terms of that size can hold a result near zero: a regression value that cancels to
+1e-4, or the negative class of a two-class model, which Axon itself computes as ``1 - p``. One unit
+was not enough: onnxruntime and NumPy add a layer's terms in different orders, each order rounds
+its own way, and de-standardised regression targets carry that difference times their std (1.2
+units seen on one of 10,000 rows, gelu float32). For float64 models the allowance is ~1e-15 and
+the comparison is purely relative in effect.
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ def run_onnx(model: Model, rows: np.ndarray = CHECKED_ROWS) -> dict[str, np.ndar
     return dict(zip(names, session.run(names, {"features": rows})))
 
 
+ROUNDING_UNITS = 4
+
+
 def assert_close(got: np.ndarray, expected: np.ndarray, dtype) -> None:
-    """Within 1e-5 relative, or one rounding unit of the output's largest value (see the module's docstring)."""
+    """Within 1e-5 relative, or a few rounding units of the output's largest value (see the module's docstring)."""
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=np.finfo(dtype).eps * np.abs(expected).max())
+    allowance = ROUNDING_UNITS * np.finfo(dtype).eps * np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=allowance)
 
 
 def assert_same_answers(model: Model, outputs: dict[str, np.ndarray], rows: np.ndarray = CHECKED_ROWS) -> None:
@@ -124,19 +131,16 @@ def test_several_regression_targets_come_out_as_columns():
 
 @pytest.mark.parametrize("n_targets", [1, 2])
 def test_target_standardisation_is_undone_in_the_graph(n_targets):
-    """A model trained on standardised targets predicts network_output * target_std + target_mean."""
-    targets = np.c_[TARGETS["regression"], TRAINING_ROWS[:, 1]][:, :n_targets]
+    """The engine trains regression on standardised targets and predicts network output * target_std
+    + target_mean: the graph does the same, and without that map its values would be far off."""
+    targets = np.c_[TARGETS["regression"] * 12.5 + 40.0, TRAINING_ROWS[:, 1] * 0.25 - 7.0][:, :n_targets]
     spec = NetworkSpec(layers=[{"units": 8, "activation": "relu"}], epochs=3, dtype="float32", device="cpu")
     model = fit(spec, TRAINING_ROWS, targets).model
-    # The engine may not store target standardisation yet; set it by hand as it will.
-    engine_applies_it = getattr(model, "target_std", None) is not None
-    target_mean, target_std = np.array([40.0, -7.0])[:n_targets], np.array([12.5, 0.25])[:n_targets]
-    network_values = np.asarray(model.predict(CHECKED_ROWS).predictions, dtype=np.float64)
-    model.target_mean, model.target_std = target_mean, target_std
-    expected = model.predict(CHECKED_ROWS).predictions if engine_applies_it else network_values * target_std + target_mean
+    assert model.target_std.shape == (n_targets,) and not np.allclose(model.target_std, 1.0)
     got = run_onnx(model)["value"]
-    assert_close(got, expected, model.network.dtype)
-    assert not np.allclose(got, network_values, rtol=1e-2)  # The affine map is really there.
+    assert_close(got, model.predict(CHECKED_ROWS).predictions, model.network.dtype)
+    model.target_mean = model.target_std = None  # The network's own outputs, unscaled.
+    assert not np.allclose(got, run_onnx(model)["value"], rtol=1e-2)
 
 
 def test_integer_labels_come_out_as_int64_and_strings_as_strings():
