@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     from . import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
+    from .http import init_bodies
     from .observability import init_observability
     from .predict import init_predict
     from .ratelimit import init_rate_limit
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # In this order: a request's key is checked before it counts against that key's rate limit.
     init_auth(app, settings)
     init_rate_limit(app, settings)
+    init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
     for module in (datasets, jobs, models_api, health):
         app.register_api(module.blueprint)

@@ -26,8 +26,20 @@ DATABASE_RETRY_SECONDS = 5
 # Connection exceptions (08), operator intervention such as a shutdown (57P0x), too many connections.
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P0", "53300")
 UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "database is locked", "disk I/O error")
+# Input quoted back in a problem (an id, a column name, a cell) is cut to this many characters, and
+# every string of a problem to the second: a 60 MB id must not come back in a 120 MB answer.
+MAX_ECHOED_CHARACTERS = 64
+MAX_PROBLEM_STRING_CHARACTERS = 2000
 # Prefixes pydantic puts before the message of an exception raised in a validator.
 VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def echo(value: object, limit: int = MAX_ECHOED_CHARACTERS) -> str:
+    """``value`` as text fit to quote in a problem: cut after ``limit`` characters, saying how long it was."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class FieldError(BaseModel):
@@ -74,7 +86,7 @@ class NotFound(ApiError):
     status, title = 404, "Not Found"
 
     def __init__(self, resource: str, resource_id: str):
-        super().__init__(f"no {resource} with id '{resource_id}'")
+        super().__init__(f"no {resource} with id '{echo(resource_id)}'")
 
 
 class Conflict(ApiError):
@@ -87,9 +99,18 @@ class UnsupportedMediaType(ApiError):
     def __init__(self, given: str, accepted: Iterable[str]):
         accepted = list(accepted)
         super().__init__(
-            f"Content-Type must be {' or '.join(accepted)}, got '{given or 'none'}'",
+            f"Content-Type must be {' or '.join(accepted)}, got '{echo(given) or 'none'}'",
             headers={"Accept": ", ".join(accepted)},  # RFC 9110 §15.5.16: say what would work.
         )
+
+
+class UnsupportedContentEncoding(ApiError):
+    status, title = 415, "Unsupported Media Type"
+
+    def __init__(self, given: str):
+        # RFC 9110 §15.5.16: a 415 for a content coding names the codings accepted in Accept-Encoding.
+        super().__init__(f"Content-Encoding '{echo(given)}' is not supported; send the body uncompressed",
+                         headers={"Accept-Encoding": "identity"})
 
 
 class InvalidRequest(ApiError):
@@ -177,8 +198,13 @@ def invalid_names(error: ValidationError, kind: str) -> InvalidRequest:
 
 
 def problem_response(error: ApiError) -> Response:
-    problem = Problem(type=error.type, title=error.title, status=error.status, detail=error.detail,
-                      errors=error.errors)
+    """``error`` as problem+json, each string in it cut to MAX_PROBLEM_STRING_CHARACTERS."""
+    errors = None if error.errors is None else [
+        {name: echo(value, MAX_PROBLEM_STRING_CHARACTERS) if isinstance(value, str) else value
+         for name, value in item.items()}
+        for item in error.errors]
+    problem = Problem(type=error.type, title=error.title, status=error.status,
+                      detail=echo(error.detail, MAX_PROBLEM_STRING_CHARACTERS), errors=errors)
     body = problem.model_dump_json(exclude_none=True)
     return Response(body, error.status, error.headers, mimetype=PROBLEM_MEDIA_TYPE)
 
@@ -259,7 +285,7 @@ PROBLEM_DESCRIPTIONS = {
     404: "No resource with that id (or one another tenant owns).",
     409: "The resource's state does not allow this.",
     413: "The request body is larger than max_body_bytes.",
-    415: "Unsupported Content-Type.",
+    415: "Unsupported Content-Type, or a Content-Encoding other than identity (send bodies uncompressed).",
     429: "Over the API key's rate limit or the tenant's concurrent-job cap; `Retry-After` says when to retry.",
     422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
     500: "A bug in Axon (logged); never caused by bad input.",

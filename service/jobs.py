@@ -17,7 +17,7 @@ from mlp import DataShape, bind_spec
 from .auth import SECURITY, current_tenant
 from .database import get_session
 from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, invalid_body, problem_docs
+from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
 from .http import JSON, body_docs, current_settings, json_body, json_response
 from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
@@ -163,7 +163,7 @@ def _take_job_slot(tenant: str, max_active_jobs: int) -> None:
 
 
 def _unknown_dataset(dataset_id: str) -> InvalidRequest:
-    return InvalidRequest([{"pointer": "/dataset_id", "detail": f"no dataset with id '{dataset_id}'"}])
+    return InvalidRequest([{"pointer": "/dataset_id", "detail": f"no dataset with id '{echo(dataset_id)}'"}])
 
 
 def metrics_page(job_id: str, after: int | None) -> MetricsPage:
