@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(5.0, ge=0, description="How long an API process remembers a key it "
                                      "found live (no database read); a revoked key works there that "
                                      "long at most. 0: read every time.")
+    auth_failure_limit: str = Field("20/minute", description="Wrong API keys one client address may send "
+                                    "(moving window, per API process); beyond it a request from there "
+                                    "with a key not already found live is a 429 with Retry-After, "
+                                    "without a database read.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
     max_event_streams: int = Field(8, ge=0, description="Event streams one API process holds open at once "
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
                                      "/metrics (epoch durations); 0: off.")
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _parse_rate_limit(cls, value: str) -> str:
         try:
