@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from flask import Flask, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ DATABASE_RETRY_SECONDS = 5
 # Connection exceptions (08), operator intervention such as a shutdown (57P0x), too many connections.
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P0", "53300")
 UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "database is locked", "disk I/O error")
+# PostgreSQL's disk_full; SQLite's SQLITE_FULL, which also reports a max_page_count reached.
+FULL_SQLSTATE = "53100"
+FULL_SQLITE_MESSAGE = "database or disk is full"
 # Input quoted back in a problem (an id, a column name, a cell) is cut to this many characters, and
 # every string of a problem to the second: a 60 MB id must not come back in a 120 MB answer.
 MAX_ECHOED_CHARACTERS = 64
@@ -134,6 +137,10 @@ class TooManyRequests(ApiError):
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
+class InsufficientStorage(ApiError):
+    status, title, type = 507, "Insufficient Storage", "urn:axon:problem:storage-full"
+
+
 class NotReady(ApiError):
     status, title, type = 503, "Service Unavailable", "urn:axon:problem:not-ready"
 
@@ -236,20 +243,42 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_error(error: OperationalError | InterfaceError):
+        if database_full(error):
+            # Not a bug, and nothing a traceback per request would help with: the operator needs
+            # one clear line, the client a problem it can act on.
+            log.warning("database full: %s", first_line(error))
+            return problem_response(InsufficientStorage(
+                "the database's disk is full: delete datasets you no longer need, or ask the operator for more space"))
         if not database_unavailable(error):  # A missing table, bad SQL: a bug, as any other.
             return _unexpected(error)
         # The database went away, or is busy: not the request's fault, and not a bug either. The
         # driver's own message only: the statement and its parameters stay out of the log.
-        log.warning("database unavailable: %s", str(error.orig).strip().splitlines()[0] if error.orig else error)
-        return problem_response(NotReady(
-            "the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
-            headers={"Retry-After": str(DATABASE_RETRY_SECONDS)}))
+        log.warning("database unavailable: %s", first_line(error))
+        return problem_response(database_unavailable_problem())
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # Bad input never lands here: it raises ApiError. Anything else is a bug in Axon.
         log.exception("unhandled error")
         return problem_response(ApiError("an unexpected error occurred; it has been logged"))
+
+
+def first_line(error: DBAPIError) -> str:
+    """The driver's own first line: the statement and its parameters stay out of the log."""
+    message = str(error.orig).strip() if error.orig is not None else ""
+    return message.splitlines()[0] if message else type(error).__name__
+
+
+def database_unavailable_problem() -> NotReady:
+    return NotReady("the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
+                    headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
+
+
+def database_full(error: OperationalError | InterfaceError) -> bool:
+    """True when ``error`` says the database has no room left for a write."""
+    if getattr(error.orig, "sqlstate", None) == FULL_SQLSTATE:
+        return True
+    return isinstance(error.orig, sqlite3.Error) and FULL_SQLITE_MESSAGE in str(error.orig)
 
 
 def database_unavailable(error: OperationalError | InterfaceError) -> bool:
@@ -289,6 +318,7 @@ PROBLEM_DESCRIPTIONS = {
     429: "Over the API key's rate limit or the tenant's concurrent-job cap; `Retry-After` says when to retry.",
     422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
     500: "A bug in Axon (logged); never caused by bad input.",
+    507: "The database's disk is full (or nearly: new datasets and jobs are refused while deletes still work).",
     503: "A dependency (database or broker) is unreachable (`errors` names which), or the server is busy "
          "(`Retry-After` says when to retry).",
 }

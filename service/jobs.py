@@ -38,7 +38,7 @@ CANCEL_ROUNDS = 3
 JOB_SLOT_RETRY_SECONDS = 5
 
 
-@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429)},
+@blueprint.post("", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429, 507)},
                 openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
     page_size: int = Field(1_000, ge=1, description="Items per page of lists and metrics.")
 
+    min_free_disk_bytes: int = Field(64 * 2**20, ge=0, description="With SQLite, new datasets and jobs are a "
+                                     "507 while the database's folder has less than this free beyond the "
+                                     "body, so deletes still have room; 0: no such check.")
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
                                       "seconds (and at most one per epoch; 0: every epoch).")
     lease_seconds: float = Field(60.0, gt=0, description="A running job whose heartbeat is older "
