@@ -24,7 +24,8 @@ from .processes import AXON, clean_env, free_port, started_server
 
 SLOW_CLIENTS = 200
 STREAMS = 20
-SAMPLES = 100  # Of each route.
+# Of each route: a p99 over 300 lets three requests meet a scheduling hiccup of this shared machine.
+SAMPLES = 300
 P99_LIMIT_MS = 100.0
 TIMEOUT_SECONDS = 2.0  # A request that takes longer counts as this long: the server was frozen.
 # Never finished during the test: 40 bytes at a byte a second.
@@ -147,7 +148,7 @@ def test_slow_clients_and_unread_streams_do_not_slow_anyone_else(tmp_path, datab
                 for _ in range(SAMPLES):
                     health.append(latency_ms(client, "/healthz"))
                     jobs.append(latency_ms(client, "/v1/jobs"))
-                    time.sleep(0.02)
+                    time.sleep(0.005)
             # The server held every slow connection all along: it neither answered nor dropped one.
             held = sum(still_open(sock) for sock in slow)
             stream_heads = [recv_head(stream) for stream in streams]
