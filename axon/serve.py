@@ -94,7 +94,8 @@ def healthy(host: str, port: int) -> bool:
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     url = f"http://[{probe_host}]:{port}/healthz" if ":" in probe_host else f"http://{probe_host}:{port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        # A probe sent while the app loads waits in the backlog: too short a wait piles them up there.
+        with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
