@@ -28,10 +28,13 @@ from waitress.wasyncore import ExitNow
 # Connections one process keeps at once, slow ones included; more wait in the kernel's backlog.
 # Each idle one costs a socket and a few KiB, so this is set far above the threads.
 CONNECTION_LIMIT = 2000
-# A kept-alive or half-sent request with no byte for this long is closed (waitress checks every
-# cleanup_interval seconds).
+# A kept-alive or half-sent request with no byte for this long is closed.
 CHANNEL_TIMEOUT_SECONDS = 60
-CLEANUP_INTERVAL_SECONDS = 10
+# A request head (its line and headers) still incomplete this long after its first byte is closed:
+# a client dripping a byte every few seconds would otherwise keep its connection for days.
+HEADER_SECONDS = 30
+# How often both are checked.
+CLEANUP_INTERVAL_SECONDS = 5
 BACKLOG = 2048
 STOP_POLL_SECONDS = 0.1
 
@@ -54,7 +57,39 @@ class ProblemErrorTask(ErrorTask):
 
 
 class ProblemChannel(HTTPChannel):
+    """waitress's connection, answering its refusals as problems and timing each request head."""
+
     error_task_class = ProblemErrorTask
+    head_started: float | None = None  # time.time() at the first byte of the request being read.
+
+    def received(self, data):
+        if data and self.request is None:
+            self.head_started = time.time()
+        return super().received(data)
+
+
+def close_slow_heads(server, now: float) -> None:
+    """Close each connection whose request head has taken longer than HEADER_SECONDS so far."""
+    for channel in list(server.active_channels.values()):
+        request, started = channel.request, getattr(channel, "head_started", None)
+        if request is not None and not request.headers_finished and started is not None \
+                and now - started > HEADER_SECONDS:
+            channel.will_close = True
+
+
+def make_server(app, sock: socket.socket, threads: int):
+    """waitress serving ``app`` on the listening ``sock``, with Axon's channel and head deadline."""
+    settings = app.extensions["axon.settings"]
+    server = create_server(app, sockets=[sock], **waitress_options(settings.max_body_bytes, threads))
+    server.channel_class = ProblemChannel
+    idle_cleanup = server.maintenance
+
+    def maintenance(now: float) -> None:
+        idle_cleanup(now)
+        close_slow_heads(server, now)
+
+    server.maintenance = maintenance
+    return server
 
 
 class Stop(ExitNow):
@@ -105,9 +140,7 @@ def serve(app, sock: socket.socket, threads: int, grace_seconds: float) -> None:
     On a stop signal the socket stops accepting; requests under way (event streams included) get
     up to ``grace_seconds`` to finish, then whatever is left is closed.
     """
-    settings = app.extensions["axon.settings"]
-    server = create_server(app, sockets=[sock], **waitress_options(settings.max_body_bytes, threads))
-    server.channel_class = ProblemChannel
+    server = make_server(app, sock, threads)
 
     def request_stop(_signum, _frame):
         raise Stop

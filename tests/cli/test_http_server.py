@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import signal
+import socket
 import time
 
 import httpx
@@ -129,3 +130,73 @@ def test_a_stop_lets_a_request_under_way_finish_within_the_grace(tmp_path):
     assert "still running after" in log_tail(log_path)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz", timeout=2)
+
+
+def pump(server, seconds: float, each=lambda: None) -> None:
+    """Run waitress's loop here, in this thread, for ``seconds``, calling ``each`` between turns."""
+    from waitress import wasyncore
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        each()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def read_what_came(sock: socket.socket, into: list[bytes]) -> None:
+    with contextlib.suppress(BlockingIOError):
+        into.append(sock.recv(4096, socket.MSG_DONTWAIT))
+
+
+def test_a_request_head_still_arriving_after_the_header_deadline_is_closed(tmp_path, monkeypatch):
+    """A slowloris loses its connection once its head has taken HEADER_SECONDS; a kept-alive
+    connection that is merely idle keeps its own."""
+    from waitress import wasyncore
+
+    from axon import http_server
+
+    monkeypatch.setattr(http_server, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(http_server, "CLEANUP_INTERVAL_SECONDS", 0)  # Check at every turn of the loop.
+    database_url = f"sqlite:///{tmp_path / 'axon.db'}"
+    migrations.upgrade(database_url)
+    app = create_app({"database_url": database_url, "broker_url": "memory://", "auth": False})
+    server = http_server.make_server(app, http_server.listen("127.0.0.1", 0), threads=2)
+    port = server.socket.getsockname()[1]
+    try:
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer: list[bytes] = []
+        pump(server, 1.0, lambda: read_what_came(idle, answer))
+        slow = socket.create_connection(("127.0.0.1", port))
+        head = iter(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200)
+
+        sent_at, closed_at = [0.0], []
+
+        def drip() -> None:  # Ten bytes a second: the head would take 24 s.
+            if closed_at:
+                return
+            if closed_by_server(slow):
+                closed_at.append(time.monotonic())
+            elif time.monotonic() - sent_at[0] >= 0.1:
+                slow.send(bytes([next(head)]))
+                sent_at[0] = time.monotonic()
+
+        started = time.monotonic()
+        pump(server, 2.5, drip)
+
+        assert closed_at, "the slow head was still being read"
+        assert 1.0 <= closed_at[0] - started < 2.5
+        assert b"".join(answer).startswith(b"HTTP/1.1 200"), answer
+        assert not closed_by_server(idle)  # Idle between requests, within the 60 s idle timeout.
+    finally:
+        server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(server._map)
+        app.extensions["axon.engine"].dispose()
