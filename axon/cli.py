@@ -24,8 +24,8 @@ import click
 from axon.cli_data import DATA_COMMANDS
 from axon.cli_jobs import JOB_COMMANDS
 from axon.cli_keys import keys
-from axon.serve import (API_THREADS, Supervisor, celery_argv, create_broker_tables, embedded_commands,
-                        gunicorn_argv, port_open)
+from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_commands, celery_argv,
+                        create_broker_tables, embedded_commands, healthy)
 
 PORT = click.IntRange(1, 65535)
 
@@ -61,12 +61,23 @@ def check_threads_outnumber_streams(settings, threads: int) -> None:
 
 
 def fresh_metrics_folder(port: int) -> Path:
-    """An empty folder for prometheus_client's multiprocess mode, which adds up the gunicorn workers'
+    """An empty folder for prometheus_client's multiprocess mode, which adds up the API processes'
     predict histograms through files there; one per port, emptied at each start."""
     folder = Path(tempfile.gettempdir()) / f"axon-metrics-{port}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     return folder
+
+
+def listen_or_fail(host: str, port: int):
+    """The listening socket for the API processes; a clean CLI error when the port is taken."""
+    from axon.http_server import listen
+
+    try:
+        return listen(host, port)
+    except OSError as error:
+        raise click.ClickException(f"{host}:{port} is already in use or cannot be bound ({error.strerror}); "
+                                   "pick another --port.") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -107,8 +118,8 @@ def upgrade_database(settings, revision: str = "head") -> None:
 
 
 def exec_argv(argv: Sequence[str], env: dict[str, str] | None = None) -> None:
-    """Replace this process with ``argv`` (in ``env``, default this one's), so signals reach gunicorn
-    or Celery directly."""
+    """Replace this process with ``argv`` (in ``env``, default this one's), so signals reach
+    Celery directly."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], list(argv), os.environ if env is None else env)
@@ -132,8 +143,7 @@ def serve(host: str, port: int, grace: float) -> None:
     queue carries the work. Stopping it loses no job; a job cut off mid-way resumes from its last
     checkpoint on the next start.
     """
-    if port_open(host, port):  # Fail now, not after gunicorn's five retries.
-        raise click.ClickException(f"{host}:{port} is already in use; pick another --port.")
+    sock = listen_or_fail(host, port)  # Before any state is touched.
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)
     check_threads_outnumber_streams(settings, API_THREADS)
@@ -153,28 +163,36 @@ def serve(host: str, port: int, grace: float) -> None:
 
     # Children resolve AXON_HOME to the same folder even if they change directory.
     env = {**os.environ, "AXON_HOME": str(home)}
-    supervisor = Supervisor(embedded_commands(host, port, grace, home), env, grace,
-                            echo=lambda line: click.echo(line, err=True))
-    sys.exit(supervisor.run(ready=lambda: port_open(host, port), on_ready=announce))
+    supervisor = Supervisor(embedded_commands(sock.fileno(), grace), env, grace + DRAIN_MARGIN_SECONDS,
+                            echo=lambda line: click.echo(line, err=True), pass_fds=[sock.fileno()])
+    sys.exit(supervisor.run(ready=lambda: healthy(host, port), on_ready=announce))
 
 
 @cli.command(context_settings={"show_default": True})
 @click.option("--host", default="0.0.0.0", help="Interface to listen on.")
 @click.option("--port", default=8000, type=PORT, help="Port to listen on.")
-@click.option("--workers", default=2, type=click.IntRange(min=1), help="gunicorn worker processes.")
+@click.option("--workers", default=2, type=click.IntRange(min=1), help="API processes sharing the port.")
 @click.option("--threads", default=API_THREADS, type=click.IntRange(min=2),
-              help="Threads per worker process; more than AXON_MAX_EVENT_STREAMS.")
-@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- GUNICORN_ARGS...]")
-def api(host: str, port: int, workers: int, threads: int, gunicorn_args: tuple[str, ...]) -> None:
-    """Serve the HTTP API with gunicorn (production). Arguments after -- go to gunicorn."""
-    # A bad AXON_* value fails here, once, not in every gunicorn worker.
+              help="Threads per process; more than AXON_MAX_EVENT_STREAMS.")
+@click.option("--grace", default=10.0, type=click.FloatRange(min=0),
+              help="Seconds requests under way get to finish at a stop.")
+def api(host: str, port: int, workers: int, threads: int, grace: float) -> None:
+    """Serve the HTTP API (production): WORKERS waitress processes on one port, stopped together."""
+    # A bad AXON_* value fails here, once, not in every process.
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)
     check_threads_outnumber_streams(settings, threads)
+    sock = listen_or_fail(host, port)
     env = dict(os.environ)
     if "PROMETHEUS_MULTIPROC_DIR" not in env:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_folder(port))
-    exec_argv(gunicorn_argv(host, port, workers, threads, extra=gunicorn_args), env)
+    base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    supervisor = Supervisor(api_commands(sock.fileno(), workers, threads, grace), env, grace + DRAIN_MARGIN_SECONDS,
+                            echo=lambda line: click.echo(line, err=True), pass_fds=[sock.fileno()], name="axon api")
+    sys.exit(supervisor.run(
+        ready=lambda: healthy(host, port),
+        on_ready=lambda: click.echo(f"axon api: {workers} process(es) x {threads} threads serving {base_url}\n"
+                                    f"  {auth_notice(settings, base_url)}", err=True)))
 
 
 @cli.command(context_settings={"show_default": True})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 
 import click
 
@@ -114,9 +115,24 @@ def read_rows(path: str) -> list[list[float]]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @with_client
 def predict(client: Client, model_id: str, file: str) -> None:
-    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line."""
+    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line, as CSV."""
+    # RFC 4180's CRLF: the csv module then quotes a cell holding a CR or an LF, not only a comma.
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
     for value in client.predict(model_id, read_rows(file)).predictions.tolist():
-        click.echo(",".join(map(str, value)) if isinstance(value, list) else value)
+        writer.writerow([spreadsheet_safe(cell) for cell in (value if isinstance(value, list) else [value])])
+
+
+# A cell starting with one of these is a formula to a spreadsheet ("=cmd|' /C calc'!A0").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """A label that a spreadsheet would run as a formula, with a ' before it (OWASP's advice for
+    CSV injection); numbers are left as they are, so -1.5 stays a number. The csv module quotes
+    the rest (commas, quotes, line breaks)."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
 
 
 @click.command()

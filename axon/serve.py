@@ -1,5 +1,8 @@
 """The API and worker command lines, and ``axon serve``'s supervisor that runs both as children.
 
+``axon serve`` and ``axon api`` bind the listening socket themselves and hand it to each API
+process (``axon.http_server``), so a port in use fails at once and several processes share it.
+
 The supervisor holds no state of its own: the database is the source of truth for jobs, so
 stopping it, or killing it, loses nothing. On a clean stop the worker hands its job back at the
 next epoch boundary (checkpoint, then ``queued``) and the next start resumes it at once; a job
@@ -10,15 +13,12 @@ resumes it from its last checkpoint after ``AXON_LEASE_SECONDS``.
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 APP_FACTORY = "service:create_app()"
@@ -26,33 +26,39 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1  # From <linux/prctl.h>.
 # Each open event stream holds a thread (at most AXON_MAX_EVENT_STREAMS of them); the rest serve
-# polls and predicts, which are short.
+# polls and predicts, which are short. Slow clients hold none (see axon.http_server).
 API_THREADS = 16
+# The supervisor waits this much longer than an API process drains, so the drain ends first.
+DRAIN_MARGIN_SECONDS = 2.0
 
 
-def gunicorn_argv(host: str, port: int, workers: int, threads: int,
-                  graceful_seconds: float | None = None, extra: Sequence[str] = ()) -> list[str]:
-    """The gunicorn command line that serves the API; ``extra`` goes before the app."""
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    argv = [sys.executable, "-m", "gunicorn", "--bind", bind,
-            "--workers", str(workers), "--threads", str(threads)]
-    if graceful_seconds is not None:
-        argv += ["--graceful-timeout", str(math.ceil(graceful_seconds))]  # gunicorn takes whole seconds.
-    return [*argv, *extra, APP_FACTORY]
+def api_argv(fd: int, threads: int, grace_seconds: float) -> list[str]:
+    """The command line of one API process, serving on the inherited listening socket ``fd``."""
+    return [sys.executable, "-m", "axon.http_server", "--fd", str(fd), "--threads", str(threads),
+            "--grace", f"{grace_seconds:g}"]
 
 
-def embedded_commands(host: str, port: int, grace_seconds: float, home: Path) -> dict[str, list[str]]:
-    """The children of ``axon serve``: the API, and one worker with the reconciler in it."""
+def api_commands(fd: int, processes: int, threads: int, grace_seconds: float) -> dict[str, list[str]]:
+    """``processes`` API processes sharing the socket ``fd``, as gunicorn's workers share theirs."""
+    if processes == 1:
+        return {"api": api_argv(fd, threads, grace_seconds)}
+    return {f"api-{number}": api_argv(fd, threads, grace_seconds) for number in range(1, processes + 1)}
+
+
+def embedded_commands(fd: int, grace_seconds: float) -> dict[str, list[str]]:
+    """The children of ``axon serve``: the API on the socket ``fd``, and one worker with the reconciler in it."""
     return {
-        "api": gunicorn_argv(host, port, workers=1, threads=API_THREADS, graceful_seconds=grace_seconds,
-                             extra=gunicorn_control_socket(str(home / "gunicorn.ctl"))),
+        **api_commands(fd, 1, API_THREADS, grace_seconds),
         # The solo pool trains in the worker's own process: one job at a time, no grandchildren.
         "worker": celery_argv(pool="solo"),
     }
 
 
 def gunicorn_control_socket(path: str) -> list[str]:
-    """Options that put gunicorn's control socket at ``path``; none for a gunicorn without one (< 25.1)."""
+    """Options that put gunicorn's control socket at ``path``; none for a gunicorn without one (< 25.1).
+
+    Axon serves with waitress; bench/ still measures gunicorn against it.
+    """
     from gunicorn.config import KNOWN_SETTINGS
 
     if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
@@ -81,12 +87,16 @@ def create_broker_tables(broker_url: str) -> None:
         connection.default_channel.queue_declare(TRAINING_QUEUE)
 
 
-def port_open(host: str, port: int) -> bool:
-    """True when something accepts TCP connections on ``host:port``."""
+def healthy(host: str, port: int) -> bool:
+    """True when the API on ``host:port`` answers GET /healthz with 200."""
+    import urllib.request
+
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    url = f"http://[{probe_host}]:{port}/healthz" if ":" in probe_host else f"http://{probe_host}:{port}/healthz"
     try:
-        with socket.create_connection((probe_host, port), timeout=0.5):
-            return True
+        # A probe sent while the app loads waits in the backlog: too short a wait piles them up there.
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
     except OSError:
         return False
 
@@ -120,8 +130,10 @@ class Supervisor:
     """
 
     def __init__(self, commands: Mapping[str, Sequence[str]], env: Mapping[str, str],
-                 grace_seconds: float, echo: Callable[[str], None]):
-        self.commands = commands
+                 grace_seconds: float, echo: Callable[[str], None], pass_fds: Sequence[int] = (),
+                 name: str = "axon serve"):
+        self.commands, self.name = commands, name
+        self.pass_fds = tuple(pass_fds)  # The listening socket the API processes share.
         self.env = dict(env)
         self.grace_seconds = grace_seconds
         self.echo = echo
@@ -148,7 +160,7 @@ class Supervisor:
         if sys.platform.startswith("linux"):
             parent_pid = os.getpid()
             preexec = lambda: _die_with_parent(parent_pid)  # noqa: E731
-        return subprocess.Popen(list(argv), env=self.env, preexec_fn=preexec)
+        return subprocess.Popen(list(argv), env=self.env, preexec_fn=preexec, pass_fds=self.pass_fds)
 
     def _watch(self, ready: Callable[[], bool], on_ready: Callable[[], None]) -> int:
         announced = False
@@ -156,7 +168,7 @@ class Supervisor:
             for child in self.children:
                 exit_code = child.process.poll()
                 if exit_code is not None:
-                    self.echo(f"axon serve: the {child.name} process exited with code {exit_code}; stopping.")
+                    self.echo(f"{self.name}: the {child.name} process exited with code {exit_code}; stopping.")
                     return 1
             if not announced and ready():
                 on_ready()
@@ -175,7 +187,7 @@ class Supervisor:
             time.sleep(POLL_SECONDS)
         for child in self.children:
             if child.alive:
-                self.echo(f"axon serve: the {child.name} process did not stop within "
+                self.echo(f"{self.name}: the {child.name} process did not stop within "
                           f"{self.grace_seconds:g} s; killing it. No job is lost: one cut off "
                           "resumes from its last checkpoint on the next start.")
                 child.process.kill()

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 
-from .database import init_db
+from .database import close_request_session, init_db
 from .queue import celery_init_app
 from .settings import Settings
 
@@ -26,6 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     from . import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
+    from .disk import init_disk
+    from .http import init_bodies
     from .observability import init_observability
     from .predict import init_predict
     from .ratelimit import init_rate_limit
@@ -54,10 +56,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     # In this order: a request's key is checked before it counts against that key's rate limit.
     init_auth(app, settings)
     init_rate_limit(app, settings)
+    init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
     for module in (datasets, jobs, models_api, health):
         app.register_api(module.blueprint)
     app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
+    init_disk(app, settings)  # After the blueprints: it looks up the routes that add data.
+    # Registered last, so it runs first of the after-request hooks: before the access line.
+    app.after_request(close_request_session)
     app.add_url_rule(DOCS_PREFIX, "docs", lambda: redirect(f"{DOCS_PREFIX}/swagger"))
     return app

@@ -13,9 +13,13 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from .errors import echo
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # Visible ASCII only: the id goes into a response header and into log lines as it came.
 SANE_REQUEST_ID = re.compile(r"[!-~]{1,128}")
+# A path can be as long as the server takes a request line; the log keeps its start and length.
+MAX_LOGGED_PATH_CHARACTERS = 512
 
 access_log = logging.getLogger("axon.access")
 
@@ -41,8 +45,11 @@ def init_access(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id()
         started = g.get("request_started")
         duration_ms = None if started is None else round((time.perf_counter() - started) * 1000, 3)
-        access_log.info("%s %s %d %s ms", request.method, request.path, response.status_code, duration_ms,
-                        extra={"method": request.method, "path": request.path,
+        # The address the connection came from: with a proxy in front, the proxy's.
+        client = request.remote_addr
+        path = echo(request.path, MAX_LOGGED_PATH_CHARACTERS)
+        access_log.info("%s %s %s %d %s ms", client, request.method, path, response.status_code, duration_ms,
+                        extra={"client": client, "method": request.method, "path": path,
                                "status": response.status_code, "duration_ms": duration_ms,
                                "tenant": g.get("tenant")})
         return response

@@ -6,25 +6,37 @@ guessing. A key found live is remembered for ``key_cache_seconds`` in each API p
 requests read no database at all (the lookup was most of a cached predict's cost); a revoked key
 therefore still works there for at most that long. With ``auth`` off, every request acts for the
 tenant ``local``.
+
+Wrong keys cost a database read each, so they are throttled per client address
+(``auth_failure_limit``, counted in each API process's memory): past the limit, a request from that
+address whose key this process has not found live lately is a 429 without reading the database,
+until the window frees. A live key already remembered still works from there, so a client behind
+the same address as a guesser is not locked out with it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from flask import Flask, g, request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from .database import get_session
 from .db import utcnow
-from .errors import ApiError
+from .errors import ApiError, TooManyRequests
 from .lru import LRUCache
 from .models import LOCAL_TENANT, ApiKey, Tenant, new_id
 from .settings import Settings
@@ -39,6 +51,8 @@ SECURITY_SCHEMES = {"apiKey": {"type": "http", "scheme": "bearer",
 SECURITY = [{"apiKey": []}]
 # Live keys one API process remembers; more just means a database read for the ones dropped.
 KEY_CACHE_CAPACITY = 10_000
+
+log = logging.getLogger(__name__)
 
 
 class Unauthorized(ApiError):
@@ -136,6 +150,33 @@ class KeyCache:
             self._entries.put(key_hash, (self.clock() + self.seconds, key_id, tenant))
 
 
+class FailureThrottle:
+    """Wrong keys per client address (moving window, in this process's memory)."""
+
+    def __init__(self, limit: str):
+        self.limit = parse(limit)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._warned: set[str] = set()  # Addresses logged as throttled, once per episode.
+        self._lock = threading.Lock()
+
+    def wait(self, address: str) -> float | None:
+        """None while ``address`` may try a key; else seconds until it may again."""
+        if self._limiter.test(self.limit, address):
+            with self._lock:
+                self._warned.discard(address)
+            return None
+        with self._lock:
+            first = address not in self._warned
+            self._warned.add(address)
+        if first:
+            log.warning("throttling %s: more than %s wrong API keys", address, self.limit)
+        reset_at = self._limiter.get_window_stats(self.limit, address).reset_time
+        return max(reset_at - time.time(), 0.0)
+
+    def failed(self, address: str) -> None:
+        self._limiter.hit(self.limit, address)
+
+
 def current_tenant() -> str:
     """The tenant the current /v1 request acts for."""
     return g.tenant
@@ -145,6 +186,8 @@ def init_auth(app: Flask, settings: Settings) -> None:
     """Check the key of every /v1 request and remember its tenant (and the key, for rate limits)."""
     cache = KeyCache(settings.key_cache_seconds)
     app.extensions["axon.key_cache"] = cache
+    throttle = FailureThrottle(settings.auth_failure_limit)
+    app.extensions["axon.auth_throttle"] = throttle
 
     @app.before_request
     def _authenticate():
@@ -156,10 +199,17 @@ def init_auth(app: Flask, settings: Settings) -> None:
         key_hash = hash_key(bearer_token(request.headers.get("Authorization")))
         found = cache.get(key_hash)
         if found is None:
+            address = request.remote_addr or "unknown"
+            wait = throttle.wait(address)
+            if wait is not None:
+                raise TooManyRequests(f"too many wrong API keys from {address} (more than "
+                                      f"{settings.auth_failure_limit}); retry in {max(1, math.ceil(wait))} s",
+                                      wait)
             found = get_session().execute(
                 select(ApiKey.id, ApiKey.tenant).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
             ).first()
             if found is None:
+                throttle.failed(address)
                 raise Unauthorized("the API key is unknown or revoked", "invalid_token")
             cache.put(key_hash, *found)
         key_id, g.tenant = found

@@ -35,7 +35,7 @@ JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/ta
 GENERATOR_PLACES = {"features": {"pointer": "/generator"}, "targets": {"pointer": "/generator"}}
 
 
-@blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 409, 413, 415, 422)},
+@blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 409, 413, 415, 422, 507)},
                 openapi_extensions=body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
                                                          MULTIPART: DatasetUpload}))
 def create_dataset():

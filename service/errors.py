@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from flask import Flask, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,23 @@ DATABASE_RETRY_SECONDS = 5
 # Connection exceptions (08), operator intervention such as a shutdown (57P0x), too many connections.
 UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P0", "53300")
 UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "database is locked", "disk I/O error")
+# PostgreSQL's disk_full; SQLite's SQLITE_FULL, which also reports a max_page_count reached.
+FULL_SQLSTATE = "53100"
+FULL_SQLITE_MESSAGE = "database or disk is full"
+# Input quoted back in a problem (an id, a column name, a cell) is cut to this many characters, and
+# every string of a problem to the second: a 60 MB id must not come back in a 120 MB answer.
+MAX_ECHOED_CHARACTERS = 64
+MAX_PROBLEM_STRING_CHARACTERS = 2000
 # Prefixes pydantic puts before the message of an exception raised in a validator.
 VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def echo(value: object, limit: int = MAX_ECHOED_CHARACTERS) -> str:
+    """``value`` as text fit to quote in a problem: cut after ``limit`` characters, saying how long it was."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class FieldError(BaseModel):
@@ -74,7 +89,7 @@ class NotFound(ApiError):
     status, title = 404, "Not Found"
 
     def __init__(self, resource: str, resource_id: str):
-        super().__init__(f"no {resource} with id '{resource_id}'")
+        super().__init__(f"no {resource} with id '{echo(resource_id)}'")
 
 
 class Conflict(ApiError):
@@ -87,9 +102,18 @@ class UnsupportedMediaType(ApiError):
     def __init__(self, given: str, accepted: Iterable[str]):
         accepted = list(accepted)
         super().__init__(
-            f"Content-Type must be {' or '.join(accepted)}, got '{given or 'none'}'",
+            f"Content-Type must be {' or '.join(accepted)}, got '{echo(given) or 'none'}'",
             headers={"Accept": ", ".join(accepted)},  # RFC 9110 §15.5.16: say what would work.
         )
+
+
+class UnsupportedContentEncoding(ApiError):
+    status, title = 415, "Unsupported Media Type"
+
+    def __init__(self, given: str):
+        # RFC 9110 §15.5.16: a 415 for a content coding names the codings accepted in Accept-Encoding.
+        super().__init__(f"Content-Encoding '{echo(given)}' is not supported; send the body uncompressed",
+                         headers={"Accept-Encoding": "identity"})
 
 
 class InvalidRequest(ApiError):
@@ -111,6 +135,10 @@ class TooManyRequests(ApiError):
     def __init__(self, detail: str, retry_after: float):
         # Retry-After is whole seconds (RFC 9110 §10.2.3); rounding down would invite an early retry.
         super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+class InsufficientStorage(ApiError):
+    status, title, type = 507, "Insufficient Storage", "urn:axon:problem:storage-full"
 
 
 class NotReady(ApiError):
@@ -177,8 +205,13 @@ def invalid_names(error: ValidationError, kind: str) -> InvalidRequest:
 
 
 def problem_response(error: ApiError) -> Response:
-    problem = Problem(type=error.type, title=error.title, status=error.status, detail=error.detail,
-                      errors=error.errors)
+    """``error`` as problem+json, each string in it cut to MAX_PROBLEM_STRING_CHARACTERS."""
+    errors = None if error.errors is None else [
+        {name: echo(value, MAX_PROBLEM_STRING_CHARACTERS) if isinstance(value, str) else value
+         for name, value in item.items()}
+        for item in error.errors]
+    problem = Problem(type=error.type, title=error.title, status=error.status,
+                      detail=echo(error.detail, MAX_PROBLEM_STRING_CHARACTERS), errors=errors)
     body = problem.model_dump_json(exclude_none=True)
     return Response(body, error.status, error.headers, mimetype=PROBLEM_MEDIA_TYPE)
 
@@ -210,20 +243,42 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_error(error: OperationalError | InterfaceError):
+        if database_full(error):
+            # Not a bug, and nothing a traceback per request would help with: the operator needs
+            # one clear line, the client a problem it can act on.
+            log.warning("database full: %s", first_line(error))
+            return problem_response(InsufficientStorage(
+                "the database's disk is full: delete datasets you no longer need, or ask the operator for more space"))
         if not database_unavailable(error):  # A missing table, bad SQL: a bug, as any other.
             return _unexpected(error)
         # The database went away, or is busy: not the request's fault, and not a bug either. The
         # driver's own message only: the statement and its parameters stay out of the log.
-        log.warning("database unavailable: %s", str(error.orig).strip().splitlines()[0] if error.orig else error)
-        return problem_response(NotReady(
-            "the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
-            headers={"Retry-After": str(DATABASE_RETRY_SECONDS)}))
+        log.warning("database unavailable: %s", first_line(error))
+        return problem_response(database_unavailable_problem())
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         # Bad input never lands here: it raises ApiError. Anything else is a bug in Axon.
         log.exception("unhandled error")
         return problem_response(ApiError("an unexpected error occurred; it has been logged"))
+
+
+def first_line(error: DBAPIError) -> str:
+    """The driver's own first line: the statement and its parameters stay out of the log."""
+    message = str(error.orig).strip() if error.orig is not None else ""
+    return message.splitlines()[0] if message else type(error).__name__
+
+
+def database_unavailable_problem() -> NotReady:
+    return NotReady("the database is unavailable; retry shortly", [{"component": "database", "detail": "unavailable"}],
+                    headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
+
+
+def database_full(error: OperationalError | InterfaceError) -> bool:
+    """True when ``error`` says the database has no room left for a write."""
+    if getattr(error.orig, "sqlstate", None) == FULL_SQLSTATE:
+        return True
+    return isinstance(error.orig, sqlite3.Error) and FULL_SQLITE_MESSAGE in str(error.orig)
 
 
 def database_unavailable(error: OperationalError | InterfaceError) -> bool:
@@ -259,10 +314,11 @@ PROBLEM_DESCRIPTIONS = {
     404: "No resource with that id (or one another tenant owns).",
     409: "The resource's state does not allow this.",
     413: "The request body is larger than max_body_bytes.",
-    415: "Unsupported Content-Type.",
+    415: "Unsupported Content-Type, or a Content-Encoding other than identity (send bodies uncompressed).",
     429: "Over the API key's rate limit or the tenant's concurrent-job cap; `Retry-After` says when to retry.",
     422: "Invalid values; `errors` names each one (JSON pointer into the body, or query parameter).",
     500: "A bug in Axon (logged); never caused by bad input.",
+    507: "The database's disk is full (or nearly: new datasets and jobs are refused while deletes still work).",
     503: "A dependency (database or broker) is unreachable (`errors` names which), or the server is busy "
          "(`Retry-After` says when to retry).",
 }

@@ -111,7 +111,10 @@ def _last_event_id(after: int | None) -> int | None:
 
 def job_events(app: Flask, job_id: str, after: int | None) -> Iterator[str]:
     """Each epoch after ``after`` as an ``epoch`` event, then one ``end`` event once the job has finished."""
-    started = last_sent = time.monotonic()
+    # The first keep-alive goes at once when there is no epoch to send: servers send the headers
+    # with the first bytes of the body, and a client must not wait 15 s to learn its stream is open.
+    started = time.monotonic()
+    last_sent = started - HEARTBEAT_SECONDS
     last_epoch = -1 if after is None else after
     while True:
         # The job before its epochs: once it reads finished, every epoch it wrote is committed.

@@ -8,16 +8,18 @@ instead, so those are 400 and 415, and the request body is still documented thro
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_openapi3 import APIBlueprint
 from flask_openapi3.models import Schema
 from flask_openapi3.utils import get_model_schema
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import MalformedBody, UnsupportedMediaType, invalid_body
+from .errors import MalformedBody, UnsupportedContentEncoding, UnsupportedMediaType, invalid_body
 from .settings import Settings
 
 JSON = "application/json"
@@ -25,6 +27,8 @@ CSV = "text/csv"
 MULTIPART = "multipart/form-data"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# Content codings a body may come in; anything else is a 415 before the body is read.
+ACCEPTED_CONTENT_ENCODINGS = ("", "identity")
 
 
 def current_settings() -> Settings:
@@ -39,6 +43,29 @@ def negotiate(*accepted: str) -> str:
         if given == media_type or (media_type == JSON and given.startswith("application/") and given.endswith("+json")):
             return media_type
     raise UnsupportedMediaType(request.content_type or "", accepted)
+
+
+def init_bodies(app: Flask) -> None:
+    """Refuse, before any view reads it, a body in a content coding Axon does not decode (415) and
+    a body without a Content-Length that runs past ``max_body_bytes`` (413)."""
+    app.before_request(_check_body)
+
+
+def _check_body() -> None:
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ACCEPTED_CONTENT_ENCODINGS:
+        raise UnsupportedContentEncoding(encoding)
+    environ = request.environ
+    # With a Content-Length, Werkzeug answers 413 above MAX_CONTENT_LENGTH itself. Without one (a
+    # chunked body the server de-chunks as it reads), it would stop reading at the limit and hand
+    # the view the body cut short: read one byte past the limit here instead, and refuse.
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    limit = current_settings().max_body_bytes
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
 
 
 def _refuse_constant(name: str):

@@ -18,7 +18,7 @@ from mlp.footprint import Footprint, estimate_footprint
 from .auth import SECURITY, current_tenant
 from .database import get_session
 from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, invalid_body, problem_docs
+from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
 from .http import JSON, body_docs, current_settings, json_body, json_response
 from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
@@ -40,7 +40,7 @@ CANCEL_ROUNDS = 3
 JOB_SLOT_RETRY_SECONDS = 5
 
 
-@blueprint.post("", responses={202: JobOut, 200: JobEstimate, **problem_docs(400, 409, 413, 415, 422, 429)},
+@blueprint.post("", responses={202: JobOut, 200: JobEstimate, **problem_docs(400, 409, 413, 415, 422, 429, 507)},
                 openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
@@ -211,7 +211,7 @@ def _take_job_slot(tenant: str, max_active_jobs: int) -> None:
 
 
 def _unknown_dataset(dataset_id: str) -> InvalidRequest:
-    return InvalidRequest([{"pointer": "/dataset_id", "detail": f"no dataset with id '{dataset_id}'"}])
+    return InvalidRequest([{"pointer": "/dataset_id", "detail": f"no dataset with id '{echo(dataset_id)}'"}])
 
 
 def metrics_page(job_id: str, after: int | None) -> MetricsPage:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
                                     "the layers' buffers per batch, checkpoint); 422 above it, at submission.")
     page_size: int = Field(1_000, ge=1, description="Items per page of lists and metrics.")
 
+    min_free_disk_bytes: int = Field(64 * 2**20, ge=0, description="With SQLite, new datasets and jobs are a "
+                                     "507 while the database's folder has less than this free beyond the "
+                                     "body, so deletes still have room; 0: no such check.")
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
                                       "seconds (and at most one per epoch; 0: every epoch).")
     checkpoint_share: float = Field(0.05, gt=0, le=1, description="Most of a job's training time that "
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(5.0, ge=0, description="How long an API process remembers a key it "
                                      "found live (no database read); a revoked key works there that "
                                      "long at most. 0: read every time.")
+    auth_failure_limit: str = Field("20/minute", description="Wrong API keys one client address may send "
+                                    "(moving window, per API process); beyond it a request from there "
+                                    "with a key not already found live is a 429 with Retry-After, "
+                                    "without a database read.")
     max_active_jobs: int = Field(16, ge=1, description="Queued, running and cancelling jobs one tenant "
                                  "may have at once (429 with Retry-After beyond it).")
     storage_quota_bytes: int = Field(10 * 2**30, ge=0, description="Bytes of datasets, models and checkpoints "
@@ -88,7 +95,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
                                      "/metrics (epoch durations); 0: off.")
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _parse_rate_limit(cls, value: str) -> str:
         try:

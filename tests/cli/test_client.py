@@ -3,6 +3,10 @@ two items a page, so every list the client reads spans pages)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import subprocess
+
 import httpx
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from mlp import Model
 from tests.isolation import import_with_blocked
 
 from .live import axon
-from .processes import clean_env, free_port
+from .processes import AXON, clean_env, free_port
 
 EPOCHS = 5
 SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu"}
@@ -192,6 +196,30 @@ def test_predict_prints_one_label_per_row(server, cli_job, client, tmp_path):
     completed = axon(server, "predict", model_id, str(csv_path))
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == [str(label) for label in client.predict(model_id, INPUTS).predictions]
+
+
+def test_predict_escapes_labels_a_spreadsheet_would_run(server, client, tmp_path):
+    """OWASP's CSV injection advice: a label starting with = + - @ tab or CR gets a ' before it,
+    and a comma or quote in one is quoted, so the file opens as data."""
+    labels = ['=HYPERLINK("http://x","a,b")', "+1+1", "-1-1", "@SUM(A1)", "\tx", "\rx", "plain"]
+    features = [[float(index), float(index % 2)] for index in range(len(labels)) for _ in range(10)]
+    targets = [label for label in labels for _ in range(10)]
+    dataset = client.create_dataset(features, targets)
+    job = client.wait(client.submit(dataset["id"], SPEC)["id"], timeout=60, poll=0.1)
+    csv_path = tmp_path / "inputs.csv"
+    csv_path.write_text("".join(f"{a},{b}\n" for a, b in features))
+
+    # Bytes: text mode would turn the CR of a quoted cell into a line break.
+    completed = subprocess.run([*AXON, "predict", job["model_id"], str(csv_path)], env=clean_env(AXON_URL=server),
+                               capture_output=True, timeout=60)
+
+    assert completed.returncode == 0, completed.stderr
+    expected = client.predict(job["model_id"], features).predictions.tolist()
+    written = [row[0] for row in csv.reader(io.StringIO(completed.stdout.decode(), newline=""))]
+    assert written == [label if label == "plain" else "'" + label for label in expected]
+    assert set(expected) - {"plain"}, "the model predicted no dangerous label at all"
+    # Nothing a spreadsheet would take for a formula starts a cell.
+    assert not [cell for cell in written if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
 
 
 def test_export_writes_a_loadable_model(server, cli_job, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tomllib
 from pathlib import Path
@@ -18,7 +19,7 @@ from service.models import Job  # noqa: F401  (registers the tables on Base.meta
 from service.queue import TRAINING_QUEUE
 from service.settings import Settings
 
-from .processes import AXON, REPO_ROOT, clean_env
+from .processes import AXON, REPO_ROOT, clean_env, free_port
 
 COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "watch", "jobs", "status", "metrics", "cancel",
             "datasets", "dataset", "model", "predict", "export", "keys")
@@ -137,19 +138,47 @@ def exec_calls(monkeypatch):
     return calls
 
 
-def test_api_execs_gunicorn_with_its_options_and_extra_arguments(axon_env, exec_calls):
-    result = invoke("api", "--port", "9001", "--workers", "3", "--", "--timeout", "5")
+class RecordedSupervisor:
+    """Stands in for ``axon.serve.Supervisor``: keeps what it was asked to run, runs nothing."""
+
+    runs: list["RecordedSupervisor"] = []
+
+    def __init__(self, commands, env, grace_seconds, echo, pass_fds=(), name="axon serve"):
+        self.commands, self.env, self.grace_seconds, self.pass_fds = commands, env, grace_seconds, pass_fds
+        RecordedSupervisor.runs.append(self)
+
+    def run(self, ready, on_ready) -> int:
+        return 0
+
+
+def test_api_runs_its_processes_on_one_inherited_socket(axon_env, monkeypatch):
+    RecordedSupervisor.runs = []
+    monkeypatch.setattr(axon.cli, "Supervisor", RecordedSupervisor)
+    result = invoke("api", "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "3", "--threads", "12", "--grace", "4")
     assert result.exit_code == 0, result.output
-    [argv] = exec_calls
-    assert argv[1:3] == ["-m", "gunicorn"]
-    assert argv[argv.index("--bind") + 1] == "0.0.0.0:9001"
-    assert argv[argv.index("--workers") + 1] == "3"
-    assert argv[-3:] == ["--timeout", "5", "service:create_app()"]
-    # gunicorn gets an empty folder for its workers' metrics; this process's environment is untouched.
-    [env] = exec_calls.envs
-    folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    [run] = RecordedSupervisor.runs
+    assert list(run.commands) == ["api-1", "api-2", "api-3"]
+    [fd] = run.pass_fds
+    for argv in run.commands.values():
+        assert argv[1:3] == ["-m", "axon.http_server"]
+        assert argv[argv.index("--fd") + 1] == str(fd)
+        assert argv[argv.index("--threads") + 1] == "12"
+        assert argv[argv.index("--grace") + 1] == "4"
+    assert run.grace_seconds > 4  # The supervisor outwaits the processes' own drain.
+    # The processes get an empty folder for their metrics; this process's environment is untouched.
+    folder = Path(run.env["PROMETHEUS_MULTIPROC_DIR"])
     assert folder.is_dir() and not any(folder.iterdir())
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_api_exits_1_when_its_port_is_taken(axon_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("api", "--host", "127.0.0.1", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is already in use" in result.output
 
 
 def test_worker_execs_celery_on_the_training_queue(axon_env, exec_calls):
@@ -160,14 +189,6 @@ def test_worker_execs_celery_on_the_training_queue(axon_env, exec_calls):
     assert argv[argv.index("--queues") + 1] == TRAINING_QUEUE
     assert argv[argv.index("--concurrency") + 1] == "2"
     assert argv[-2:] == ["--loglevel", "DEBUG"]
-
-
-def test_api_command_line_is_one_gunicorn_accepts(tmp_path):
-    """The real exec: gunicorn parses every option and loads the app factory, then exits."""
-    completed = subprocess.run([*AXON, "api", "--port", "8999", "--", "--check-config"],
-                               env=clean_env(AXON_HOME=str(tmp_path)), cwd=tmp_path,
-                               capture_output=True, text=True, timeout=60)
-    assert completed.returncode == 0, completed.stderr
 
 
 def test_worker_command_line_is_one_celery_accepts(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from service.auth import create_key, hash_key, issue_key, list_keys, revoke_key
 from service.models import ApiKey
@@ -81,6 +82,46 @@ def test_a_revoked_key_keeps_working_in_a_process_only_for_key_cache_seconds(mak
     assert client.get("/v1/jobs").status_code == 200
     now[0] = 5.0
     assert_unauthorized(client.get("/v1/jobs"), "unknown or revoked")
+
+
+def statements(engine) -> list[str]:
+    """The SQL statements run on ``engine`` from now on (a list that grows)."""
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_wrong_keys_from_one_address_are_throttled_without_reading_the_database(make_app):
+    app = make_app(auth_failure_limit="5/minute", key_cache_seconds=60)
+    engine = app.extensions["axon.engine"]
+    good = create_key(engine, "acme")
+    guesser = {"REMOTE_ADDR": "203.0.113.7"}
+    client = app.test_client()
+    assert with_key(app, good).get("/v1/jobs", environ_base=guesser).status_code == 200  # Now remembered.
+
+    for attempt in range(5):
+        response = client.get("/v1/jobs", headers={"Authorization": f"Bearer axon_wrong{attempt}"},
+                              environ_base=guesser)
+        assert response.status_code == 401
+    executed = statements(engine)
+    throttled = client.get("/v1/jobs", headers={"Authorization": "Bearer axon_wrong5"}, environ_base=guesser)
+
+    assert throttled.status_code == 429 and throttled.mimetype == "application/problem+json"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert "203.0.113.7" in throttled.get_json()["detail"]
+    assert executed == []  # Refused before any key lookup.
+    # Another address still gets its answer; a key already found live still works from the throttled one.
+    other = client.get("/v1/jobs", headers={"Authorization": "Bearer axon_wrong"},
+                       environ_base={"REMOTE_ADDR": "198.51.100.1"})
+    assert other.status_code == 401
+    assert with_key(app, good).get("/v1/jobs", environ_base=guesser).status_code == 200
+
+
+def test_missing_keys_are_not_counted_as_wrong_ones(make_app):
+    """A dashboard asks without a key before one is pasted: that is no guess."""
+    app = make_app(auth_failure_limit="2/minute")
+    client = without_key(app)
+    assert [client.get("/v1/jobs").status_code for _ in range(5)] == [401] * 5
 
 
 def test_only_the_hash_of_a_key_is_stored(app):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -53,6 +54,60 @@ def test_body_over_the_limit_is_413(make_app):
     assert_problem(client.post("/v1/jobs", json={"dataset_id": "x" * 200, "spec": {}}), 413)
     # Under the limit the same route still works.
     assert client.post("/v1/jobs", json={"dataset_id": "x", "spec": {}}).status_code == 422
+
+
+def chunked(client, body: bytes):
+    """POST ``body`` to /v1/datasets as a server hands a de-chunked body to the app: no
+    Content-Length, ``wsgi.input_terminated`` set (gunicorn does so)."""
+    return client.post("/v1/datasets", input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_nothing_is_stored(make_app):
+    client = make_app(max_body_bytes=200).test_client()
+    document = json.dumps({"generator": {"kind": "spiral", "n_samples": 50}}).encode()
+    # Valid JSON all through: cut at the limit it would still parse, and be stored.
+    assert_problem(chunked(client, document + b" " * 300), 413)
+    assert client.get("/v1/datasets").get_json()["items"] == []
+    # Within the limit the same framing is read whole.
+    created = chunked(client, document)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["n_samples"] == 50
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "x-made-up"])
+def test_a_compressed_body_is_415_naming_the_encoding(client, encoding):
+    body = gzip.compress(b'{"generator": {"kind": "spiral", "n_samples": 50}}')
+    response = client.post("/v1/datasets", data=body, content_type="application/json",
+                           headers={"Content-Encoding": encoding})
+    problem = assert_problem(response, 415)
+    assert f"Content-Encoding '{encoding}'" in problem["detail"]
+    assert response.headers["Accept-Encoding"] == "identity"
+    assert client.get("/v1/datasets").get_json()["items"] == []
+
+
+def test_an_echoed_value_is_cut_short(client):
+    """A huge unknown id comes back as its first characters and its length, not whole."""
+    huge = "x" * 1_000_000
+    response = client.post("/v1/jobs", json={"dataset_id": huge, "spec": {"layers": []}})
+    problem = assert_problem(response, 422)
+    assert len(response.get_data()) < 2_000
+    assert problem["errors"][0]["pointer"] == "/dataset_id"
+    assert "(1000000 characters)" in problem["errors"][0]["detail"]
+    response = client.get(f"/v1/jobs/{'y' * 100_000}")
+    assert_problem(response, 404)
+    assert len(response.get_data()) < 2_000
+
+
+def test_every_string_of_a_problem_is_bounded(app):
+    from service.errors import MAX_PROBLEM_STRING_CHARACTERS, InvalidRequest, problem_response
+
+    with app.app_context():
+        response = problem_response(InvalidRequest([{"field": "f" * 10**6, "detail": "d" * 10**6}], "e" * 10**6))
+    body = response.get_json()
+    assert len(response.get_data()) < 4 * MAX_PROBLEM_STRING_CHARACTERS + 500
+    assert body["detail"].startswith("e" * 100) and body["detail"].endswith("(1000000 characters)")
 
 
 def test_unknown_route_is_404_and_wrong_method_is_405(client):

@@ -32,7 +32,8 @@ def test_a_job_route_logs_an_access_line_with_the_job_and_the_given_request_id(a
     assert (line["method"], line["path"], line["status"]) == ("GET", f"/v1/jobs/{job.id}", 200)
     assert (line["job_id"], line["request_id"]) == (job.id, "edge-proxy:42")
     assert line["duration_ms"] >= 0
-    assert line["message"].startswith(f"GET /v1/jobs/{job.id} 200 ")
+    assert line["client"] == "127.0.0.1"  # The test client's address.
+    assert line["message"].startswith(f"127.0.0.1 GET /v1/jobs/{job.id} 200 ")
 
 
 def test_a_request_without_an_id_gets_a_new_one_in_header_and_log(client, json_log):
