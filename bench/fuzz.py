@@ -105,7 +105,8 @@ def fresh_service(home: Path) -> tuple[dict, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AXON_")}
     # No limit of the tenant's may refuse what the fuzzer sends: it would mask the answers under test.
     env.update(AXON_HOME=str(home), AXON_DATABASE_URL=database_url, AXON_BROKER_URL=broker_url,
-               AXON_RATE_LIMIT="1000000/minute", AXON_MAX_ACTIVE_JOBS="1000000", PYTHONPATH=str(REPO))
+               AXON_RATE_LIMIT="1000000/minute", AXON_AUTH_FAILURE_LIMIT="1000000/minute",
+               AXON_MAX_ACTIVE_JOBS="1000000", PYTHONPATH=str(REPO))
     return env, key
 
 

@@ -3,8 +3,8 @@
 Starts its own services, as production runs them, and checks, on this machine:
 
 1. Predict: ``--clients`` (50) concurrent keep-alive clients, each a thread sending
-   POST /v1/models/{id}/predict back to back for ``--seconds`` (20) against the API under gunicorn
-   (2 workers × 16 threads, as ``axon api`` runs it): half the requests one row, half batches of
+   POST /v1/models/{id}/predict back to back for ``--seconds`` (20) against ``axon api``
+   (waitress, 2 processes × 16 threads): half the requests one row, half batches of
    2 to 400 rows. Every answer must be a 200 and equal, byte for byte, the answer the same rows got
    alone before the load: zero errors. Reports requests, throughput and latency percentiles.
 2. Burst: ``--jobs`` (100) small jobs submitted at once (from 10 client threads) to 2 separate
@@ -45,12 +45,12 @@ from sqlalchemy import create_engine, func, select
 
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from axon.serve import API_THREADS, APP_FACTORY  # noqa: E402
+from axon.serve import API_THREADS  # noqa: E402
 from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.models import EpochMetric, Job  # noqa: E402
 from service_predict import BODY_BYTES, JSON_HEADERS, concurrently  # noqa: E402
-from service_processes import REPO, bench_database, celery_worker, gunicorn  # noqa: E402
+from service_processes import REPO, axon_api, bench_database, celery_worker  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
 N_WORKERS = 2
@@ -260,7 +260,7 @@ def run(arguments: argparse.Namespace, logs: Path) -> bool:
             with contextlib.ExitStack() as services:
                 for log_path in worker_logs:
                     services.enter_context(celery_worker(env, log_path))
-                url = services.enter_context(gunicorn(env, logs, APP_FACTORY, threads=API_THREADS))
+                url = services.enter_context(axon_api(env, logs))
                 with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
                     dataset = post(client, "/v1/datasets", SPIRAL, 201)
                     job = post(client, "/v1/jobs", {"dataset_id": dataset["id"], "spec": PREDICT_SPEC}, 202)
@@ -269,7 +269,7 @@ def run(arguments: argparse.Namespace, logs: Path) -> bool:
                 predict = predict_rows(load, arguments.clients)
                 table(f"Predict: {arguments.clients} concurrent keep-alive clients for {arguments.seconds:g} s, "
                       f"half the requests one row, half 2-400 rows, every answer checked against the same rows alone "
-                      f"(gunicorn 2 × {API_THREADS} gthread, auth on)", predict,
+                      f"(axon api: waitress 2 × {API_THREADS} threads, auth on)", predict,
                       heading="###", goal="required")
                 job_ids, submit_seconds = burst(url, headers, arguments.jobs)
                 wait_drained(database_url, job_ids)

@@ -83,6 +83,16 @@ def gunicorn(env: dict, logs: Path, app: str, threads: int, cwd: Path = REPO) ->
 
 
 @contextlib.contextmanager
+def axon_api(env: dict, logs: Path) -> Iterator[str]:
+    """``axon api`` as production runs it (waitress, 2 processes × 16 threads) on a free port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "axon", "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    with started(argv, env, logs / f"api-{port}.log", lambda: status_of(url + "/readyz") == 200):
+        yield url
+
+
+@contextlib.contextmanager
 def celery_worker(env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
     """A prefork Celery worker with one pool process, as ``axon worker`` runs it."""
     argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool=prefork", "-c", "1",
