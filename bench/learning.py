@@ -32,6 +32,8 @@ from tests.mlp.parity import (  # noqa: E402
 
 try:
     import torch
+
+    torch.set_num_threads(1)  # As BLAS below: tiny matrices, and more threads only contend.
 except ImportError:  # The PyTorch column then reads "n/a".
     torch = None
 
