@@ -25,6 +25,7 @@ from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkS
 from mlp.artefact import model_from_state
 from mlp.backend import CPU
 from mlp.checkpoint import load_checkpoint
+from mlp.data import encode_targets, split_indices
 from mlp.spec import Task
 from mlp.state import prepare_data
 
@@ -73,6 +74,8 @@ class BoundaryOut(BaseModel):
                                                  "probability (classification only).")
     points: list[list[float]] = Field(..., description=f"Up to {MAX_POINTS} training rows, each [x, y].")
     targets: list[float] = Field(..., description="Each point's class index, or (first target's) value.")
+    validation: list[bool] = Field(..., description="Whether each point is in the job's validation split "
+                                   "(the playground's test data), as the worker split the rows.")
 
 
 @blueprint.get("/<job_id>/boundary", responses={200: BoundaryOut, **problem_docs(404, 409, 422)})
@@ -88,7 +91,7 @@ def get_boundary(path: JobPath, query: BoundaryQuery):
 def cached_boundary(job: Job, resolution: int) -> str:
     """The JSON answer for ``job`` at ``resolution``, computed once per set of weights it is drawn from."""
     if job.dataset_id is None:  # Checked first: a deleted dataset's points must not live on in the cache.
-        raise _dataset_deleted()
+        raise dataset_deleted()
     answers = boundary_cache()
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution))
@@ -132,8 +135,9 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
         x=x.round(DECIMALS).tolist(), y=y.round(DECIMALS).tolist(), predicted=None, confidence=None,
         points=features[shown].round(DECIMALS).tolist(),
         targets=first_column(stored_targets[shown]).round(DECIMALS).tolist(),
+        validation=validation_rows(job.spec, dataset, stored_targets)[shown].tolist(),
     )
-    weights = _latest_weights(job, dataset, features, stored_targets)
+    weights = latest_weights(job, dataset, features, stored_targets)
     if weights is None:
         return boundary
     model, boundary.epoch, boundary.source = weights
@@ -144,13 +148,13 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
 def _two_feature_dataset(job: Job) -> Dataset:
     dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
     if dataset is None:
-        raise _dataset_deleted()
+        raise dataset_deleted()
     if dataset.n_features != 2:
         raise Conflict(f"a decision boundary needs a dataset of 2 features; this one has {dataset.n_features}")
     return dataset
 
 
-def _dataset_deleted() -> Conflict:
+def dataset_deleted() -> Conflict:
     return Conflict("the job's dataset has been deleted, so there is no data to draw a boundary over")
 
 
@@ -166,7 +170,7 @@ def _model_committed_since(job: Job) -> bool:
     return job.model_id is not None
 
 
-def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
+def latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
                     stored_targets: np.ndarray) -> tuple[Model, int, str] | None:
     """(model, epoch, source) from the job's model, else its latest checkpoint; None when it has neither."""
     checkpoint = None if job.model_id is not None else get_session().get(Checkpoint, job.id)
@@ -180,8 +184,8 @@ def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
         epoch, source = (job.epoch if model.epoch is None else model.epoch), "model"
     else:
         return None
-    if model.n_features != 2:  # Only a row written by hand can disagree with its dataset.
-        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has 2")
+    if model.n_features != dataset.n_features:  # Only a row written by hand can disagree with its dataset.
+        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has {dataset.n_features}")
     return model, epoch, source
 
 
@@ -204,6 +208,15 @@ def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.
     except (ValidationError, DataError, CheckpointMismatchError, FormatError) as error:
         current_app.logger.warning("checkpoint not readable for a boundary: %s", error)
         raise Conflict(f"the job's latest checkpoint cannot be read: {error}") from None
+
+
+def validation_rows(spec: dict, dataset: Dataset, stored_targets: np.ndarray) -> np.ndarray:
+    """(n_samples,) bool: the rows the worker held out for validation, split as it split them."""
+    encoded = encode_targets(training_targets(stored_targets, dataset.classes), dataset.task)
+    _, held_out = split_indices(encoded, spec["validation_split"], spec["seed"])
+    flags = np.zeros(len(stored_targets), dtype=bool)
+    flags[held_out] = True
+    return flags
 
 
 def predict_grid(model: Model, x: np.ndarray, y: np.ndarray) -> tuple[list, list | None]:

@@ -1,0 +1,192 @@
+"""GET /v1/jobs/{job_id}/network: every neuron of the job's network over the input plane, and its weights.
+
+The dashboard's network view draws it as the TensorFlow Playground does: the inputs, each hidden
+layer and the output as columns of small heatmaps, joined by links coloured by the weight's sign
+and as thick as its magnitude. The grids are computed here, in one forward pass over the plane's
+points (mlp.activity), not in the browser: docs/benchmarks.md ("network view") measured both for
+a 6x8 network at 50x50.
+
+The input plane is the data's two features, or, for a dataset of the playground's features
+(x1, x2, their squares, product and sines), the plane of x1 and x2 that those are computed from.
+Any other dataset gets the weights without heatmaps (``reason`` says why). Answers are cached as
+the boundary's are: by (job, source, epoch, resolution), since given weights never change.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from flask import Response, current_app
+from pydantic import BaseModel, Field
+
+from mlp.activity import layer_outputs
+from mlp.artefact import Model
+from mlp.datasets import FEATURES
+from mlp.spec import Task
+
+from .boundary import current_weights, dataset_deleted, grid_axis, latest_weights, sample_rows, validation_rows
+from .boundary import MAX_POINTS, first_column
+from .database import get_session
+from .errors import Conflict, problem_docs
+from .http import JSON
+from .jobs import blueprint, find_job
+from .lru import LRUCache
+from .models import Dataset, Job
+from .schemas import JobPath, Label
+from .storage import decode_arrays
+
+DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
+DECIMALS = 3  # A heatmap cell needs no more, and it keeps a network's answer small.
+CACHE_SIZE = 32
+# Without x1 and x2 among the features the data's range is unknown here: the playground's own.
+PLAYGROUND_DOMAIN = (-6.0, 6.0)
+
+
+class NetworkQuery(BaseModel):
+    resolution: int = Field(DEFAULT_RESOLUTION, ge=2, le=MAX_RESOLUTION,
+                            description="Grid cells along each axis of the input plane.")
+
+
+class LayerOut(BaseModel):
+    activation: str = Field(..., description="The hidden layer's activation; the output layer's is the loss's "
+                            "link: `sigmoid`/`softmax` (probabilities) or `linear` (values).")
+    weights: list[list[float]] = Field(..., description="(fan_in, fan_out): weights[i][j] joins neuron i "
+                                       "of the layer below to neuron j of this one.")
+    biases: list[float] = Field(..., description="(fan_out,)")
+
+
+class Plane(BaseModel):
+    x_name: str
+    y_name: str
+    x: list[float] = Field(..., description="(resolution,) grid coordinates along the plane's first axis.")
+    y: list[float] = Field(..., description="(resolution,) along its second.")
+    points: list[list[float]] = Field(..., description=f"Up to {MAX_POINTS} rows, each [x, y] on the plane.")
+    targets: list[float] = Field(..., description="Each point's class index, or value.")
+    validation: list[bool] = Field(..., description="Whether each point is a validation (test) row.")
+
+
+class NetworkOut(BaseModel):
+    """The job's network: its weights, and each neuron's output over the input plane when there is one."""
+
+    epoch: int | None = Field(..., description="The epoch whose weights these are; null before the first "
+                              "checkpoint (then `layers` and `grids` are null).")
+    source: Literal["model", "checkpoint"] | None
+    task: Task
+    classes: list[Label] | None
+    inputs: list[str] = Field(..., description="The input features' names.")
+    layers: list[LayerOut] | None = Field(..., description="Each layer after the input: the hidden ones, then the output.")
+    plane: Plane | None = Field(..., description="The input plane the grids span; null when there is none.")
+    grids: list[list[list[list[float]]]] | None = Field(..., description="grids[l][n]: (resolution, resolution) "
+                                                         "values of neuron n of column l (0: the inputs, then each "
+                                                         "layer), row i at plane.y[i], column j at plane.x[j].")
+    reason: str | None = Field(..., description="Why there are no heatmaps, when `plane` is null.")
+
+
+@blueprint.get("/<job_id>/network", responses={200: NetworkOut, **problem_docs(404, 409, 422)})
+def get_network(path: JobPath, query: NetworkQuery):
+    """The job's weights and every neuron's output over the input plane, from its model or latest checkpoint.
+
+    409 when the dataset is gone or the weights cannot be read.
+    """
+    job = find_job(path.job_id)  # The tenant check: every request, before any cached answer.
+    return Response(cached_network(job, query.resolution), mimetype=JSON)
+
+
+def cached_network(job: Job, resolution: int) -> str:
+    if job.dataset_id is None:
+        raise dataset_deleted()
+    extensions = current_app.extensions
+    if "axon.network_cache" not in extensions:
+        extensions.setdefault("axon.network_cache", LRUCache(CACHE_SIZE))
+    answers = extensions["axon.network_cache"]
+    source, epoch = current_weights(job)
+    text = answers.get((job.id, source, epoch, resolution))
+    if text is None:
+        answer = job_network(job, resolution)
+        text = answer.model_dump_json()
+        answers.put((job.id, answer.source, answer.epoch, resolution), text)
+    return text
+
+
+def job_network(job: Job, resolution: int) -> NetworkOut:
+    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
+    if dataset is None:
+        raise dataset_deleted()
+    features, stored_targets = decode_arrays(dataset.data)
+    names = dataset.feature_names or [f"feature {index + 1}" for index in range(dataset.n_features)]
+    plane, reason = input_plane(names, features, resolution)
+    if plane is not None:
+        shown = sample_rows(len(features), MAX_POINTS)
+        plane.points = plane_points(names, features[shown])
+        plane.targets = first_column(stored_targets[shown]).round(DECIMALS).tolist()
+        plane.validation = validation_rows(job.spec, dataset, stored_targets)[shown].tolist()
+    answer = NetworkOut(epoch=None, source=None, task=dataset.task, classes=dataset.classes, inputs=names,
+                        layers=None, plane=plane, grids=None, reason=reason)
+    weights = latest_weights(job, dataset, features, stored_targets)
+    if weights is None:
+        return answer
+    model, answer.epoch, answer.source = weights
+    answer.layers = network_layers(model)
+    if plane is not None:
+        answer.grids = neuron_grids(model, names, np.asarray(plane.x), np.asarray(plane.y))
+    return answer
+
+
+def input_plane(names: list[str], features: np.ndarray, resolution: int) -> tuple[Plane | None, str | None]:
+    """(the plane the heatmaps span, None), or (None, why there is none)."""
+    if all(name in FEATURES for name in names):
+        axes = []
+        for raw in ("x1", "x2"):
+            column = names.index(raw) if raw in names else None
+            axes.append(grid_axis(features[:, column], resolution) if column is not None
+                        else np.linspace(*PLAYGROUND_DOMAIN, resolution))
+        x_name, y_name = "x1", "x2"
+    elif len(names) == 2:
+        axes = [grid_axis(features[:, column], resolution) for column in (0, 1)]
+        x_name, y_name = names
+    else:
+        return None, (f"heatmaps need inputs over a plane: 2 features, or the playground's features of x1 "
+                      f"and x2; this dataset has {len(names)} features, so only the weights are shown")
+    x, y = (axis.round(DECIMALS).tolist() for axis in axes)
+    return Plane(x_name=x_name, y_name=y_name, x=x, y=y, points=[], targets=[], validation=[]), None
+
+
+def plane_points(names: list[str], rows: np.ndarray) -> list[list[float]]:
+    """Where ``rows`` (n, n_features) sit on the plane; none when x1 or x2 is not a feature."""
+    if all(name in FEATURES for name in names):
+        if "x1" not in names or "x2" not in names:
+            return []
+        rows = rows[:, [names.index("x1"), names.index("x2")]]
+    return rows.round(DECIMALS).tolist()
+
+
+def plane_features(names: list[str], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(len(y) * len(x), n_features) the model's inputs at each grid point, row-major from y[0]."""
+    grid_x, grid_y = np.meshgrid(x, y)
+    if all(name in FEATURES for name in names):
+        return np.column_stack([FEATURES[name](grid_x.ravel(), grid_y.ravel()) for name in names])
+    return np.column_stack([grid_x.ravel(), grid_y.ravel()])
+
+
+def neuron_grids(model: Model, names: list[str], x: np.ndarray, y: np.ndarray) -> list:
+    """grids[l][n] (len(y), len(x)) nested lists: the inputs, then every layer's neurons."""
+    inputs = plane_features(names, x, y)
+    try:
+        outputs = layer_outputs(model, inputs)
+    except FloatingPointError as error:
+        raise Conflict(f"the network cannot be evaluated over this data's range: {error}") from None
+    shape = (len(y), len(x))
+    columns = [inputs, *outputs]
+    return [[np.nan_to_num(values[:, neuron]).reshape(shape).round(DECIMALS).tolist()
+             for neuron in range(values.shape[1])] for values in columns]
+
+
+def network_layers(model: Model) -> list[LayerOut]:
+    network = model.network
+    output_link = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax"}.get(model.meta["loss"], "linear")
+    activations = [*network.activations, output_link]
+    return [LayerOut(activation=activation, weights=np.asarray(weights, dtype=np.float64).round(4).tolist(),
+                     biases=np.asarray(biases, dtype=np.float64).round(4).tolist())
+            for activation, weights, biases in zip(activations, network.weights, network.biases)]
+
