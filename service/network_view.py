@@ -2,9 +2,11 @@
 
 The dashboard's network view draws it as the TensorFlow Playground does: the inputs, each hidden
 layer and the output as columns of small heatmaps, joined by links coloured by the weight's sign
-and as thick as its magnitude. The grids are computed here, in one forward pass over the plane's
-points (mlp.activity), not in the browser: docs/benchmarks.md ("network view") measured both for
-a 6x8 network at 50x50.
+and as thick as its magnitude. The page computes each neuron's grid itself, by one batched forward
+pass over the plane from the weights here: docs/benchmarks.md ("network view") measured that
+against grids computed here for a 6x8 network at 50x50 (about 1 MB of JSON and 70 ms a
+checkpoint, against 4 kB and a few ms in the browser). ``grids=true`` still computes them here
+(mlp.activity, one re-entrant forward pass), which the tests use as the page's oracle.
 
 The input plane is the data's two features, or, for a dataset of the playground's features
 (x1, x2, their squares, product and sines), the plane of x1 and x2 that those are computed from.
@@ -46,6 +48,9 @@ PLAYGROUND_DOMAIN = (-6.0, 6.0)
 class NetworkQuery(BaseModel):
     resolution: int = Field(DEFAULT_RESOLUTION, ge=2, le=MAX_RESOLUTION,
                             description="Grid cells along each axis of the input plane.")
+    grids: bool = Field(False, description="Also every neuron's values over the plane, computed here "
+                        "(about 1 MB for a 6x8 network at 50x50); the dashboard computes them itself "
+                        "from the weights.")
 
 
 class LayerOut(BaseModel):
@@ -76,6 +81,12 @@ class NetworkOut(BaseModel):
     classes: list[Label] | None
     inputs: list[str] = Field(..., description="The input features' names.")
     layers: list[LayerOut] | None = Field(..., description="Each layer after the input: the hidden ones, then the output.")
+    mean: list[float] | None = Field(..., description="(n_features,) the inputs are (row - mean) / std "
+                                     "before the first layer.")
+    std: list[float] | None
+    target_mean: list[float] | None = Field(..., description="Regression: output * target_std + "
+                                            "target_mean is the value; null when targets were not scaled.")
+    target_std: list[float] | None
     plane: Plane | None = Field(..., description="The input plane the grids span; null when there is none.")
     grids: list[list[list[list[float]]]] | None = Field(..., description="grids[l][n]: (resolution, resolution) "
                                                          "values of neuron n of column l (0: the inputs, then each "
@@ -90,10 +101,10 @@ def get_network(path: JobPath, query: NetworkQuery):
     409 when the dataset is gone or the weights cannot be read.
     """
     job = find_job(path.job_id)  # The tenant check: every request, before any cached answer.
-    return Response(cached_network(job, query.resolution), mimetype=JSON)
+    return Response(cached_network(job, query.resolution, query.grids), mimetype=JSON)
 
 
-def cached_network(job: Job, resolution: int) -> str:
+def cached_network(job: Job, resolution: int, with_grids: bool) -> str:
     if job.dataset_id is None:
         raise dataset_deleted()
     extensions = current_app.extensions
@@ -101,15 +112,15 @@ def cached_network(job: Job, resolution: int) -> str:
         extensions.setdefault("axon.network_cache", LRUCache(CACHE_SIZE))
     answers = extensions["axon.network_cache"]
     source, epoch = current_weights(job)
-    text = answers.get((job.id, source, epoch, resolution))
+    text = answers.get((job.id, source, epoch, resolution, with_grids))
     if text is None:
-        answer = job_network(job, resolution)
+        answer = job_network(job, resolution, with_grids)
         text = answer.model_dump_json()
-        answers.put((job.id, answer.source, answer.epoch, resolution), text)
+        answers.put((job.id, answer.source, answer.epoch, resolution, with_grids), text)
     return text
 
 
-def job_network(job: Job, resolution: int) -> NetworkOut:
+def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
     if dataset is None:
         raise dataset_deleted()
@@ -122,15 +133,22 @@ def job_network(job: Job, resolution: int) -> NetworkOut:
         plane.targets = first_column(stored_targets[shown]).round(DECIMALS).tolist()
         plane.validation = validation_rows(job.spec, dataset, stored_targets)[shown].tolist()
     answer = NetworkOut(epoch=None, source=None, task=dataset.task, classes=dataset.classes, inputs=names,
-                        layers=None, plane=plane, grids=None, reason=reason)
+                        layers=None, mean=None, std=None, target_mean=None, target_std=None, plane=plane,
+                        grids=None, reason=reason)
     weights = latest_weights(job, dataset, features, stored_targets)
     if weights is None:
         return answer
     model, answer.epoch, answer.source = weights
     answer.layers = network_layers(model)
-    if plane is not None:
+    answer.mean, answer.std = _listed(model.mean), _listed(model.std)
+    answer.target_mean, answer.target_std = _listed(model.target_mean), _listed(model.target_std)
+    if plane is not None and with_grids:
         answer.grids = neuron_grids(model, names, np.asarray(plane.x), np.asarray(plane.y))
     return answer
+
+
+def _listed(values) -> list[float] | None:
+    return None if values is None else np.asarray(values, dtype=np.float64).ravel().tolist()
 
 
 def input_plane(names: list[str], features: np.ndarray, resolution: int) -> tuple[Plane | None, str | None]:

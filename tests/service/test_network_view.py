@@ -37,7 +37,7 @@ def test_each_neuron_is_its_closed_form_over_the_plane_of_x1_and_x2(app, client)
     job = playground_job(client)
     result, blob = train_with_checkpoint(app, job)
     add_rows(app, Checkpoint(job_id=job["id"], epoch=3, data=blob))
-    answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=7").get_json()
+    answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=7&grids=true").get_json()
     assert answer["source"] == "checkpoint" and answer["epoch"] == 3
     assert answer["inputs"] == ["x1", "x2", "x1*x2"]
     assert [len(column) for column in answer["grids"]] == [3, 3, 3, 1]  # inputs, hidden, hidden, output
@@ -56,6 +56,9 @@ def test_each_neuron_is_its_closed_form_over_the_plane_of_x1_and_x2(app, client)
     layer = answer["layers"][0]
     assert layer["activation"] == "tanh" and np.allclose(layer["weights"], weights[0], atol=1e-4)
     assert answer["layers"][-1]["activation"] == "sigmoid"
+    assert np.allclose(answer["mean"], model.mean) and np.allclose(answer["std"], model.std)
+    without = client.get(f"/v1/jobs/{job['id']}/network?resolution=7").get_json()
+    assert without["grids"] is None and without["layers"] == answer["layers"]
 
 
 def test_the_model_answers_once_the_job_has_succeeded(app, client):
@@ -64,7 +67,7 @@ def test_the_model_answers_once_the_job_has_succeeded(app, client):
     features, targets = dataset_arrays(app, dataset["id"])
     result = fit(NetworkSpec.model_validate(job["spec"]), features, targets)
     commit_success(app, job["id"], result, 3)
-    answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=6").get_json()
+    answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=6&grids=true").get_json()
     assert answer["source"] == "model" and answer["task"] == "regression"
     grid_x, grid_y = np.meshgrid(answer["plane"]["x"], answer["plane"]["y"])
     values = result.model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()])).predictions
