@@ -166,3 +166,22 @@ for (const [id, name] of [["learning-rate", "optimizer/learning_rate"], ["batch-
 }
 showSource();
 loadDatasets();
+
+// ---- a pasted TensorFlow Playground URL ----------------------------------------------------------
+
+const playgroundForm = document.getElementById("playground-form");
+const playgroundProblem = document.getElementById("playground-problem");
+playgroundForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = document.getElementById("playground-import");
+  button.disabled = true;
+  try {
+    const job = await request("/v1/jobs/from-playground", {method: "POST",
+      json: {url: document.getElementById("playground-url").value}});
+    location.assign(`/jobs/${job.id}`);
+  } catch (error) {
+    showProblem(playgroundProblem, error, "The playground URL was refused");
+  } finally {
+    button.disabled = false;
+  }
+});
