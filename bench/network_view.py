@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlp import NetworkSpec, fit  # noqa: E402
 from mlp.datasets import GeneratorSpec, generate  # noqa: E402
 from service.network_view import network_layers, neuron_grids  # noqa: E402
+from service.plane import Plane  # noqa: E402
 
 FORWARD_JS = """
 ([layers, mean, std, x, y, repeats]) => {
@@ -88,7 +89,7 @@ def main() -> None:
     y = np.linspace(-6, 6, args.resolution)
     names = ["x1", "x2"]
 
-    server_seconds, server_json = best_of(args.repeats, lambda: json.dumps(neuron_grids(model, names, x, y)))
+    server_seconds, server_json = best_of(args.repeats, lambda: json.dumps(neuron_grids(model, Plane("x1", "x2", x, y, tuple(names)))))
     grids = json.loads(server_json)
     layers = [layer.model_dump() for layer in network_layers(model)]
     weights_seconds, weights_json = best_of(args.repeats, lambda: json.dumps(layers))

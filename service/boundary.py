@@ -35,6 +35,7 @@ from .http import JSON, current_settings
 from .jobs import blueprint, find_job
 from .lru import LRUCache
 from .models import Checkpoint, Dataset, Job
+from .plane import Plane, input_plane
 from .predict import load_model
 from .schemas import JobPath, Label
 from .storage import decode_arrays, training_targets
@@ -42,8 +43,6 @@ from .storage import decode_arrays, training_targets
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.
 MAX_POINTS = 300
-# The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
-MARGIN = 0.05
 DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
 # At most about 0.5 MB of JSON each (200x200), so 16 MB per process at worst; enough for the
 # jobs a few dashboards are watching, each at its latest epoch.
@@ -126,14 +125,22 @@ def current_weights(job: Job) -> tuple[str | None, int | None]:
 
 def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     """The answer for ``job`` on a ``resolution`` x ``resolution`` grid (axes and points only before any weights)."""
-    dataset = _two_feature_dataset(job)
+    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
+    if dataset is None:
+        raise dataset_deleted()
     features, stored_targets = decode_arrays(dataset.data)
-    x, y = (grid_axis(features[:, column], resolution) for column in (0, 1))
+    plane = input_plane(dataset.feature_names, features, resolution)
+    if isinstance(plane, str):
+        raise Conflict(f"a decision boundary needs a plane to draw on: {plane}")
     shown = sample_rows(len(features), MAX_POINTS)
+    points = plane.points(features[shown])
+    if len(points) == 0:  # A playground dataset without x1 or x2: rows have no place on the plane.
+        shown = shown[:0]
     boundary = BoundaryOut(
-        epoch=None, source=None, task=dataset.task, classes=dataset.classes, feature_names=dataset.feature_names,
-        x=x.round(DECIMALS).tolist(), y=y.round(DECIMALS).tolist(), predicted=None, confidence=None,
-        points=features[shown].round(DECIMALS).tolist(),
+        epoch=None, source=None, task=dataset.task, classes=dataset.classes,
+        feature_names=[plane.x_name, plane.y_name] if plane.playground else dataset.feature_names,
+        x=plane.x.round(DECIMALS).tolist(), y=plane.y.round(DECIMALS).tolist(), predicted=None, confidence=None,
+        points=points.round(DECIMALS).tolist(),
         targets=first_column(stored_targets[shown]).round(DECIMALS).tolist(),
         validation=validation_rows(job.spec, dataset, stored_targets)[shown].tolist(),
     )
@@ -141,17 +148,8 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     if weights is None:
         return boundary
     model, boundary.epoch, boundary.source = weights
-    boundary.predicted, boundary.confidence = predict_grid(model, x, y)
+    boundary.predicted, boundary.confidence = predict_grid(model, plane)
     return boundary
-
-
-def _two_feature_dataset(job: Job) -> Dataset:
-    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
-    if dataset is None:
-        raise dataset_deleted()
-    if dataset.n_features != 2:
-        raise Conflict(f"a decision boundary needs a dataset of 2 features; this one has {dataset.n_features}")
-    return dataset
 
 
 def dataset_deleted() -> Conflict:
@@ -213,32 +211,27 @@ def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.
 def validation_rows(spec: dict, dataset: Dataset, stored_targets: np.ndarray) -> np.ndarray:
     """(n_samples,) bool: the rows the worker held out for validation, split as it split them."""
     encoded = encode_targets(training_targets(stored_targets, dataset.classes), dataset.task)
-    _, held_out = split_indices(encoded, spec["validation_split"], spec["seed"])
+    # A stored spec is bound and complete; a row written by hand may leave these to their defaults.
+    fields = NetworkSpec.model_fields
+    _, held_out = split_indices(encoded, spec.get("validation_split", fields["validation_split"].default),
+                                spec.get("seed", fields["seed"].default))
     flags = np.zeros(len(stored_targets), dtype=bool)
     flags[held_out] = True
     return flags
 
 
-def predict_grid(model: Model, x: np.ndarray, y: np.ndarray) -> tuple[list, list | None]:
-    """The model's (predicted, confidence) over the grid, each (len(y), len(x)) nested lists."""
-    grid_x, grid_y = np.meshgrid(x, y)  # Row i holds y[i], as the answer documents.
+def predict_grid(model: Model, plane: Plane) -> tuple[list, list | None]:
+    """The model's (predicted, confidence) over the plane's grid, each (len(y), len(x)) nested lists."""
     try:
-        prediction = model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+        prediction = model.predict(plane.features())
     except DataError as error:  # A range too wide for float32 arithmetic.
         raise Conflict(f"the network cannot be evaluated over this data's range: {error.message}") from None
-    shape = grid_x.shape
+    shape = (len(plane.y), len(plane.x))
     if prediction.probabilities is None:
         return first_column(prediction.predictions).reshape(shape).round(DECIMALS).tolist(), None
     indices = prediction.probabilities.argmax(axis=1)
     confidence = prediction.probabilities.max(axis=1)
     return indices.reshape(shape).astype(float).tolist(), confidence.reshape(shape).round(DECIMALS).tolist()
-
-
-def grid_axis(values: np.ndarray, resolution: int) -> np.ndarray:
-    """(resolution,) evenly spaced points over the range of ``values`` (n_samples,), with a margin."""
-    low, high = float(values.min()), float(values.max())
-    margin = (high - low) * MARGIN or 0.5  # A constant feature still gets a visible strip.
-    return np.linspace(low - margin, high + margin, resolution)
 
 
 def sample_rows(n_samples: int, most: int) -> np.ndarray:
@@ -250,4 +243,5 @@ def sample_rows(n_samples: int, most: int) -> np.ndarray:
 
 def first_column(values: np.ndarray) -> np.ndarray:
     """(n,) from (n,) or (n, n_targets) values: several regression targets show the first."""
-    return np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0]
+    values = np.asarray(values, dtype=np.float64)
+    return values if values.ndim == 1 else values[:, 0]

@@ -16,6 +16,7 @@ the boundary's are: by (job, source, epoch, resolution), since given weights nev
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -24,25 +25,23 @@ from pydantic import BaseModel, Field
 
 from mlp.activity import layer_outputs
 from mlp.artefact import Model
-from mlp.datasets import FEATURES
 from mlp.spec import Task
 
-from .boundary import current_weights, dataset_deleted, grid_axis, latest_weights, sample_rows, validation_rows
-from .boundary import MAX_POINTS, first_column
+from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
+from .boundary import validation_rows
 from .database import get_session
 from .errors import Conflict, problem_docs
 from .http import JSON
 from .jobs import blueprint, find_job
 from .lru import LRUCache
 from .models import Dataset, Job
+from .plane import Plane as InputPlane, input_plane
 from .schemas import JobPath, Label
 from .storage import decode_arrays
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
 DECIMALS = 3  # A heatmap cell needs no more, and it keeps a network's answer small.
 CACHE_SIZE = 32
-# Without x1 and x2 among the features the data's range is unknown here: the playground's own.
-PLAYGROUND_DOMAIN = (-6.0, 6.0)
 
 
 class NetworkQuery(BaseModel):
@@ -126,12 +125,20 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
         raise dataset_deleted()
     features, stored_targets = decode_arrays(dataset.data)
     names = dataset.feature_names or [f"feature {index + 1}" for index in range(dataset.n_features)]
-    plane, reason = input_plane(names, features, resolution)
-    if plane is not None:
+    found = input_plane(dataset.feature_names, features, resolution)
+    plane_axes, reason = (None, f"{found}, so only the weights are shown") if isinstance(found, str) else (found, None)
+    if plane_axes is not None:  # The grids at the coordinates the answer gives, not finer ones.
+        plane_axes = replace(plane_axes, x=plane_axes.x.round(DECIMALS), y=plane_axes.y.round(DECIMALS))
+    plane = None
+    if plane_axes is not None:
         shown = sample_rows(len(features), MAX_POINTS)
-        plane.points = plane_points(names, features[shown])
-        plane.targets = first_column(stored_targets[shown]).round(DECIMALS).tolist()
-        plane.validation = validation_rows(job.spec, dataset, stored_targets)[shown].tolist()
+        points = plane_axes.points(features[shown])
+        if len(points) == 0:
+            shown = shown[:0]
+        plane = Plane(x_name=plane_axes.x_name, y_name=plane_axes.y_name, x=plane_axes.x.round(DECIMALS).tolist(),
+                      y=plane_axes.y.round(DECIMALS).tolist(), points=points.round(DECIMALS).tolist(),
+                      targets=first_column(stored_targets[shown]).round(DECIMALS).tolist(),
+                      validation=validation_rows(job.spec, dataset, stored_targets)[shown].tolist())
     answer = NetworkOut(epoch=None, source=None, task=dataset.task, classes=dataset.classes, inputs=names,
                         layers=None, mean=None, std=None, target_mean=None, target_std=None, plane=plane,
                         grids=None, reason=reason)
@@ -142,8 +149,8 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     answer.layers = network_layers(model)
     answer.mean, answer.std = _listed(model.mean), _listed(model.std)
     answer.target_mean, answer.target_std = _listed(model.target_mean), _listed(model.target_std)
-    if plane is not None and with_grids:
-        answer.grids = neuron_grids(model, names, np.asarray(plane.x), np.asarray(plane.y))
+    if plane_axes is not None and with_grids:
+        answer.grids = neuron_grids(model, plane_axes)
     return answer
 
 
@@ -151,53 +158,16 @@ def _listed(values) -> list[float] | None:
     return None if values is None else np.asarray(values, dtype=np.float64).ravel().tolist()
 
 
-def input_plane(names: list[str], features: np.ndarray, resolution: int) -> tuple[Plane | None, str | None]:
-    """(the plane the heatmaps span, None), or (None, why there is none)."""
-    if all(name in FEATURES for name in names):
-        axes = []
-        for raw in ("x1", "x2"):
-            column = names.index(raw) if raw in names else None
-            axes.append(grid_axis(features[:, column], resolution) if column is not None
-                        else np.linspace(*PLAYGROUND_DOMAIN, resolution))
-        x_name, y_name = "x1", "x2"
-    elif len(names) == 2:
-        axes = [grid_axis(features[:, column], resolution) for column in (0, 1)]
-        x_name, y_name = names
-    else:
-        return None, (f"heatmaps need inputs over a plane: 2 features, or the playground's features of x1 "
-                      f"and x2; this dataset has {len(names)} features, so only the weights are shown")
-    x, y = (axis.round(DECIMALS).tolist() for axis in axes)
-    return Plane(x_name=x_name, y_name=y_name, x=x, y=y, points=[], targets=[], validation=[]), None
-
-
-def plane_points(names: list[str], rows: np.ndarray) -> list[list[float]]:
-    """Where ``rows`` (n, n_features) sit on the plane; none when x1 or x2 is not a feature."""
-    if all(name in FEATURES for name in names):
-        if "x1" not in names or "x2" not in names:
-            return []
-        rows = rows[:, [names.index("x1"), names.index("x2")]]
-    return rows.round(DECIMALS).tolist()
-
-
-def plane_features(names: list[str], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(len(y) * len(x), n_features) the model's inputs at each grid point, row-major from y[0]."""
-    grid_x, grid_y = np.meshgrid(x, y)
-    if all(name in FEATURES for name in names):
-        return np.column_stack([FEATURES[name](grid_x.ravel(), grid_y.ravel()) for name in names])
-    return np.column_stack([grid_x.ravel(), grid_y.ravel()])
-
-
-def neuron_grids(model: Model, names: list[str], x: np.ndarray, y: np.ndarray) -> list:
+def neuron_grids(model: Model, plane: InputPlane) -> list:
     """grids[l][n] (len(y), len(x)) nested lists: the inputs, then every layer's neurons."""
-    inputs = plane_features(names, x, y)
+    inputs = plane.features()
     try:
         outputs = layer_outputs(model, inputs)
     except FloatingPointError as error:
         raise Conflict(f"the network cannot be evaluated over this data's range: {error}") from None
-    shape = (len(y), len(x))
-    columns = [inputs, *outputs]
+    shape = (len(plane.y), len(plane.x))
     return [[np.nan_to_num(values[:, neuron]).reshape(shape).round(DECIMALS).tolist()
-             for neuron in range(values.shape[1])] for values in columns]
+             for neuron in range(values.shape[1])] for values in [inputs, *outputs]]
 
 
 def network_layers(model: Model) -> list[LayerOut]:

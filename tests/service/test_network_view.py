@@ -98,3 +98,18 @@ def test_an_answer_is_cached_per_weights_and_the_tenant_check_still_runs(app, cl
     assert len(app.extensions["axon.network_cache"]) == 1
     assert client.get("/v1/jobs/unknown/network").status_code == 404
     assert client.get(f"/v1/jobs/{job['id']}/network?resolution=1000").status_code == 422
+
+
+def test_playground_features_without_x2_still_span_the_plane_but_place_no_points(app, client):
+    dataset = create_dataset(client, generator={"kind": "gauss", "n_samples": 60, "seed": 5, "features": ["x1", "x2^2"]})
+    job = submit_job(client, dataset["id"])
+    result, blob = train_with_checkpoint(app, job)
+    add_rows(app, Checkpoint(job_id=job["id"], epoch=3, data=blob))
+    answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=5&grids=true").get_json()
+    plane = answer["plane"]
+    assert plane["points"] == plane["targets"] == plane["validation"] == []
+    assert plane["y"][0] == -6 and plane["y"][-1] == 6  # The playground's own domain for the missing x2.
+    grid_x, grid_y = np.meshgrid(plane["x"], plane["y"])
+    expected = result.model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel() ** 2])).probabilities[:, 1]
+    assert np.allclose(np.asarray(answer["grids"][-1][0]).ravel(), expected, atol=2e-3)
+    assert client.get(f"/v1/jobs/{job['id']}/boundary?resolution=5").get_json()["points"] == []
