@@ -6,10 +6,12 @@ and the ``State`` class's initial values); values are parsed as its ``deserializ
 playground means by each setting comes from ``src/playground.ts`` and ``src/nn.ts``: 500 points
 for classification and 1200 for regression, noise in percent, ``percTrainData`` percent of the
 shuffled points for training, plain SGD on the batch's mean gradient, the regularisation's
-derivative times ``learningRate * regularizationRate`` taken off each weight (so the rate is
-Axon's ``l1`` or ``l2`` as it stands: Axon adds ``0.5 * l2 * |W|^2``, gradient ``l2 * W``, to the
-mean batch loss), weights from U(-0.5, 0.5) and biases at 0.1 (``init: "playground"``), raw
-coordinates with no standardisation.
+derivative times ``learningRate * regularizationRate`` taken off each weight after that step
+(nn.ts ``updateWeights`` at commit bd89e3a; so the rate is Axon's ``l1`` or ``l2`` as it stands:
+Axon adds ``0.5 * l2 * |W|^2``, gradient ``l2 * W``, or ``l1 * |W|`` to the mean batch loss; an
+older nn.ts divided the penalty by the batch size, and only the playground's L1 sets a weight that
+crosses zero to zero for good), weights from U(-0.5, 0.5) and biases at 0.1 (``init:
+"playground"``), biases never regularised (as in Axon), raw coordinates with no standardisation.
 
 This module holds no Flask: it turns text into :class:`Experiment` and back, and raises
 :class:`PlaygroundError` listing every key it cannot take.
@@ -24,6 +26,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 import numpy as np
+from pydantic import ValidationError
+
+from mlp import Limits, NetworkSpec
 
 PLAYGROUND_URL = "https://playground.tensorflow.org/"
 
@@ -248,12 +253,17 @@ def fmt(value: float) -> str:
 NAME_PATTERN = re.compile(r"playground (?P<kind>[a-z]+) noise=(?P<noise>[0-9.]+) seed=(?P<seed>\S+)")
 
 
-def to_url(spec: dict, task: str, dataset_name: str, feature_names: list[str] | None) -> tuple[str | None, list[str]]:
+def to_url(stored_spec: dict, task: str, dataset_name: str, feature_names: list[str] | None,
+           limits: Limits) -> tuple[str | None, list[str]]:
     """(the playground URL of a job, []) or (None, the reasons the playground cannot express it).
 
-    ``spec`` is the job's stored spec; the dataset must be one this module's import made (its name
-    records the playground's data: shape, noise and seed).
+    ``stored_spec`` is the job's stored spec; the dataset must be one this module's import made
+    (its name records the playground's data: shape, noise and seed).
     """
+    try:  # Complete, with every default, whatever wrote the row.
+        spec = NetworkSpec.model_validate(stored_spec, context={"limits": limits}).model_dump(mode="json")
+    except ValidationError as error:
+        return None, [f"the job's spec cannot be read: {error.error_count()} invalid field(s)"]
     reasons = []
     named = NAME_PATTERN.fullmatch(dataset_name or "")
     if named is None:

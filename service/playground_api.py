@@ -8,6 +8,7 @@ for it is deleted again, so a refused import leaves nothing behind.
 
 from __future__ import annotations
 
+from flask import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from mlp import DataShape, NetworkSpec, bind_spec
@@ -37,7 +38,8 @@ class PlaygroundLink(BaseModel):
 
 
 @blueprint.post("/from-playground", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429)},
-                openapi_extensions=body_docs(blueprint, {JSON: PlaygroundImport}))
+                openapi_extensions=body_docs(blueprint, {JSON: PlaygroundImport}),
+                provide_automatic_options=False)  # _import_options answers OPTIONS.
 def create_job_from_playground():
     """Make a dataset and a job from a TensorFlow Playground URL; a key it cannot take is a 422 naming it.
 
@@ -63,6 +65,16 @@ def create_job_from_playground():
     return json_response(job_out(job), 202, {"Location": f"/v1/jobs/{job.id}"})
 
 
+def _import_options():
+    """OPTIONS names POST alone: the path also matches GET /v1/jobs/{job_id}, where it is no job's id."""
+    return Response(status=204, headers={"Allow": "POST, OPTIONS"})
+
+
+# Plain Flask (not the OpenAPI document): Werkzeug's own answer would list that GET as well.
+blueprint.add_url_rule("/from-playground", "from_playground_options", _import_options, methods=["OPTIONS"],
+                       provide_automatic_options=False)
+
+
 def _checked_spec(generator: dict, spec: dict) -> NetworkSpec:
     """The spec, checked against the data it will get before that data is stored (422 on /url)."""
     limits = current_settings().limits
@@ -84,5 +96,5 @@ def get_playground_link(path: JobPath):
     dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
     if dataset is None:
         return json_response(PlaygroundLink(url=None, reasons=["the job's dataset has been deleted"]))
-    url, reasons = to_url(job.spec, dataset.task, dataset.name, dataset.feature_names)
+    url, reasons = to_url(job.spec, dataset.task, dataset.name, dataset.feature_names, current_settings().limits)
     return json_response(PlaygroundLink(url=url, reasons=reasons))
