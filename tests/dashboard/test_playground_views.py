@@ -99,6 +99,11 @@ def test_regression_gets_the_views_on_a_continuous_scale(new_page, server):
     output = neuron_colours(page)[-1]
     assert len(output) > 20  # A continuous scale: many shades, not two classes.
     expect(page.locator("#network-note")).to_be_hidden()
+    expect(page.locator("#boundary-title")).to_have_text("Predicted value")
+    # The legend names the continuous scale's ends, from the predictions (this dataset places no points).
+    legend = page.locator("#boundary-legend").inner_text()
+    low, high = (float(number) for number in re.findall(r"\((-?[0-9.e+-]+)\)", legend))
+    assert low < high, legend
     screenshot(page, "playground-regression")
 
 
@@ -115,3 +120,33 @@ def test_more_than_two_features_show_the_weights_and_say_why(new_page, server):
     expect(page.locator("#network")).to_have_attribute("data-heatmaps", "0")
     expect(page.locator("#network-note")).to_contain_text("3 features")
     screenshot(page, "playground-weights-only")
+
+
+def test_the_network_view_follows_a_running_job_and_a_link_tells_its_weight(new_page, server):
+    crossed = CLASSIC_ONE_LINE.replace("xTimesY=false", "xTimesY=true")
+    with server.client() as client:
+        job = client.post("/v1/jobs/from-playground", json={"url": crossed, "epochs": 20_000}).json()
+    page = new_page()
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"/jobs/{job['id']}")
+    network = page.locator("#network")
+    expect(network).to_have_attribute("data-source", "checkpoint", timeout=FINISH_SECONDS * 1000)
+    expect(network).to_have_attribute("data-heatmaps", "10")  # x1, x2, x1*x2; 4 and 2 hidden; the output.
+    first_epoch = int(network.get_attribute("data-epoch"))
+    page.wait_for_function(f"Number(document.getElementById('network').dataset.epoch) > {first_epoch}",
+                           timeout=FINISH_SECONDS * 1000)
+    # The playground's crossed input still has its decision boundary, over x1 and x2.
+    expect(page.locator("#boundary")).to_have_attribute("data-source", "checkpoint")
+    expect(page.locator("#boundary-note")).to_be_hidden()
+    # Half-way along the link from the first input to the first neuron of layer 1.
+    boxes = page.evaluate("JSON.parse(document.getElementById('network').dataset.boxes)")
+    (x1, y1, s1), (x2, y2, _) = boxes[0], boxes[3]
+    box = network.bounding_box()
+    page.mouse.move(box["x"] + (x1 + s1 + x2) / 2, box["y"] + (y1 + y2 + s1) / 2)
+    expect(page.locator("#network-hover")).to_contain_text("weight x1 → layer 1 neuron 1")
+    screenshot(page, "playground-running")
+    page.click("#cancel")
+    expect(page.locator("#job-status")).to_have_text("cancelled", timeout=FINISH_SECONDS * 1000)
+    with server.client() as client:
+        final_epoch = client.get(f"/v1/jobs/{job['id']}/network?resolution=2").json()["epoch"]
+    expect(network).to_have_attribute("data-epoch", str(final_epoch), timeout=FINISH_SECONDS * 1000)

@@ -133,9 +133,13 @@ export function drawBoundary(canvas, boundary, options = {}) {
 /** Swatches naming each class (or the value range) in `legend`. */
 export function drawLegend(legend, boundary, el) {
   if (boundary.task === "regression") {
-    const values = boundary.targets;
-    legend.replaceChildren(el("span", {class: "swatch", style: "background: rgb(245,147,34)"}), ` low (${Math.min(...values).toPrecision(3)})  `,
-                           el("span", {class: "swatch", style: "background: rgb(8,119,189)"}), ` high (${Math.max(...values).toPrecision(3)})`);
+    // The painter's own range: the points' targets and the predictions (either may be missing).
+    const values = [...boundary.targets, ...(boundary.predicted || []).flat()];
+    if (!values.length) return legend.replaceChildren();
+    const low = values.reduce((least, value) => Math.min(least, value), Infinity);
+    const high = values.reduce((most, value) => Math.max(most, value), -Infinity);
+    legend.replaceChildren(el("span", {class: "swatch", style: "background: rgb(245,147,34)"}), ` low (${low.toPrecision(3)})  `,
+                           el("span", {class: "swatch", style: "background: rgb(8,119,189)"}), ` high (${high.toPrecision(3)})`);
     return;
   }
   legend.replaceChildren(...boundary.classes.flatMap((label, index) => [

@@ -230,6 +230,8 @@ async function fetchNetwork() {
       const note = document.getElementById("network-note");
       note.textContent = error.message;
       note.hidden = false;
+    } else if (!(error.status >= 400)) {
+      throw error; // A bug in the drawing, not an answer: let it show.
     }
   }
 }
