@@ -30,7 +30,7 @@ from mlp.spec import Task
 from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
 from .boundary import validation_rows
 from .database import get_session
-from .errors import Conflict, problem_docs
+from .errors import Conflict, InvalidRequest, problem_docs
 from .http import JSON
 from .jobs import blueprint, find_job
 from .lru import LRUCache
@@ -40,6 +40,11 @@ from .schemas import JobPath, Label
 from .storage import decode_arrays
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
+# The page draws every weight and runs the network over the plane itself: past this many
+# parameters the answer passes a megabyte and the page's pass a second, and a picture of so many
+# links says little. With 32 answers cached, at most about 30 MB per process.
+MAX_VIEW_PARAMETERS = 100_000
+MAX_GRID_CELLS = 1_000_000  # grids=true: neurons x resolution^2, about 7 MB of JSON.
 DECIMALS = 3  # A heatmap cell needs no more, and it keeps a network's answer small.
 CACHE_SIZE = 32
 
@@ -97,7 +102,8 @@ class NetworkOut(BaseModel):
 def get_network(path: JobPath, query: NetworkQuery):
     """The job's weights and every neuron's output over the input plane, from its model or latest checkpoint.
 
-    409 when the dataset is gone or the weights cannot be read.
+    409 when the dataset is gone, the weights cannot be read, or the network has more than
+    100,000 weights and biases (the view's limit).
     """
     job = find_job(path.job_id)  # The tenant check: every request, before any cached answer.
     return Response(cached_network(job, query.resolution, query.grids), mimetype=JSON)
@@ -123,6 +129,14 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
     if dataset is None:
         raise dataset_deleted()
+    sizes = view_sizes(job.spec, dataset)
+    n_parameters = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    if n_parameters > MAX_VIEW_PARAMETERS:  # Checked before any weights are read.
+        raise Conflict(f"the network view draws networks of at most {MAX_VIEW_PARAMETERS} weights and biases; "
+                       f"this one has {n_parameters}")
+    if with_grids and sum(sizes) * resolution ** 2 > MAX_GRID_CELLS:
+        raise InvalidRequest([{"parameter": "resolution", "detail": f"{sum(sizes)} neurons at {resolution}x"
+                               f"{resolution} pass {MAX_GRID_CELLS} grid cells; ask for a lower resolution"}])
     features, stored_targets = decode_arrays(dataset.data)
     names = dataset.feature_names or [f"feature {index + 1}" for index in range(dataset.n_features)]
     found = input_plane(dataset.feature_names, features, resolution)
@@ -152,6 +166,12 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     if plane_axes is not None and with_grids:
         answer.grids = neuron_grids(model, plane_axes)
     return answer
+
+
+def view_sizes(spec: dict, dataset: Dataset) -> list[int]:
+    """[n_features, *hidden units, n_outputs] of the job's network, from its spec and dataset."""
+    n_classes = len(dataset.classes) if dataset.classes else 0
+    return [dataset.n_features, *(layer["units"] for layer in spec.get("layers", [])), n_classes if n_classes > 2 else 1]
 
 
 def _listed(values) -> list[float] | None:

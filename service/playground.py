@@ -122,8 +122,8 @@ def _read_state(raw: dict[str, str], problems: dict[str, str]) -> dict:
     """Every key's value, parsed as deserializeState does; unknown keys and bad values go in ``problems``."""
     state = dict(DEFAULTS)
     for name, value in raw.items():
-        if name.endswith(HIDE_SUFFIX) and name[: -len(HIDE_SUFFIX)] in DEFAULTS:
-            continue  # Hides a control of the playground's page; nothing to train.
+        if name.endswith(HIDE_SUFFIX) and len(name) > len(HIDE_SUFFIX):
+            continue  # state.ts takes any "<control>_hide": it hides a control of the page, trains nothing.
         if name not in DEFAULTS:
             problems[name] = "not a key of the TensorFlow Playground's state"
             continue

@@ -113,3 +113,14 @@ def test_playground_features_without_x2_still_span_the_plane_but_place_no_points
     expected = result.model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel() ** 2])).probabilities[:, 1]
     assert np.allclose(np.asarray(answer["grids"][-1][0]).ravel(), expected, atol=2e-3)
     assert client.get(f"/v1/jobs/{job['id']}/boundary?resolution=5").get_json()["points"] == []
+
+
+def test_a_network_past_the_views_limit_is_a_409_and_too_many_grid_cells_a_422(client):
+    job = playground_job(client)
+    too_many = submit_job(client, job["dataset_id"], layers=[{"units": 400, "activation": "relu"}] * 2)
+    response = client.get(f"/v1/jobs/{too_many['id']}/network")
+    assert response.status_code == 409 and "at most 100000" in response.get_json()["detail"]
+    wide = submit_job(client, job["dataset_id"], layers=[{"units": 100, "activation": "relu"}] * 3)
+    response = client.get(f"/v1/jobs/{wide['id']}/network?resolution=100&grids=true")
+    assert response.status_code == 422 and response.get_json()["errors"][0]["parameter"] == "resolution"
+    assert client.get(f"/v1/jobs/{wide['id']}/network?resolution=100").status_code == 200

@@ -101,7 +101,7 @@ def test_a_key_that_cannot_be_imported_is_a_422_naming_it_and_stores_nothing(cli
 
 
 def test_display_keys_are_taken_and_hide_keys_too():
-    experiment = parse(CLASSIC_ONE_LINE.replace("showTestData=false", "showTestData=true") + "&activation_hide=true"
+    experiment = parse(CLASSIC_ONE_LINE.replace("showTestData=false", "showTestData=true") + "&activation_hide=true&playButton_hide=true"
                        + "&tutorial=dataset")
     assert experiment.show_test_data is True and experiment.discretize is False
 

@@ -213,10 +213,18 @@ networkCanvas.addEventListener("mousemove", (event) => {
   document.getElementById("network-hover").textContent = text || "Hover a neuron or a link to see its value.";
 });
 
+/** Grid cells along each axis for the page's forward pass: 40 for small networks, fewer for big
+ * ones, so that one pass stays near 2e7 multiply-adds (tens of milliseconds). */
+function networkResolution() {
+  const sizes = [dataset?.n_features ?? 2, ...(job?.spec.layers ?? []).map((layer) => layer.units), 1];
+  const weights = sizes.slice(1).reduce((total, size, index) => total + size * sizes[index], 0);
+  return Math.max(10, Math.min(40, Math.floor(Math.sqrt(2e7 / Math.max(weights, 1)))));
+}
+
 async function fetchNetwork() {
   if (networkOff) return;
   try {
-    const network = await request(`/v1/jobs/${jobId}/network?resolution=40`);
+    const network = await request(`/v1/jobs/${jobId}/network?resolution=${networkResolution()}`);
     if (!network.layers || !(network.source === "model" || lastNetwork === null || network.epoch >= lastNetwork.epoch)) return;
     lastNetwork = network;
     drawnNetwork = drawNetwork(networkCanvas, network, toggles());
