@@ -77,6 +77,16 @@ def test_a_pasted_playground_url_trains_with_every_neuron_drawn(new_page, server
     screenshot(page, "playground-narrow")
 
 
+def test_the_urls_display_settings_set_the_toggles(new_page):
+    page = new_page()
+    page.goto("/new")
+    page.fill("#playground-url", CLASSIC.replace("showTestData=false", "showTestData=true"))
+    page.click("#playground-import")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}\?showTestData=true$"))
+    expect(page.locator("#show-test")).to_be_checked()
+    expect(page.locator("#discretise")).not_to_be_checked()
+
+
 def test_a_refused_playground_url_names_the_key(new_page):
     page = new_page()
     page.goto("/new")

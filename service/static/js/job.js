@@ -203,6 +203,10 @@ function redrawViews() {
   if (lastNetwork) drawnNetwork = drawNetwork(networkCanvas, lastNetwork, toggles());
 }
 
+// A playground import passes on its showTestData and discretize settings.
+const asked = new URLSearchParams(location.search);
+showTest.checked = asked.get("showTestData") === "true";
+discretise.checked = asked.get("discretize") === "true";
 showTest.addEventListener("change", redrawViews);
 discretise.addEventListener("change", redrawViews);
 new ResizeObserver(() => { if (lastNetwork) drawnNetwork = drawNetwork(networkCanvas, lastNetwork, toggles()); })
