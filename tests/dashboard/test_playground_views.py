@@ -160,3 +160,38 @@ def test_the_network_view_follows_a_running_job_and_a_link_tells_its_weight(new_
     with server.client() as client:
         final_epoch = client.get(f"/v1/jobs/{job['id']}/network?resolution=2").json()["epoch"]
     expect(network).to_have_attribute("data-epoch", str(final_epoch), timeout=FINISH_SECONDS * 1000)
+
+
+ACTIVATIONS = ["linear", "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "softplus"]
+PAGE_GRIDS = """async ([answer]) => {
+  const {forwardPass} = await import("/static/js/network.js");
+  return forwardPass(answer).map((column) => column.map((values) => Array.from(values)));
+}"""
+
+
+def test_the_pages_forward_pass_equals_the_servers_grids_for_every_activation(new_page, server):
+    """network.js writes each activation again in JavaScript; the server's grids (mlp.activity) are its oracle."""
+    with server.client() as client:
+        dataset = client.post("/v1/datasets", json={"generator": {"kind": "gauss", "n_samples": 60, "seed": 2,
+                                                                  "features": ["x1", "x2", "sin(x1)"]}}).json()
+        regression = client.post("/v1/datasets", json={"generator": {"kind": "plane", "n_samples": 60}}).json()
+        jobs = {activation: client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": {
+            "layers": [{"units": 3, "activation": activation}] * 2, "epochs": 3, "early_stopping": None}}).json()
+            for activation in ACTIVATIONS}
+        jobs["regression"] = client.post("/v1/jobs", json={"dataset_id": regression["id"], "spec": {
+            "layers": [{"units": 3, "activation": "elu"}], "epochs": 3, "early_stopping": None}}).json()
+    page = new_page()
+    page.goto("/")
+    for name, job in jobs.items():
+        with server.client() as client:
+            for _ in range(200):
+                if client.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded":
+                    break
+                page.wait_for_timeout(100)
+            answer = client.get(f"/v1/jobs/{job['id']}/network?resolution=9&grids=true").json()
+        assert answer["source"] == "model", name
+        computed = page.evaluate(PAGE_GRIDS, [answer])
+        for column, (page_column, server_column) in enumerate(zip(computed, answer["grids"])):
+            for page_values, server_values in zip(page_column, server_column):
+                difference = max(abs(a - b) for a, b in zip(page_values, [value for row in server_values for value in row]))
+                assert difference < 2e-3, (name, column, difference)
