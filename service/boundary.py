@@ -131,7 +131,7 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     features, stored_targets = decode_arrays(dataset.data)
     plane = input_plane(dataset.feature_names, features, resolution)
     if isinstance(plane, str):
-        raise Conflict(f"a decision boundary needs a plane to draw on: {plane}")
+        raise Conflict(f"a decision boundary is drawn over a plane: {plane}")
     shown = sample_rows(len(features), MAX_POINTS)
     points = plane.points(features[shown])
     if len(points) == 0:  # A playground dataset without x1 or x2: rows have no place on the plane.

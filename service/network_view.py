@@ -140,7 +140,7 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     features, stored_targets = decode_arrays(dataset.data)
     names = dataset.feature_names or [f"feature {index + 1}" for index in range(dataset.n_features)]
     found = input_plane(dataset.feature_names, features, resolution)
-    plane_axes, reason = (None, f"{found}, so only the weights are shown") if isinstance(found, str) else (found, None)
+    plane_axes, reason = (None, f"only the weights, no heatmaps: {found}") if isinstance(found, str) else (found, None)
     if plane_axes is not None:  # The grids at the coordinates the answer gives, not finer ones.
         plane_axes = replace(plane_axes, x=plane_axes.x.round(DECIMALS), y=plane_axes.y.round(DECIMALS))
     plane = None

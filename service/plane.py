@@ -62,8 +62,8 @@ def input_plane(feature_names: list[str] | None, features: np.ndarray, resolutio
     if n_features == 2:
         return Plane(names[0], names[1], grid_axis(features[:, 0], resolution),
                      grid_axis(features[:, 1], resolution), names)
-    return (f"heatmaps need inputs over a plane: 2 features, or the playground's features of x1 and x2; "
-            f"this dataset has {n_features} features")
+    return (f"this dataset has {n_features} features, and a plane needs 2 (or the playground's features "
+            f"of x1 and x2)")
 
 
 def grid_axis(values: np.ndarray, resolution: int) -> np.ndarray:

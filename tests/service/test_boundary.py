@@ -231,7 +231,7 @@ def test_a_dataset_without_a_plane_is_409(client):
     job = submit_job(client, dataset["id"])
     response = client.get(f"/v1/jobs/{job['id']}/boundary")
     assert response.status_code == 409 and response.mimetype == PROBLEM
-    assert "2 features" in response.get_json()["detail"] and "has 3 features" in response.get_json()["detail"]
+    assert "a plane needs 2" in response.get_json()["detail"] and "has 3 features" in response.get_json()["detail"]
 
 
 def test_the_playgrounds_crossed_features_are_drawn_over_x1_and_x2(app, client):
