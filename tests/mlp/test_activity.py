@@ -3,14 +3,12 @@ and the same answers from threads sharing one model as from one thread alone."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from mlp import fit
 from mlp.activity import layer_outputs
 
-from .factories import make_spec
+from .factories import make_spec, run_in_threads
 
 
 def test_each_layer_is_its_closed_form_and_the_last_is_predict(spiral):
@@ -53,9 +51,5 @@ def test_threads_sharing_a_model_get_the_sequential_answers(spiral):
             if not all(np.array_equal(got, want) for got, want in zip(answer, expected[index])):
                 wrong.append(index)
 
-    threads = [threading.Thread(target=compute_all, args=(thread,)) for thread in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(compute_all, 6)
     assert wrong == []
