@@ -44,6 +44,7 @@ def test_a_pasted_playground_url_trains_with_every_neuron_drawn(new_page, server
     expect(network).to_have_attribute("data-source", "model")
     # 2 inputs, 4 and 2 hidden, 1 output: every one a heatmap.
     expect(network).to_have_attribute("data-heatmaps", "9")
+    expect(network).to_have_attribute("aria-label", re.compile(r"^Network 2-4-2-1: inputs x1, x2; each neuron"))
     neurons = neuron_colours(page)
     assert len(neurons) == 9
     # Each heatmap varies over the plane (a gradient, not a flat fill), and the output has both classes.

@@ -219,6 +219,11 @@ export function drawNetwork(canvas, network, options = {}) {
   });
   context.textAlign = "left";
   boxes[0].forEach((box, index) => context.fillText(network.inputs[index], box.x + 2, box.y + box.size + 1));
+  // The picture in words, for a screen reader.
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `Network ${sizes.join("-")}: inputs ${network.inputs.join(", ")}; ` +
+    (columns ? "each neuron drawn as a heatmap over the input plane" : "weights only") +
+    `; links blue for positive weights, orange for negative, thicker for larger`);
   canvas.dataset.neurons = neurons.length;
   canvas.dataset.heatmaps = heatmaps;
   canvas.dataset.epoch = network.epoch ?? "";
