@@ -46,12 +46,20 @@ def _lecun_normal(rng: np.random.Generator, fan_in: int, fan_out: int, size) -> 
     return rng.normal(0.0, math.sqrt(1.0 / fan_in), size=size)
 
 
+def _playground(rng: np.random.Generator, fan_in: int, fan_out: int, size) -> np.ndarray:
+    # The TensorFlow Playground's start (nn.ts): weights U(-0.5, 0.5), every bias 0.1.
+    if len(size) == 1:
+        return np.full(size, 0.1)
+    return rng.uniform(-0.5, 0.5, size=size)
+
+
 INITIALISERS = {
     "he_normal": _he_normal,
     "he_uniform": _he_uniform,
     "glorot_normal": _glorot_normal,
     "glorot_uniform": _glorot_uniform,
     "lecun_normal": _lecun_normal,
+    "playground": _playground,
 }
 
 

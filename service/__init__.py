@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     from . import datasets, health, jobs, models_api
     from . import events  # Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
     from . import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
+    from . import network_view, playground_api  # noqa: F401  Add /network, /playground, /from-playground.
     from . import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers

@@ -25,6 +25,7 @@ from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkS
 from mlp.artefact import model_from_state
 from mlp.backend import CPU
 from mlp.checkpoint import load_checkpoint
+from mlp.data import encode_targets, split_indices
 from mlp.spec import Task
 from mlp.state import prepare_data
 
@@ -34,6 +35,7 @@ from .http import JSON, current_settings
 from .jobs import blueprint, find_job
 from .lru import LRUCache
 from .models import Checkpoint, Dataset, Job
+from .plane import Plane, input_plane
 from .predict import load_model
 from .schemas import JobPath, Label
 from .storage import decode_arrays, training_targets
@@ -41,8 +43,6 @@ from .storage import decode_arrays, training_targets
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.
 MAX_POINTS = 300
-# The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
-MARGIN = 0.05
 DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
 # At most about 0.5 MB of JSON each (200x200), so 16 MB per process at worst; enough for the
 # jobs a few dashboards are watching, each at its latest epoch.
@@ -73,6 +73,8 @@ class BoundaryOut(BaseModel):
                                                  "probability (classification only).")
     points: list[list[float]] = Field(..., description=f"Up to {MAX_POINTS} training rows, each [x, y].")
     targets: list[float] = Field(..., description="Each point's class index, or (first target's) value.")
+    validation: list[bool] = Field(..., description="Whether each point is in the job's validation split "
+                                   "(the playground's test data), as the worker split the rows.")
 
 
 @blueprint.get("/<job_id>/boundary", responses={200: BoundaryOut, **problem_docs(404, 409, 422)})
@@ -88,7 +90,7 @@ def get_boundary(path: JobPath, query: BoundaryQuery):
 def cached_boundary(job: Job, resolution: int) -> str:
     """The JSON answer for ``job`` at ``resolution``, computed once per set of weights it is drawn from."""
     if job.dataset_id is None:  # Checked first: a deleted dataset's points must not live on in the cache.
-        raise _dataset_deleted()
+        raise dataset_deleted()
     answers = boundary_cache()
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution))
@@ -123,34 +125,34 @@ def current_weights(job: Job) -> tuple[str | None, int | None]:
 
 def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     """The answer for ``job`` on a ``resolution`` x ``resolution`` grid (axes and points only before any weights)."""
-    dataset = _two_feature_dataset(job)
+    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
+    if dataset is None:
+        raise dataset_deleted()
     features, stored_targets = decode_arrays(dataset.data)
-    x, y = (grid_axis(features[:, column], resolution) for column in (0, 1))
+    plane = input_plane(dataset.feature_names, features, resolution)
+    if isinstance(plane, str):
+        raise Conflict(f"a decision boundary is drawn over a plane: {plane}")
     shown = sample_rows(len(features), MAX_POINTS)
+    points = plane.points(features[shown])
+    if len(points) == 0:  # A playground dataset without x1 or x2: rows have no place on the plane.
+        shown = shown[:0]
     boundary = BoundaryOut(
-        epoch=None, source=None, task=dataset.task, classes=dataset.classes, feature_names=dataset.feature_names,
-        x=x.round(DECIMALS).tolist(), y=y.round(DECIMALS).tolist(), predicted=None, confidence=None,
-        points=features[shown].round(DECIMALS).tolist(),
+        epoch=None, source=None, task=dataset.task, classes=dataset.classes,
+        feature_names=[plane.x_name, plane.y_name] if plane.playground else dataset.feature_names,
+        x=plane.x.round(DECIMALS).tolist(), y=plane.y.round(DECIMALS).tolist(), predicted=None, confidence=None,
+        points=points.round(DECIMALS).tolist(),
         targets=first_column(stored_targets[shown]).round(DECIMALS).tolist(),
+        validation=validation_rows(job.spec, dataset, stored_targets)[shown].tolist(),
     )
-    weights = _latest_weights(job, dataset, features, stored_targets)
+    weights = latest_weights(job, dataset, features, stored_targets)
     if weights is None:
         return boundary
     model, boundary.epoch, boundary.source = weights
-    boundary.predicted, boundary.confidence = predict_grid(model, x, y)
+    boundary.predicted, boundary.confidence = predict_grid(model, plane)
     return boundary
 
 
-def _two_feature_dataset(job: Job) -> Dataset:
-    dataset = None if job.dataset_id is None else get_session().get(Dataset, job.dataset_id)
-    if dataset is None:
-        raise _dataset_deleted()
-    if dataset.n_features != 2:
-        raise Conflict(f"a decision boundary needs a dataset of 2 features; this one has {dataset.n_features}")
-    return dataset
-
-
-def _dataset_deleted() -> Conflict:
+def dataset_deleted() -> Conflict:
     return Conflict("the job's dataset has been deleted, so there is no data to draw a boundary over")
 
 
@@ -166,7 +168,7 @@ def _model_committed_since(job: Job) -> bool:
     return job.model_id is not None
 
 
-def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
+def latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
                     stored_targets: np.ndarray) -> tuple[Model, int, str] | None:
     """(model, epoch, source) from the job's model, else its latest checkpoint; None when it has neither."""
     checkpoint = None if job.model_id is not None else get_session().get(Checkpoint, job.id)
@@ -180,8 +182,8 @@ def _latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
         epoch, source = (job.epoch if model.epoch is None else model.epoch), "model"
     else:
         return None
-    if model.n_features != 2:  # Only a row written by hand can disagree with its dataset.
-        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has 2")
+    if model.n_features != dataset.n_features:  # Only a row written by hand can disagree with its dataset.
+        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has {dataset.n_features}")
     return model, epoch, source
 
 
@@ -206,26 +208,30 @@ def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.
         raise Conflict(f"the job's latest checkpoint cannot be read: {error}") from None
 
 
-def predict_grid(model: Model, x: np.ndarray, y: np.ndarray) -> tuple[list, list | None]:
-    """The model's (predicted, confidence) over the grid, each (len(y), len(x)) nested lists."""
-    grid_x, grid_y = np.meshgrid(x, y)  # Row i holds y[i], as the answer documents.
+def validation_rows(spec: dict, dataset: Dataset, stored_targets: np.ndarray) -> np.ndarray:
+    """(n_samples,) bool: the rows the worker held out for validation, split as it split them."""
+    encoded = encode_targets(training_targets(stored_targets, dataset.classes), dataset.task)
+    # A stored spec is bound and complete; a row written by hand may leave these to their defaults.
+    fields = NetworkSpec.model_fields
+    _, held_out = split_indices(encoded, spec.get("validation_split", fields["validation_split"].default),
+                                spec.get("seed", fields["seed"].default))
+    flags = np.zeros(len(stored_targets), dtype=bool)
+    flags[held_out] = True
+    return flags
+
+
+def predict_grid(model: Model, plane: Plane) -> tuple[list, list | None]:
+    """The model's (predicted, confidence) over the plane's grid, each (len(y), len(x)) nested lists."""
     try:
-        prediction = model.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+        prediction = model.predict(plane.features())
     except DataError as error:  # A range too wide for float32 arithmetic.
         raise Conflict(f"the network cannot be evaluated over this data's range: {error.message}") from None
-    shape = grid_x.shape
+    shape = (len(plane.y), len(plane.x))
     if prediction.probabilities is None:
         return first_column(prediction.predictions).reshape(shape).round(DECIMALS).tolist(), None
     indices = prediction.probabilities.argmax(axis=1)
     confidence = prediction.probabilities.max(axis=1)
     return indices.reshape(shape).astype(float).tolist(), confidence.reshape(shape).round(DECIMALS).tolist()
-
-
-def grid_axis(values: np.ndarray, resolution: int) -> np.ndarray:
-    """(resolution,) evenly spaced points over the range of ``values`` (n_samples,), with a margin."""
-    low, high = float(values.min()), float(values.max())
-    margin = (high - low) * MARGIN or 0.5  # A constant feature still gets a visible strip.
-    return np.linspace(low - margin, high + margin, resolution)
 
 
 def sample_rows(n_samples: int, most: int) -> np.ndarray:
@@ -237,4 +243,5 @@ def sample_rows(n_samples: int, most: int) -> np.ndarray:
 
 def first_column(values: np.ndarray) -> np.ndarray:
     """(n,) from (n,) or (n, n_targets) values: several regression targets show the first."""
-    return np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0]
+    values = np.asarray(values, dtype=np.float64)
+    return values if values.ndim == 1 else values[:, 0]

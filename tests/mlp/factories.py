@@ -1,4 +1,6 @@
-"""Spec factory shared by the engine tests."""
+"""Spec factory and thread runner shared by the engine tests."""
+
+import threading
 
 from mlp import NetworkSpec
 
@@ -14,3 +16,12 @@ def make_spec(**overrides) -> NetworkSpec:
     }
     fields.update(overrides)
     return NetworkSpec.model_validate(fields)
+
+
+def run_in_threads(work, n_threads: int) -> None:
+    """Run ``work(thread_index)`` on ``n_threads`` threads at once and wait for them all."""
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -2,14 +2,13 @@
 
 import io
 import pickle
-import threading
 
 import numpy as np
 import pytest
 
 from mlp import DataError, FormatError, Model, fit
 
-from .factories import make_spec
+from .factories import make_spec, run_in_threads
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +88,5 @@ def test_threads_sharing_a_model_get_the_sequential_answers(spiral):
             if not np.array_equal(model.predict(batches[index]).probabilities, expected[index]):
                 wrong.append(index)
 
-    threads = [threading.Thread(target=predict_all, args=(thread,)) for thread in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(predict_all, 8)
     assert wrong == []

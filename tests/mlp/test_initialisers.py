@@ -23,10 +23,18 @@ EXPECTED_STD = {
 
 
 def test_every_family_is_checked():
-    assert set(EXPECTED_STD) == set(INITIALISERS)
+    assert set(EXPECTED_STD) | {"playground"} == set(INITIALISERS)
 
 
-@pytest.mark.parametrize("init", sorted(INITIALISERS))
+def test_the_playground_start_is_its_own():
+    """nn.ts: each link's weight is Math.random() - 0.5, each node's bias 0.1."""
+    weights, biases = initial_parameters(np.random.default_rng(0), [300, 2000, 1], ["tanh", "linear"], "playground")
+    assert -0.5 <= weights[0].min() < -0.49 and 0.49 < weights[0].max() <= 0.5
+    assert weights[0].std() == pytest.approx(1 / math.sqrt(12), rel=0.02)
+    assert all(np.array_equal(bias, np.full(bias.shape, 0.1)) for bias in biases)
+
+
+@pytest.mark.parametrize("init", sorted(EXPECTED_STD))
 def test_weights_and_biases_are_drawn_at_the_family_scale(init):
     fan_in, fan_out = 300, 2000  # Wide, so the biases alone give a sample std within ~4 %.
     weights, biases = initial_parameters(np.random.default_rng(0), [fan_in, fan_out], ["linear"], init)

@@ -225,12 +225,27 @@ def test_large_datasets_show_a_fixed_sample_of_points(client):
     assert len(first["x"]) == 60  # The default resolution.
 
 
-def test_a_dataset_without_two_features_is_409(client):
-    dataset = create_dataset(client, generator={"kind": "xor", "n_samples": 40, "features": ["x1", "x2", "x1*x2"]})
+def test_a_dataset_without_a_plane_is_409(client):
+    rows = np.random.default_rng(0).normal(size=(20, 3)).tolist()
+    dataset = create_dataset(client, features=rows, targets=[index % 2 for index in range(20)])
     job = submit_job(client, dataset["id"])
     response = client.get(f"/v1/jobs/{job['id']}/boundary")
     assert response.status_code == 409 and response.mimetype == PROBLEM
-    assert "2 features" in response.get_json()["detail"] and "has 3" in response.get_json()["detail"]
+    assert "a plane needs 2" in response.get_json()["detail"] and "has 3 features" in response.get_json()["detail"]
+
+
+def test_the_playgrounds_crossed_features_are_drawn_over_x1_and_x2(app, client):
+    dataset = create_dataset(client, generator={"kind": "xor", "n_samples": 40, "features": ["x1", "x2", "x1*x2"]})
+    job = submit_job(client, dataset["id"], epochs=2)
+    result, blob = train_with_checkpoint(app, job)
+    add_rows(app, Checkpoint(job_id=job["id"], epoch=2, data=blob))
+    boundary = client.get(f"/v1/jobs/{job['id']}/boundary?resolution=6").get_json()
+    assert boundary["feature_names"] == ["x1", "x2"]
+    rows = grid_rows(boundary)
+    expected = result.model.predict(np.column_stack([rows, rows[:, 0] * rows[:, 1]])).probabilities.max(axis=1)
+    np.testing.assert_allclose(np.asarray(boundary["confidence"]).ravel(), expected, atol=1e-4)
+    features, _ = dataset_arrays(app, dataset["id"])
+    np.testing.assert_allclose(boundary["points"], features[:, :2], atol=1e-4)
 
 
 def test_a_job_whose_dataset_was_deleted_is_409(app, client):

@@ -16,7 +16,7 @@ function classColour(index) {
 }
 
 /** A function from a cell (or point) to its RGB colour, for the boundary's task and classes. */
-function painter(boundary) {
+function painter(boundary, discretise = false) {
   if (boundary.task === "regression") {
     const values = [...boundary.targets, ...(boundary.predicted || []).flat()];
     // A loop, not Math.min(...values): a 200x200 grid is too many arguments for one call.
@@ -25,13 +25,15 @@ function painter(boundary) {
     const span = high - low || 1;
     // Diverging: orange at the lowest value, white in the middle, blue at the highest.
     return (value) => {
-      const share = (value - low) / span;
+      let share = (value - low) / span;
+      if (discretise) share = share < 0.5 ? 0 : 1; // As the playground's discretize: which side only.
       return share < 0.5 ? mix(CLASS_COLOURS[0], WHITE, share * 2) : mix(WHITE, CLASS_COLOURS[1], share * 2 - 1);
     };
   }
   const nClasses = boundary.classes.length;
   // A cell fades to white as the network grows unsure: at chance (1 / n_classes) it is white.
   return (index, confidence = 1) => {
+    if (discretise) confidence = 1; // The predicted class alone, at full colour.
     const sureness = Math.max(0, (confidence - 1 / nClasses) / (1 - 1 / nClasses));
     return mix(WHITE, classColour(index), 0.15 + 0.6 * sureness);
   };
@@ -54,16 +56,22 @@ function drawGrid(context, boundary, paint, box) {
   context.drawImage(tile, box.left, box.top, box.width, box.height);
 }
 
-function drawPoints(context, boundary, paint, box) {
+function drawPoints(context, boundary, paint, box, showTest) {
   const [xLow, xHigh] = [boundary.x[0], boundary.x.at(-1)];
   const [yLow, yHigh] = [boundary.y[0], boundary.y.at(-1)];
   context.lineWidth = 1;
   // A value's point has its own colour on a field of nearby colours: only a dark ring shows it.
-  context.strokeStyle = boundary.task === "regression" ? "rgba(29, 35, 48, 0.7)" : "rgba(255, 255, 255, 0.9)";
+  const ring = boundary.task === "regression" ? "rgba(29, 35, 48, 0.7)" : "rgba(255, 255, 255, 0.9)";
+  context.strokeStyle = ring;
   boundary.points.forEach(([x, y], index) => {
+    const test = boundary.validation?.[index];
+    if (test && !showTest) return; // The playground shows its test points only when asked.
     const target = boundary.targets[index];
     const colour = boundary.task === "regression" ? paint(target) : classColour(target);
     context.fillStyle = `rgb(${colour.join(",")})`;
+    // Test points carry a dark ring, as in the playground.
+    context.strokeStyle = test ? "rgba(29, 35, 48, 0.95)" : ring;
+    context.lineWidth = test ? 1.5 : 1;
     context.beginPath();
     context.arc(box.left + ((x - xLow) / (xHigh - xLow)) * box.width,
                 box.top + (1 - (y - yLow) / (yHigh - yLow)) * box.height, 3.5, 0, 2 * Math.PI);
@@ -100,7 +108,7 @@ function drawAxes(context, boundary, box) {
 }
 
 /** Draw a /v1/jobs/{id}/boundary answer on `canvas` (points only while it has no predictions). */
-export function drawBoundary(canvas, boundary) {
+export function drawBoundary(canvas, boundary, options = {}) {
   const ratio = window.devicePixelRatio || 1;
   const cssSize = canvas.clientWidth || 360;
   canvas.width = canvas.height = Math.round(cssSize * ratio);
@@ -109,24 +117,29 @@ export function drawBoundary(canvas, boundary) {
   context.clearRect(0, 0, cssSize, cssSize);
   const box = {left: PADDING.left, top: PADDING.top, width: cssSize - PADDING.left - PADDING.right,
                height: cssSize - PADDING.top - PADDING.bottom};
-  const paint = painter(boundary);
+  const paint = painter(boundary, options.discretise);
   if (boundary.predicted) drawGrid(context, boundary, paint, box);
   else {
     context.fillStyle = "#f4f5f7";
     context.fillRect(box.left, box.top, box.width, box.height);
   }
-  drawPoints(context, boundary, paint, box);
+  drawPoints(context, boundary, painter(boundary), box, options.showTest);
   drawAxes(context, boundary, box);
   canvas.dataset.epoch = boundary.epoch ?? "";
   canvas.dataset.source = boundary.source ?? "";
+  canvas.dataset.points = boundary.points.filter((_, index) => options.showTest || !boundary.validation?.[index]).length;
 }
 
 /** Swatches naming each class (or the value range) in `legend`. */
 export function drawLegend(legend, boundary, el) {
   if (boundary.task === "regression") {
-    const values = boundary.targets;
-    legend.replaceChildren(el("span", {class: "swatch", style: "background: rgb(245,147,34)"}), ` low (${Math.min(...values).toPrecision(3)})  `,
-                           el("span", {class: "swatch", style: "background: rgb(8,119,189)"}), ` high (${Math.max(...values).toPrecision(3)})`);
+    // The painter's own range: the points' targets and the predictions (either may be missing).
+    const values = [...boundary.targets, ...(boundary.predicted || []).flat()];
+    if (!values.length) return legend.replaceChildren();
+    const low = values.reduce((least, value) => Math.min(least, value), Infinity);
+    const high = values.reduce((most, value) => Math.max(most, value), -Infinity);
+    legend.replaceChildren(el("span", {class: "swatch", style: "background: rgb(245,147,34)"}), ` low (${low.toPrecision(3)})  `,
+                           el("span", {class: "swatch", style: "background: rgb(8,119,189)"}), ` high (${high.toPrecision(3)})`);
     return;
   }
   legend.replaceChildren(...boundary.classes.flatMap((label, index) => [

@@ -3,6 +3,7 @@
 
 import {followEvents, hideProblem, request, showProblem} from "./api.js";
 import {drawBoundary, drawLegend} from "./boundary.js";
+import {drawNetwork, hoverText} from "./network.js";
 import {FINISHED, age, architecture, el, number, renderFacts, specFacts, statusBadge} from "./format.js";
 
 const jobId = document.getElementById("job-head").dataset.jobId;
@@ -17,6 +18,13 @@ let job = null;
 let dataset = null; // Shown with the job's facts; fetched once.
 let charts = null;
 let boundaryEpoch = null;
+let lastBoundary = null; // Redrawn when a toggle changes.
+let lastNetwork = null;
+let drawnNetwork = null; // Neurons and links under the pointer.
+let networkOff = false;
+const networkCanvas = document.getElementById("network");
+const showTest = document.getElementById("show-test");
+const discretise = document.getElementById("discretise");
 
 // ---- status and facts ----------------------------------------------------------------------
 
@@ -62,7 +70,10 @@ function renderProgress(epoch) {
 async function refreshJob() {
   try {
     const latest = await request(`/v1/jobs/${jobId}`);
-    if (!dataset && latest.dataset_id) dataset = await request(`/v1/datasets/${latest.dataset_id}`);
+    if (!dataset && latest.dataset_id) {
+      dataset = await request(`/v1/datasets/${latest.dataset_id}`);
+      showPlaygroundLink();
+    }
     // New weights may be there. The event stream says so too, but it may be waiting out a busy
     // server's Retry-After, and then this poll is what keeps the picture moving.
     const moved = job !== null && (latest.epoch !== job.epoch || latest.status !== job.status);
@@ -72,6 +83,14 @@ async function refreshJob() {
   } catch (error) {
     showProblem(problem, error, "Could not load the job");
   }
+}
+
+async function showPlaygroundLink() {
+  const answer = await request(`/v1/jobs/${jobId}/playground`);
+  const link = document.getElementById("playground-link");
+  link.hidden = !answer.url;
+  if (answer.url) link.href = answer.url;
+  else link.title = answer.reasons.join("; ");
 }
 
 cancel.addEventListener("click", async () => {
@@ -150,7 +169,7 @@ let boundaryLast = 0;
 let boundaryOff = false;
 
 function scheduleBoundary() {
-  if (boundaryOff) return;
+  if (boundaryOff && networkOff) return;
   boundaryWanted = true;
   if (boundaryBusy) return;
   const wait = Math.max(0, boundaryLast + BOUNDARY_MIN_MS - Date.now());
@@ -175,15 +194,72 @@ function boundaryLabel(boundary) {
   return `weights of epoch ${boundary.epoch} (the model${boundary.epoch < last ? `: best epoch of ${last}` : ""})`;
 }
 
+function toggles() {
+  return {showTest: showTest.checked, discretise: discretise.checked};
+}
+
+function redrawViews() {
+  if (lastBoundary) drawBoundary(canvas, lastBoundary, toggles());
+  if (lastNetwork) drawnNetwork = drawNetwork(networkCanvas, lastNetwork, toggles());
+}
+
+// A playground import passes on its showTestData and discretize settings.
+const asked = new URLSearchParams(location.search);
+showTest.checked = asked.get("showTestData") === "true";
+discretise.checked = asked.get("discretize") === "true";
+showTest.addEventListener("change", redrawViews);
+discretise.addEventListener("change", redrawViews);
+new ResizeObserver(() => { if (lastNetwork) drawnNetwork = drawNetwork(networkCanvas, lastNetwork, toggles()); })
+  .observe(networkCanvas.parentElement);
+networkCanvas.addEventListener("mousemove", (event) => {
+  const bounds = networkCanvas.getBoundingClientRect();
+  const text = drawnNetwork && hoverText(drawnNetwork, event.clientX - bounds.left, event.clientY - bounds.top);
+  document.getElementById("network-hover").textContent = text || "Hover a neuron or a link to see its value.";
+});
+
+/** Grid cells along each axis for the page's forward pass: 40 for small networks, fewer for big
+ * ones, so that one pass stays near 2e7 multiply-adds (tens of milliseconds). */
+function networkResolution() {
+  const sizes = [dataset?.n_features ?? 2, ...(job?.spec.layers ?? []).map((layer) => layer.units), 1];
+  const weights = sizes.slice(1).reduce((total, size, index) => total + size * sizes[index], 0);
+  return Math.max(10, Math.min(40, Math.floor(Math.sqrt(2e7 / Math.max(weights, 1)))));
+}
+
+async function fetchNetwork() {
+  if (networkOff) return;
+  try {
+    const network = await request(`/v1/jobs/${jobId}/network?resolution=${networkResolution()}`);
+    if (!network.layers || !(network.source === "model" || lastNetwork === null || network.epoch >= lastNetwork.epoch)) return;
+    lastNetwork = network;
+    drawnNetwork = drawNetwork(networkCanvas, network, toggles());
+    document.getElementById("network-epoch").textContent = boundaryLabel(network);
+    const note = document.getElementById("network-note");
+    note.hidden = !network.reason;
+    note.textContent = network.reason || "";
+  } catch (error) {
+    if (error.status === 409 || error.status === 404) {
+      networkOff = true;
+      const note = document.getElementById("network-note");
+      note.textContent = error.message;
+      note.hidden = false;
+    } else if (!(error.status >= 400)) {
+      throw error; // A bug in the drawing, not an answer: let it show.
+    }
+  }
+}
+
 async function fetchBoundary() {
   boundaryWanted = false;
   boundaryLast = Date.now();
+  const network = fetchNetwork();
   try {
+    if (boundaryOff) return;
     const boundary = await request(`/v1/jobs/${jobId}/boundary`);
     if (worthDrawing(boundary)) {
       boundaryEpoch = boundary.epoch;
+      lastBoundary = boundary;
       if (boundary.task === "regression") document.getElementById("boundary-title").textContent = "Predicted value";
-      drawBoundary(canvas, boundary);
+      drawBoundary(canvas, boundary, toggles());
       drawLegend(document.getElementById("boundary-legend"), boundary, el);
       document.getElementById("boundary-epoch").textContent = boundaryLabel(boundary);
     }
@@ -192,11 +268,13 @@ async function fetchBoundary() {
       // A dataset that cannot be drawn (not 2 features, deleted): say why, once, and stop asking.
       boundaryOff = true;
       canvas.hidden = true;
+      document.querySelector(".boundary-card .toggles").hidden = true; // Nothing for them to change.
       const note = document.getElementById("boundary-note");
       note.textContent = error.message;
       note.hidden = false;
     }
   } finally {
+    await network;
     boundaryBusy = false;
     if (boundaryWanted) scheduleBoundary();
   }

@@ -12,6 +12,29 @@ const state = document.getElementById("submit-state");
 const datasetSelect = document.getElementById("dataset-select");
 const DEFAULT_LAYERS = [{units: 8, activation: "tanh"}, {units: 8, activation: "tanh"}];
 
+// ---- a pasted TensorFlow Playground URL ----------------------------------------------------------
+// Wired before the awaits below: a click that comes first must not submit the form natively.
+
+const playgroundForm = document.getElementById("playground-form");
+const playgroundProblem = document.getElementById("playground-problem");
+playgroundForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = document.getElementById("playground-import");
+  button.disabled = true;
+  try {
+    const job = await request("/v1/jobs/from-playground", {method: "POST",
+      json: {url: document.getElementById("playground-url").value}});
+    // The playground's two display settings become the job page's toggles.
+    const pasted = document.getElementById("playground-url").value.replace(/\s+/g, "");
+    const shown = ["showTestData", "discretize"].filter((key) => new RegExp(`(^|[#&])${key}=(?!false)[^&]`).test(pasted));
+    location.assign(`/jobs/${job.id}${shown.length ? `?${shown.map((key) => `${key}=true`).join("&")}` : ""}`);
+  } catch (error) {
+    showProblem(playgroundProblem, error, "The playground URL was refused");
+  } finally {
+    button.disabled = false;
+  }
+});
+
 // The option lists come from the API's own document, so they follow the engine.
 const documentSchemas = (await request("/openapi.json")).components.schemas;
 const activations = documentSchemas.LayerSpec.properties.activation.enum;
@@ -166,3 +189,4 @@ for (const [id, name] of [["learning-rate", "optimizer/learning_rate"], ["batch-
 }
 showSource();
 loadDatasets();
+
