@@ -92,8 +92,8 @@ def axon_spec(task: str, n_train: int, seed: int) -> NetworkSpec:
 
     - Batch: scikit-learn's ``batch_size="auto"`` is ``min(200, n_samples)``.
     - Init: scikit-learn draws relu-network weights from U(±sqrt(6 / (fan_in + fan_out))), which is
-      Glorot uniform; Axon's ``auto`` would pick He uniform for relu. Biases differ and stay
-      different: scikit-learn draws them from the same range, Axon starts them at zero.
+      Glorot uniform; Axon's ``auto`` would pick He uniform for relu. Both draw the biases from the
+      weights' range.
     - Adam: same betas and eps, but scikit-learn adds eps to sqrt(v) before the bias correction
       (Kingma & Ba's "efficient" form), PyTorch and Axon after it. Only matters while v is tiny.
     - L2: scikit-learn adds ``0.5 alpha |W|^2 / batch_rows`` to the mean batch loss; Axon adds
