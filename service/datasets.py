@@ -18,6 +18,7 @@ from .auth import SECURITY, current_tenant
 from .database import get_session
 from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
+from .json_upload import ArraysBody, read_arrays_body
 from .models import ACTIVE_STATUSES, Dataset, Job
 from .paging import newest_first
 from .quota import ensure_room
@@ -94,7 +95,7 @@ def create_from_request() -> Dataset:
     if negotiate(JSON, MULTIPART) == MULTIPART:
         return create_from_upload()
     settings = current_settings()
-    body = _arrays_at_once(settings.max_rows)
+    body = _arrays_at_once(settings.max_rows, settings.max_features)
     if body is None:
         document = read_json()
         if isinstance(document, dict) and "generator" in document:
@@ -104,19 +105,28 @@ def create_from_request() -> Dataset:
     features, targets = arrays_from_json(body, settings.max_features, settings.max_label_length)
     name, task = body.name or "dataset", body.task
     del body  # Python's floats cost some 6 times the body; only the arrays go on.
-    return store_dataset(new_dataset(name, features, targets, task, None, JSON_PLACES))
+    dataset = new_dataset(name, features, targets, task, None, JSON_PLACES)
+    del features, targets  # The blob holds the data now: the arrays need not outlive the insert.
+    return store_dataset(dataset)
 
 
-def _arrays_at_once(max_rows: int) -> DatasetFromArrays | None:
-    """The body as arrays in one pass of pydantic's parser, or None for anything else.
+def _arrays_at_once(max_rows: int, max_features: int) -> ArraysBody | DatasetFromArrays | None:
+    """The body as arrays, read a chunk of rows at a time or else in one pass of pydantic's
+    parser; None for anything else.
 
     The usual path builds the document (``json.loads``) as well, for the pointers of its errors
-    and to tell a generator body apart: two trees of Python objects. A body this pass refuses
+    and to tell a generator body apart: two trees of Python objects. A body these passes refuse
     takes that path, so every refusal is the same as ever.
     """
+    raw = request.get_data(cache=True)  # Werkzeug answers 413 here above MAX_CONTENT_LENGTH.
+    chunked = read_arrays_body(raw, max_rows, max_features)
+    if chunked is not None:
+        # Nothing reads a body again once it is arrays, so the rest of the upload (the blob, its
+        # insert) runs without it: Werkzeug's cache of get_data(cache=True) lets it go.
+        request._cached_data = None
+        return chunked
     try:
-        return DatasetFromArrays.model_validate_json(request.get_data(cache=True), strict=True,
-                                                     context={"max_rows": max_rows})
+        return DatasetFromArrays.model_validate_json(raw, strict=True, context={"max_rows": max_rows})
     except ValidationError:
         return None
 
@@ -162,10 +172,11 @@ def create_from_upload() -> Dataset:
     return store_dataset(dataset)
 
 
-def arrays_from_json(body: DatasetFromArrays, max_features: int,
+def arrays_from_json(body: DatasetFromArrays | ArraysBody, max_features: int,
                      max_label_length: int) -> tuple[np.ndarray, np.ndarray | ClassLabels]:
     """(features (n_samples, n_features) float64, targets) of a JSON body, whose rows pydantic has
-    checked are lists of finite numbers; targets are (n_samples,) numbers or class labels."""
+    checked are lists of finite numbers (or already an array); targets are (n_samples,) numbers
+    or class labels."""
     features, targets = body.features, body.targets
     n_features = len(features[0])
     if not 1 <= n_features <= max_features:
