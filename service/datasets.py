@@ -49,10 +49,10 @@ def create_dataset():
 def list_datasets(query: DatasetListQuery):
     """List datasets, newest first, a page at a time."""
     own = select(Dataset).where(Dataset.tenant == current_tenant())
-    rows, following = newest_first(get_session(), Dataset, own, query.cursor,
+    rows, following, next_cursor = newest_first(get_session(), Dataset, own, query.cursor,
                                    current_settings().page_size, "/v1/datasets", {})
     items = [DatasetOut.model_validate(row, from_attributes=True) for row in rows]
-    return json_response(DatasetPage(items=items, next=following))
+    return json_response(DatasetPage(items=items, next=following, next_cursor=next_cursor))
 
 
 @blueprint.get("/<dataset_id>", responses={200: DatasetOut, **problem_docs(404)})

@@ -62,9 +62,10 @@ def list_jobs(query: JobListQuery):
     selection = select(Job).where(Job.tenant == current_tenant())
     if query.status is not None:
         selection = selection.where(Job.status == query.status)
-    rows, following = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
+    rows, following, next_cursor = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
                                    "/v1/jobs", {"status": query.status})
-    return json_response(JobPage(items=[job_out(row) for row in rows], next=following))
+    return json_response(JobPage(items=[job_out(row) for row in rows], next=following,
+                                 next_cursor=next_cursor))
 
 
 @blueprint.get("/<job_id>", responses={200: JobOut, **problem_docs(404)})
@@ -221,11 +222,12 @@ def metrics_page(job_id: str, after: int | None) -> MetricsPage:
     if after is not None:
         query = query.where(EpochMetric.epoch > after)
     rows = get_session().scalars(query.order_by(EpochMetric.epoch).limit(page_size + 1)).all()
-    following = None
+    following = next_after = None
     if len(rows) > page_size:
         rows = rows[:page_size]
-        following = f"/v1/jobs/{job_id}/metrics?after={rows[-1].epoch}"
-    return MetricsPage(items=[row.record for row in rows], next=following)
+        next_after = rows[-1].epoch
+        following = f"/v1/jobs/{job_id}/metrics?after={next_after}"
+    return MetricsPage(items=[row.record for row in rows], next=following, next_after=next_after)
 
 
 def request_cancel(job_id: str) -> Job:

@@ -106,6 +106,8 @@ class DatasetOut(BaseModel):
 class DatasetPage(BaseModel):
     items: list[DatasetOut]
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_cursor: str | None = Field(..., description="The `cursor` of the next page (the one in `next`), null "
+                                    "on the last one.")
 
 
 class DatasetPath(BaseModel):
@@ -113,7 +115,8 @@ class DatasetPath(BaseModel):
 
 
 class DatasetListQuery(BaseModel):
-    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="The previous page's `next_cursor`: "
+                               "the page after it.")
 
 
 # ---- jobs -------------------------------------------------------------------------------------
@@ -160,6 +163,8 @@ class JobOut(BaseModel):
 class JobPage(BaseModel):
     items: list[JobOut]
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_cursor: str | None = Field(..., description="The `cursor` of the next page (the one in `next`, with "
+                                    "the same `status`), null on the last one.")
 
 
 class JobPath(BaseModel):
@@ -168,16 +173,20 @@ class JobPath(BaseModel):
 
 class JobListQuery(BaseModel):
     status: JobStatus | None = None
-    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="The previous page's `next_cursor` "
+                               "(with the same `status`): the page after it.")
 
 
 class MetricsQuery(BaseModel):
-    after: int | None = Field(None, ge=0, le=MAX_EPOCH, description="Only epochs after this one (from `next`).")
+    after: int | None = Field(None, ge=0, le=MAX_EPOCH, description="Only epochs after this one: the previous page's "
+                                "`next_after` for the page after it.")
 
 
 class MetricsPage(BaseModel):
     items: list[dict[str, Any]] = Field(..., description="Epoch records in epoch order.")
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_after: int | None = Field(..., description="The `after` of the next page (the one in `next`): the last "
+                                   "epoch of this page, null on the last one.")
 
 
 # ---- models -----------------------------------------------------------------------------------
