@@ -21,6 +21,10 @@ from flask_openapi3 import OpenAPI
 
 from .settings import Settings
 
+# waitress's max_request_header_size, which axon.http_server leaves at its default: a request line
+# and headers longer than this together are refused by the server itself, before the app.
+MAX_REQUEST_HEAD_BYTES = 262_144
+
 # Operations whose success answer names what it created in Location.
 CREATES = {("/v1/datasets", "post", "201"), ("/v1/jobs", "post", "202"), ("/v1/jobs/from-playground", "post", "202")}
 
@@ -59,6 +63,7 @@ class AxonOpenAPI(OpenAPI):
 
 def finish_document(document: dict, settings: Settings) -> None:
     """Add to ``document`` (in place) the running limits, required union tags and response headers."""
+    document["info"]["description"] = describe_limits(document["info"].get("description", ""), settings)
     schemas = document["components"]["schemas"]
     for schema_name, path, keyword, limit in enforced_limits(settings):
         if schema_name not in schemas:  # A model no route of this app uses.
@@ -76,6 +81,15 @@ def finish_document(document: dict, settings: Settings) -> None:
         if (path, method, status) in CREATES:
             headers.update(LOCATION_HEADER)
         response["headers"] = {**headers, **response.get("headers", {})}
+
+
+def describe_limits(description: str, settings: Settings) -> str:
+    """``description`` followed by the limits every operation shares, which no schema holds."""
+    return (f"{description}\n\nEvery error is an RFC 9457 `application/problem+json` problem. Limits every "
+            f"operation shares: a request line and headers of at most {MAX_REQUEST_HEAD_BYTES} bytes together "
+            "(a 431 problem from the HTTP server itself, without `X-Request-ID`; there is no 414: a long path "
+            f"reaches the API), and a body of at most {settings.max_body_bytes} bytes (413). Limits on fields "
+            "are in the schemas; rules across fields (or against stored data) are in each operation's description.")
 
 
 def enforced_limits(settings: Settings) -> list[tuple[str, tuple[str, ...], str, int]]:

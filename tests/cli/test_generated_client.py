@@ -10,6 +10,8 @@ content; the JSON bodies this test sends are unaffected.
 from __future__ import annotations
 
 import importlib
+import json
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from service.openapi import MAX_REQUEST_HEAD_BYTES
 
 from .live import live_server
 from .processes import AXON, clean_env
@@ -137,3 +141,34 @@ def poll_until_finished(client, job_id: str):
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {job.status}"
         time.sleep(POLL_SECONDS)
+
+
+def test_the_documented_request_head_limit_is_the_servers_and_its_refusal_is_a_problem(served):
+    url, key = served
+    document = httpx.get(f"{url}/openapi.json", timeout=10).json()
+    assert f"at most {MAX_REQUEST_HEAD_BYTES} bytes" in document["info"]["description"]
+    host, port = url.removeprefix("http://").split(":")
+    head = f"GET /v1/jobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n"
+    padding = "X-Padding: {}\r\n"
+    room = MAX_REQUEST_HEAD_BYTES - len(head) - len(padding.format("")) - len("\r\n")
+    within = exchange(host, int(port), head + padding.format("a" * (room - 16)) + "\r\n")
+    assert within.startswith(b"HTTP/1.1 200 "), within[:200]
+    over = exchange(host, int(port), head + padding.format("a" * (room + 16)) + "\r\n")
+    status_line, _, rest = over.partition(b"\r\n")
+    assert status_line.endswith(b"431 Request Header Fields Too Large"), over[:200]
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/problem+json" in headers
+    assert json.loads(body)["status"] == 431
+
+
+def exchange(host: str, port: int, request: str) -> bytes:
+    """Send ``request`` on a fresh connection and read the answer until the server closes it."""
+    answer = b""
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(request.encode())
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:  # The server closes at once after a refusal, with bytes unread.
+            pass
+    return answer
