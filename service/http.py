@@ -119,11 +119,13 @@ def json_response(model: BaseModel, status: int = 200, headers: dict | None = No
     return Response(model.model_dump_json(exclude_none=exclude_none), status, headers, mimetype=JSON)
 
 
-def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list[type[BaseModel]] | dict]) -> dict:
+def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list[type[BaseModel]] | dict],
+              example: Any) -> dict:
     """An OpenAPI ``requestBody`` for views that read their body through this module.
 
     ``content`` maps each accepted media type to a model, a list of models (any one of them), or
-    a raw JSON schema. The models' schemas are added to the blueprint's components.
+    a raw JSON schema. The models' schemas are added to the blueprint's components. ``example`` is
+    a JSON body to show (in /docs) and to send (Schemathesis's examples phase).
     """
     documented = {}
     for media_type, schema in content.items():
@@ -133,6 +135,7 @@ def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list
         models = schema if isinstance(schema, list) else [schema]
         references = [{"$ref": f"#/components/schemas/{_register(blueprint, model)}"} for model in models]
         documented[media_type] = {"schema": references[0] if len(references) == 1 else {"oneOf": references}}
+    documented[JSON]["example"] = example
     return {"requestBody": {"required": True, "content": documented}}
 
 

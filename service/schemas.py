@@ -111,7 +111,7 @@ class DatasetPage(BaseModel):
 
 
 class DatasetPath(BaseModel):
-    dataset_id: str
+    dataset_id: str = Field(..., json_schema_extra={"example": "5f0c3e2a9b7d4c1e8a6f2b3d4e5f6a7b"})
 
 
 class DatasetListQuery(BaseModel):
@@ -168,7 +168,7 @@ class JobPage(BaseModel):
 
 
 class JobPath(BaseModel):
-    job_id: str
+    job_id: str = Field(..., json_schema_extra={"example": "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b"})
 
 
 class JobListQuery(BaseModel):
@@ -211,7 +211,7 @@ class ModelOut(BaseModel):
 
 
 class ModelPath(BaseModel):
-    model_id: str
+    model_id: str = Field(..., json_schema_extra={"example": "1e2d3c4b5a6f47889900aabbccddeeff"})
 
 
 class PredictRequest(RequestModel):

@@ -175,3 +175,18 @@ def test_list_pages_follow_by_next_cursor(make_app):
     assert first["next"] == f"/v1/datasets?cursor={first['next_cursor']}"
     assert {item["id"] for item in first["items"] + second["items"]} == made
     assert second["next_cursor"] is None and second["next"] is None
+
+
+def test_every_operation_with_inputs_has_an_example_and_the_body_examples_fit_their_schemas(app):
+    import jsonschema_rs  # Schemathesis's own validator.
+
+    document = app.test_client().get("/openapi.json").get_json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                schema = {**body["schema"], "components": document["components"]}
+                jsonschema_rs.Draft202012Validator(schema).validate(body["example"])
+            for parameter in operation.get("parameters", []):
+                if parameter["required"]:
+                    assert "example" in parameter, (method, path, parameter["name"])
