@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from flask import redirect
-from flask_openapi3 import Info, OpenAPI
+from flask_openapi3 import Info
 
 from .database import close_request_session, init_db
+from .openapi import AxonOpenAPI
 from .queue import celery_init_app
 from .settings import Settings
 
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 DOCS_PREFIX = "/docs"
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
+def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     """Build the app; ``config`` overrides settings fields (tests pass e.g. ``database_url``)."""
     # Imported here: the blueprints build their OpenAPI schemas on import, which costs seconds,
     # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
@@ -34,7 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     from .ratelimit import init_rate_limit
 
     settings = Settings(**dict(config or {}))
-    app = OpenAPI(
+    app = AxonOpenAPI(
         __name__,
         info=Info(title="Axon", version=__version__, description="Train multi-layer perceptrons over HTTP."),
         doc_prefix=DOCS_PREFIX,

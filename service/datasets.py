@@ -38,9 +38,20 @@ GENERATOR_PLACES = {"features": {"pointer": "/generator"}, "targets": {"pointer"
 
 @blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 409, 413, 415, 422, 507)},
                 openapi_extensions=body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
-                                                         MULTIPART: DatasetUpload}))
+                                                         MULTIPART: DatasetUpload},
+                                             {"generator": {"kind": "spiral", "n_samples": 400, "noise": 0.1}}))
 def create_dataset():
-    """Create a dataset from JSON arrays, a playground generator, or a CSV upload (header row required)."""
+    """Create a dataset from JSON arrays, a playground generator, or a CSV upload (header row required).
+
+    Rules the schema cannot hold, each a 422 naming the place: JSON rows of different lengths
+    (`/features/<i>`); not one target per row (`/targets`); targets mixing numbers and strings, fewer
+    than two classes, more than max_classes, or string targets with `task: regression` (`/targets`);
+    a generator's features over max_features (`/generator/features`). A CSV upload (form field
+    `file`): an empty file, a header without data rows, no column named by `target` (field `target`),
+    a line with another number of cells than the header, a cell that is not a finite number, more
+    than max_rows rows or max_features columns, text that is not UTF-8 (each naming field `file`, and
+    its `row` and `column` where there is one).
+    """
     dataset = create_from_request()
     return json_response(DatasetOut.model_validate(dataset, from_attributes=True), 201,
                          {"Location": f"/v1/datasets/{dataset.id}"})
@@ -50,10 +61,10 @@ def create_dataset():
 def list_datasets(query: DatasetListQuery):
     """List datasets, newest first, a page at a time."""
     own = select(Dataset).where(Dataset.tenant == current_tenant())
-    rows, following = newest_first(get_session(), Dataset, own, query.cursor,
+    rows, following, next_cursor = newest_first(get_session(), Dataset, own, query.cursor,
                                    current_settings().page_size, "/v1/datasets", {})
     items = [DatasetOut.model_validate(row, from_attributes=True) for row in rows]
-    return json_response(DatasetPage(items=items, next=following))
+    return json_response(DatasetPage(items=items, next=following, next_cursor=next_cursor))
 
 
 @blueprint.get("/<dataset_id>", responses={200: DatasetOut, **problem_docs(404)})

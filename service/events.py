@@ -11,6 +11,7 @@ beyond them: a few dashboards must never leave no thread for predict or /healthz
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Iterator
@@ -21,7 +22,8 @@ from sqlalchemy import select
 from .errors import ApiError, InvalidRequest, problem_docs
 from .jobs import blueprint, find_job
 from .models import EpochMetric, FINISHED_STATUSES, Job
-from .schemas import MAX_EPOCH, JobPath, MetricsQuery
+from .openapi import LAST_EVENT_ID_PATTERN
+from .schemas import JobPath, MetricsQuery
 
 EVENT_STREAM = "text/event-stream"
 POLL_SECONDS = 0.25
@@ -32,16 +34,29 @@ STREAM_SECONDS = 3600.0
 BUSY_RETRY_SECONDS = 5
 
 EVENTS_DOCS = {200: {
-    "description": "Server-sent events: `event: epoch` (`id` = epoch, `data` = the epoch's record) for every "
-                   "epoch so far and then each new one, `: keep-alive` comments, and a final `event: end` "
-                   "(`data` = status, error, model_id) once the job has finished, after which the stream closes.",
-    # One event, as OpenAPI tools read text/event-stream: the fields of each event block.
-    "content": {EVENT_STREAM: {"schema": {"type": "object", "required": ["event", "data"], "properties": {
+    "description": "A stream of server-sent events (the WHATWG `text/event-stream` format), one block per event, "
+                   "blocks separated by a blank line:\n\n"
+                   "- `event: epoch`, `id: <epoch>`, `data: <the epoch's record as one line of JSON>` (an object "
+                   "with `epoch`, `loss`, `learning_rate`, `seconds` and the task's metrics, e.g. `accuracy`, `val_loss`), "
+                   "for every epoch after `Last-Event-ID` (or `after`) so far, then for each new one;\n"
+                   "- `: keep-alive` comment lines at least every 15 s while no epoch comes;\n"
+                   "- a final `event: end` with no id, `data: {\"status\": \"succeeded\" | \"failed\" | "
+                   "\"cancelled\", \"error\": null | {\"type\": ..., \"message\": ...}, "
+                   "\"model_id\": null | \"...\"}` once the job has finished, after which the server closes it.\n\n"
+                   "The answer lasts as long as the job (at most an hour; reconnect with `Last-Event-ID` then): "
+                   "read it incrementally, not as one body.",
+    # Before OpenAPI 3.2's itemSchema, tools read a stream's schema two ways: Schemathesis as each
+    # event's fields, client generators as the body's text. The schema admits both readings.
+    "content": {EVENT_STREAM: {"schema": {"anyOf": [{"type": "object", "title": "ServerSentEvent",
+                                                     "required": ["event", "data"], "properties": {
         "event": {"type": "string", "enum": ["epoch", "end"]},
-        "id": {"type": "string", "description": "The epoch (epoch events only)."},
+        "id": {"type": "string", "pattern": "^[0-9]+$",
+               "description": "The epoch (epoch events only); what a client sends back as Last-Event-ID."},
         "data": {"type": "string", "contentMediaType": "application/json",
-                 "description": "The epoch's record, or the final status, error and model_id."},
-    }}}},
+                 "description": "One line of JSON: the epoch's record, or the end's status, error and model_id."},
+    }}, {"type": "string", "description": "The stream's text, read whole once it has ended."}]}, "example":
+                "event: epoch\nid: 1\ndata: {\"epoch\": 1, \"loss\": 0.69, \"accuracy\": 0.51}\n\n"
+                "event: end\ndata: {\"status\": \"succeeded\", \"error\": null, \"model_id\": \"3f2a...\"}\n\n"}},
 }}
 
 
@@ -104,8 +119,8 @@ def _last_event_id(after: int | None) -> int | None:
     given = request.headers.get("Last-Event-ID")
     if given is None or given == "":
         return after
-    if not given.isdecimal() or int(given) > MAX_EPOCH:
-        raise InvalidRequest([{"parameter": "Last-Event-ID", "detail": "must be an epoch number"}])
+    if not re.fullmatch(LAST_EVENT_ID_PATTERN, given):
+        raise InvalidRequest([{"parameter": "Last-Event-ID", "detail": "must be an epoch number (at most 9 digits)"}])
     return int(given)
 
 

@@ -19,6 +19,7 @@ from flask_openapi3.utils import get_model_schema
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .integers import integral_floats_as_ints
 from .errors import MalformedBody, UnsupportedContentEncoding, UnsupportedMediaType, invalid_body
 from .settings import Settings
 
@@ -89,11 +90,12 @@ def validate_json(model: type[ModelT], document: Any, context: dict | None = Non
 
     Strict, in pydantic's JSON mode: JSON has types, so ``true`` or ``"5"`` is not an integer, as
     the document says, while a JSON array still fills a tuple field (Python-mode strictness
-    would refuse it).
+    would refuse it). ``5.0`` is an integer, as JSON Schema has it (:mod:`service.integers`).
     """
-    # The JSON body itself when there is one; a document built from another format (CSV rows)
-    # goes through JSON text too, so both meet the same rules.
-    text = request.get_data(cache=True) if request.mimetype == JSON else json.dumps(document)
+    # The JSON body itself when there is one; a document built from another format (CSV rows), or
+    # one whose integral floats became ints, goes through JSON text too, so all meet the same rules.
+    document, changed = integral_floats_as_ints(model, document)
+    text = request.get_data(cache=True) if request.mimetype == JSON and not changed else json.dumps(document)
     try:
         return model.model_validate_json(text, strict=True, context=context)
     except ValidationError as error:
@@ -117,11 +119,13 @@ def json_response(model: BaseModel, status: int = 200, headers: dict | None = No
     return Response(model.model_dump_json(exclude_none=exclude_none), status, headers, mimetype=JSON)
 
 
-def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list[type[BaseModel]] | dict]) -> dict:
+def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list[type[BaseModel]] | dict],
+              example: Any) -> dict:
     """An OpenAPI ``requestBody`` for views that read their body through this module.
 
     ``content`` maps each accepted media type to a model, a list of models (any one of them), or
-    a raw JSON schema. The models' schemas are added to the blueprint's components.
+    a raw JSON schema. The models' schemas are added to the blueprint's components. ``example`` is
+    a JSON body to show (in /docs) and to send (Schemathesis's examples phase).
     """
     documented = {}
     for media_type, schema in content.items():
@@ -131,6 +135,7 @@ def body_docs(blueprint: APIBlueprint, content: dict[str, type[BaseModel] | list
         models = schema if isinstance(schema, list) else [schema]
         references = [{"$ref": f"#/components/schemas/{_register(blueprint, model)}"} for model in models]
         documented[media_type] = {"schema": references[0] if len(references) == 1 else {"oneOf": references}}
+    documented[JSON]["example"] = example
     return {"requestBody": {"required": True, "content": documented}}
 
 

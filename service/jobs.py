@@ -41,13 +41,23 @@ JOB_SLOT_RETRY_SECONDS = 5
 
 
 @blueprint.post("", responses={202: JobOut, 200: JobEstimate, **problem_docs(400, 409, 413, 415, 422, 429, 507)},
-                openapi_extensions=body_docs(blueprint, {JSON: JobCreate}))
+                openapi_extensions=body_docs(blueprint, {JSON: JobCreate}, {
+                    "dataset_id": "5f0c3e2a9b7d4c1e8a6f2b3d4e5f6a7b",
+                    "spec": {"layers": [{"units": 16, "activation": "tanh"}, {"units": 16, "activation": "tanh"}],
+                             "epochs": 300, "batch_size": 10, "optimizer": {"name": "adam", "learning_rate": 0.03}}}))
 def create_job():
     """Queue a training job for a dataset; a spec that cannot train on that dataset is a 422 here.
 
-    An unknown dataset_id is a 422 naming /dataset_id (the route exists; the body refers to nothing).
-    A spec whose estimated training memory is over max_training_bytes is a 422 naming /spec.
     With ``dry_run: true`` nothing is queued: the answer is a 200 with the estimate.
+    Rules the schema cannot hold, each a 422 naming the field: an unknown dataset_id (`/dataset_id`;
+    the route exists, the body refers to nothing); a loss that does not fit the dataset's task, or
+    `binary_cross_entropy` for other than two classes (`/spec/loss`); a `val_*` monitor (in
+    `early_stopping` or a `plateau` schedule) with `validation_split: 0`, or a monitor that is not a
+    metric of the dataset's task (`/spec/early_stopping`, `/spec/schedule`); a `cosine` schedule whose
+    `warmup_epochs` is not fewer than `epochs` (`/spec/schedule`); more than max_parameters weights
+    and biases for the dataset's features and outputs (`/spec/layers`); an estimated training memory
+    over max_training_bytes (`/spec`, `/spec/batch_size`, `/spec/layers`). A tenant with
+    max_active_jobs queued or running jobs gets a 429 with Retry-After.
     """
     body = json_body(JobCreate, context={"limits": current_settings().limits})
     if body.dry_run:
@@ -62,9 +72,10 @@ def list_jobs(query: JobListQuery):
     selection = select(Job).where(Job.tenant == current_tenant())
     if query.status is not None:
         selection = selection.where(Job.status == query.status)
-    rows, following = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
+    rows, following, next_cursor = newest_first(get_session(), Job, selection, query.cursor, current_settings().page_size,
                                    "/v1/jobs", {"status": query.status})
-    return json_response(JobPage(items=[job_out(row) for row in rows], next=following))
+    return json_response(JobPage(items=[job_out(row) for row in rows], next=following,
+                                 next_cursor=next_cursor))
 
 
 @blueprint.get("/<job_id>", responses={200: JobOut, **problem_docs(404)})
@@ -88,7 +99,14 @@ def cancel_job(path: JobPath):
 @blueprint.post("/<job_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 409, 413, 415, 422)},
                 openapi_extensions=predict_body_docs(blueprint))
 def predict_with_job(path: JobPath):
-    """Predict with the model the job trained, as /v1/models/{model_id}/predict does; 409 while it has none."""
+    """Predict with the model the job trained, as /v1/models/{model_id}/predict does; 409 while it has none.
+
+    Rules the schema cannot hold, each a 422 naming the place: rows of another width than the model's
+    features (`/inputs`, or `/inputs/<i>` for the first odd row); rows x classes (or targets) over
+    max_predict_values (`/inputs`); values a float32 model cannot hold (`/inputs`). A CSV body
+    meets the same rules, a cell that is not a finite number named as `/inputs/<row>/<column>`, and no
+    rows at all as `/inputs`.
+    """
     job = find_job(path.job_id)
     if job.model_id is None:
         raise Conflict(_no_model_reason(job))
@@ -221,11 +239,12 @@ def metrics_page(job_id: str, after: int | None) -> MetricsPage:
     if after is not None:
         query = query.where(EpochMetric.epoch > after)
     rows = get_session().scalars(query.order_by(EpochMetric.epoch).limit(page_size + 1)).all()
-    following = None
+    following = next_after = None
     if len(rows) > page_size:
         rows = rows[:page_size]
-        following = f"/v1/jobs/{job_id}/metrics?after={rows[-1].epoch}"
-    return MetricsPage(items=[row.record for row in rows], next=following)
+        next_after = rows[-1].epoch
+        following = f"/v1/jobs/{job_id}/metrics?after={next_after}"
+    return MetricsPage(items=[row.record for row in rows], next=following, next_after=next_after)
 
 
 def request_cancel(job_id: str) -> Job:

@@ -57,5 +57,12 @@ def get_onnx(path: ModelPath):
 @blueprint.post("/<model_id>/predict", responses={200: PredictOut, **problem_docs(400, 404, 413, 415, 422)},
                 openapi_extensions=predict_body_docs(blueprint))
 def predict_rows(path: ModelPath):
-    """Predict from JSON ``inputs`` or ``text/csv`` rows; probabilities and classes for classification."""
+    """Predict from JSON ``inputs`` or ``text/csv`` rows; probabilities and classes for classification.
+
+    Rules the schema cannot hold, each a 422 naming the place: rows of another width than the model's
+    features (`/inputs`, or `/inputs/<i>` for the first odd row); rows x classes (or targets) over
+    max_predict_values (`/inputs`); values a float32 model cannot hold (`/inputs`). A CSV body
+    meets the same rules, a cell that is not a finite number named as `/inputs/<row>/<column>`, and no
+    rows at all as `/inputs`.
+    """
     return json_response(predict(path.model_id, read_predict_request().inputs), exclude_none=True)

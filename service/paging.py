@@ -28,8 +28,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def newest_first(
     session: Session, table, query: Select, cursor: str | None, page_size: int, path: str, params: dict
-) -> tuple[list, str | None]:
-    """One page of ``query`` over ``table``, newest first, and the path of the next page or None.
+) -> tuple[list, str | None, str | None]:
+    """One page of ``query`` over ``table``, newest first, and the path and cursor of the next page (None, None
+    on the last one).
 
     ``params`` are the list's other query parameters, repeated in the next page's path.
     """
@@ -40,8 +41,8 @@ def newest_first(
         )
     rows = session.scalars(query.order_by(table.created_at.desc(), table.id.desc()).limit(page_size + 1)).all()
     if len(rows) <= page_size:
-        return list(rows), None
+        return list(rows), None, None
     rows = rows[:page_size]
-    following = {**{name: value for name, value in params.items() if value is not None},
-                 "cursor": encode_cursor(rows[-1].created_at, rows[-1].id)}
-    return list(rows), f"{path}?{urlencode(following)}"
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    following = {**{name: value for name, value in params.items() if value is not None}, "cursor": next_cursor}
+    return list(rows), f"{path}?{urlencode(following)}", next_cursor

@@ -24,6 +24,14 @@ from .playground import PlaygroundError, parse, to_url
 from .schemas import DatasetFromGenerator, JobCreate, JobOut, JobPath, RequestModel
 
 
+# The playground's classic circle, as its address bar shows it.
+PLAYGROUND_EXAMPLE = ("https://playground.tensorflow.org/#activation=tanh&batchSize=10&dataset=circle"
+                      "&regDataset=reg-plane&learningRate=0.03&regularizationRate=0&noise=0&networkShape=4,2"
+                      "&seed=0.72826&showTestData=false&discretize=false&percTrainData=50&x=true&y=true"
+                      "&xTimesY=false&xSquared=false&ySquared=false&cosX=false&sinX=false&cosY=false&sinY=false"
+                      "&collectStats=false&problem=classification&initZero=false&hideText=false")
+
+
 class PlaygroundImport(RequestModel):
     url: str = Field(..., min_length=1, max_length=4096, description="A TensorFlow Playground URL, or "
                      "its fragment alone (`activation=tanh&batchSize=10&...`, with or without `#`).")
@@ -38,7 +46,8 @@ class PlaygroundLink(BaseModel):
 
 
 @blueprint.post("/from-playground", responses={202: JobOut, **problem_docs(400, 413, 415, 422, 429)},
-                openapi_extensions=body_docs(blueprint, {JSON: PlaygroundImport}),
+                openapi_extensions=body_docs(blueprint, {JSON: PlaygroundImport},
+                                             {"url": PLAYGROUND_EXAMPLE, "epochs": 300}),
                 provide_automatic_options=False)  # _import_options answers OPTIONS.
 def create_job_from_playground():
     """Make a dataset and a job from a TensorFlow Playground URL; a key it cannot take is a 422 naming it.

@@ -68,7 +68,7 @@ def read_predict_request() -> PredictRequest:
 
 def predict_body_docs(blueprint: APIBlueprint) -> dict:
     """The OpenAPI request body of a predict route: JSON inputs or CSV rows."""
-    return body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC})
+    return body_docs(blueprint, {JSON: PredictRequest, CSV: CSV_BODY_DOC}, {"inputs": [[0.5, -1.2], [3.0, 0.1]]})
 
 
 @PREDICT_SECONDS.time()

@@ -106,14 +106,17 @@ class DatasetOut(BaseModel):
 class DatasetPage(BaseModel):
     items: list[DatasetOut]
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_cursor: str | None = Field(..., description="The `cursor` of the next page (the one in `next`), null "
+                                    "on the last one.")
 
 
 class DatasetPath(BaseModel):
-    dataset_id: str
+    dataset_id: str = Field(..., json_schema_extra={"example": "5f0c3e2a9b7d4c1e8a6f2b3d4e5f6a7b"})
 
 
 class DatasetListQuery(BaseModel):
-    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="The previous page's `next_cursor`: "
+                               "the page after it.")
 
 
 # ---- jobs -------------------------------------------------------------------------------------
@@ -160,24 +163,30 @@ class JobOut(BaseModel):
 class JobPage(BaseModel):
     items: list[JobOut]
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_cursor: str | None = Field(..., description="The `cursor` of the next page (the one in `next`, with "
+                                    "the same `status`), null on the last one.")
 
 
 class JobPath(BaseModel):
-    job_id: str
+    job_id: str = Field(..., json_schema_extra={"example": "9a8b7c6d5e4f40312a1b2c3d4e5f6a7b"})
 
 
 class JobListQuery(BaseModel):
     status: JobStatus | None = None
-    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="From the previous page's `next`.")
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN, description="The previous page's `next_cursor` "
+                               "(with the same `status`): the page after it.")
 
 
 class MetricsQuery(BaseModel):
-    after: int | None = Field(None, ge=0, le=MAX_EPOCH, description="Only epochs after this one (from `next`).")
+    after: int | None = Field(None, ge=0, le=MAX_EPOCH, description="Only epochs after this one: the previous page's "
+                                "`next_after` for the page after it.")
 
 
 class MetricsPage(BaseModel):
     items: list[dict[str, Any]] = Field(..., description="Epoch records in epoch order.")
     next: str | None = Field(..., description="Path of the next page, null on the last one.")
+    next_after: int | None = Field(..., description="The `after` of the next page (the one in `next`): the last "
+                                   "epoch of this page, null on the last one.")
 
 
 # ---- models -----------------------------------------------------------------------------------
@@ -202,7 +211,7 @@ class ModelOut(BaseModel):
 
 
 class ModelPath(BaseModel):
-    model_id: str
+    model_id: str = Field(..., json_schema_extra={"example": "1e2d3c4b5a6f47889900aabbccddeeff"})
 
 
 class PredictRequest(RequestModel):

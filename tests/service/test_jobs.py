@@ -155,7 +155,7 @@ def test_metrics_come_in_epoch_order_a_page_at_a_time(make_app):
         path = page["next"]
     assert epochs == [1, 2, 3, 4, 5]
     assert client.get(f"/v1/jobs/{job.id}/metrics?after=4").get_json() == {"items": [{"epoch": 5, "loss": 0.2}],
-                                                                          "next": None}
+                                                                          "next": None, "next_after": None}
 
 
 def test_cancel_a_queued_job_finishes_it_at_once(client):
