@@ -4,7 +4,8 @@ SQLite writes every change to its write-ahead log first, deletes too, so once th
 nothing can be deleted through the API either. On an embedded (SQLite) database the API therefore
 refuses new datasets and jobs with a 507 while the database's folder, counting the pages SQLite
 has freed and will reuse, has less than ``min_free_disk_bytes`` left beyond the body: what is left
-stays for deletes, cancels, the worker's progress and SQLite's checkpoints. Where a write hits a
+stays for deletes, cancels, the worker's progress and SQLite's checkpoints (one of which can move
+the whole 4 MB write-ahead log into the database file at once: keep more than that). Where a write hits a
 full disk all the same (or PostgreSQL's does), :mod:`service.errors` answers 507 as well.
 """
 
