@@ -103,6 +103,15 @@ def masked(url: str) -> str:
     return maybe_sanitize_url(url)
 
 
+def database_notice(settings) -> str:
+    """``database: URL``, the line each server command prints at start; with the default SQLite, where
+    a relative AXON_HOME (the default ``.axon``) was resolved from."""
+    notice = f"database: {masked(settings.resolved_database_url)}"
+    if settings.database_url is None and not settings.home.is_absolute():
+        notice += f" (AXON_HOME={settings.home}, relative to the current folder {Path.cwd()})"
+    return notice
+
+
 def upgrade_database(settings, revision: str = "head") -> None:
     """Run the Alembic migrations on the configured database, creating AXON_HOME if it holds it."""
     from alembic.util import CommandError
@@ -156,7 +165,7 @@ def serve(host: str, port: int, grace: float) -> None:
 
     def announce() -> None:
         click.echo(f"Axon is serving {base_url} (API docs: {base_url}/docs)\n"
-                   f"  database: {masked(settings.resolved_database_url)}\n"
+                   f"  {database_notice(settings)}\n"
                    f"  broker:   {masked(settings.resolved_broker_url)}\n"
                    f"  {auth_notice(settings, base_url)}\n"
                    "Press Ctrl+C to stop.")
@@ -180,6 +189,7 @@ def api(host: str, port: int, workers: int, threads: int, grace: float) -> None:
     """Serve the HTTP API (production): WORKERS waitress processes on one port, stopped together."""
     # A bad AXON_* value fails here, once, not in every process.
     settings = load_settings()
+    click.echo(f"axon api: {database_notice(settings)}", err=True)
     check_auth_off_on_loopback(settings, host)
     check_threads_outnumber_streams(settings, threads)
     sock = listen_or_fail(host, port)
@@ -201,7 +211,8 @@ def api(host: str, port: int, workers: int, threads: int, grace: float) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- CELERY_ARGS...]")
 def worker(concurrency: int, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker that trains jobs. Arguments after -- go to celery."""
-    load_settings()
+    settings = load_settings()
+    click.echo(f"axon worker: {database_notice(settings)}", err=True)
     exec_argv(celery_argv(concurrency=concurrency, extra=celery_args))
 
 
