@@ -10,18 +10,20 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench bench-engine bench-learning bench-service bench-load bench-memory fuzz clean
 
+# The venv's own pip (23.2 with Python 3.11) installs editable pyproject packages: no upgrade.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
+# --no-compile: Python compiles each module when it is first imported instead, so the first start
+# pays for the modules it uses rather than pip for every file of pyarrow, SQLAlchemy, ...
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing Axon with what it needs to run (the server extra) into $(VENV)..."
-	$(BIN)/pip install --progress-bar on -e '.[server]'
+	$(BIN)/pip install --disable-pip-version-check --no-compile --progress-bar on -e '.[server]'
 	touch $@
 
 $(STAMP): $(RUN_STAMP)
 	@echo "Adding the test and bench extras to $(VENV)..."
-	$(BIN)/pip install --progress-bar on -e '.[server,test,bench]'
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[server,test,bench]'
 	touch $@
 
 # The embedded default: API + one worker on SQLite, no outside services. API keys are off for
