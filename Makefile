@@ -14,11 +14,9 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# --no-compile: Python compiles each module when it is first imported instead, so the first start
-# pays for the modules it uses rather than pip for every file of pyarrow, SQLAlchemy, ...
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing Axon with what it needs to run (the server extra) into $(VENV)..."
-	$(BIN)/pip install --disable-pip-version-check --no-compile --progress-bar on -e '.[server]'
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[server]'
 	touch $@
 
 $(STAMP): $(RUN_STAMP)
