@@ -30,8 +30,31 @@ from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_comma
 PORT = click.IntRange(1, 65535)
 
 
+# What the server commands import; the client alone (`pip install axon`) has none of them.
+SERVER_MODULES = ("flask", "celery", "sqlalchemy", "alembic", "waitress", "pydantic_settings")
+
+
+def require_server_extra() -> None:
+    """A clean CLI error naming the server extra, not an ImportError traceback, without it."""
+    import importlib.util
+
+    missing = []
+    for name in SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        command = click.get_current_context().command_path
+        raise click.ClickException(f"`{command}` runs the server, which needs the server extra: "
+                                   f"pip install 'axon[server]' (missing: {', '.join(missing)})")
+
+
 def load_settings():
     """The settings from the environment; an invalid ``AXON_*`` value is a clean CLI error."""
+    require_server_extra()
     from pydantic import ValidationError
 
     from service.settings import Settings
@@ -152,6 +175,7 @@ def serve(host: str, port: int, grace: float) -> None:
     queue carries the work. Stopping it loses no job; a job cut off mid-way resumes from its last
     checkpoint on the next start.
     """
+    require_server_extra()
     sock = listen_or_fail(host, port)  # Before any state is touched.
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)

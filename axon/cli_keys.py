@@ -33,6 +33,9 @@ def database_engine(must_exist: bool = False):
 @click.group()
 def keys() -> None:
     """Manage API keys (Authorization: Bearer <key>), one tenant per key."""
+    from axon.cli import require_server_extra
+
+    require_server_extra()  # Before the commands import the service.
 
 
 @keys.command("create")

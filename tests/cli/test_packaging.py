@@ -88,5 +88,8 @@ result = CliRunner().invoke(cli, ["datasets", "--url", {server!r}])
 assert result.exit_code == 0 and result.output.startswith("ID"), result.output
 result = CliRunner().invoke(cli, ["train", "--help"])
 assert result.exit_code == 0 and "--wait" in result.output, result.output
+for argv in (["serve", "--port", "1"], ["keys", "list"], ["worker"], ["db", "upgrade"]):
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1 and "needs the server extra: pip install 'axon[server]'" in result.output, result.output
 """, SERVER_PACKAGES, env=clean_env())
     assert completed.stdout.strip() == "ok", completed.stderr
