@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels \
+# The server extra: the API, the worker and the migrations (a bare install is the client only).
+RUN pip install "$(echo /wheels/axon-*.whl)[server]" && rm -rf /wheels \
     && useradd --create-home --uid 10001 axon
 USER axon
 WORKDIR /home/axon

@@ -2,19 +2,32 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: `make run` installs only what running needs (the server extra), with pip's progress
+# showing; `make test` and the benchmarks add the test and bench extras on top. Either order works:
+# STAMP depends on RUN_STAMP, and both are redone when pyproject.toml changes.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench bench-engine bench-learning bench-service bench-load bench-memory fuzz clean
 
-$(STAMP): pyproject.toml
+# The venv's own pip (23.2 with Python 3.11) installs editable pyproject packages: no upgrade.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,bench]'
-	touch $(STAMP)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Axon with what it needs to run (the server extra) into $(VENV)..."
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[server]'
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
+	@echo "Adding the test and bench extras to $(VENV)..."
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[server,test,bench]'
+	touch $@
 
 # The embedded default: API + one worker on SQLite, no outside services. API keys are off for
 # local development (axon serve allows that on loopback only); `make run AUTH=on` turns them on.
-run: $(STAMP)
+run: $(RUN_STAMP)
+	@echo "The axon command is $(BIN)/axon; \`. $(BIN)/activate\` puts it on this shell's PATH."
 	AXON_AUTH=$(or $(AUTH),off) $(BIN)/axon serve --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8000)
 
 test: $(STAMP)

@@ -30,8 +30,31 @@ from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_comma
 PORT = click.IntRange(1, 65535)
 
 
+# What the server commands import; the client alone (`pip install axon`) has none of them.
+SERVER_MODULES = ("flask", "celery", "sqlalchemy", "alembic", "waitress", "pydantic_settings")
+
+
+def require_server_extra() -> None:
+    """A clean CLI error naming the server extra, not an ImportError traceback, without it."""
+    import importlib.util
+
+    missing = []
+    for name in SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        command = click.get_current_context().command_path
+        raise click.ClickException(f"`{command}` runs the server, which needs the server extra: "
+                                   f"pip install 'axon[server]' (missing: {', '.join(missing)})")
+
+
 def load_settings():
     """The settings from the environment; an invalid ``AXON_*`` value is a clean CLI error."""
+    require_server_extra()
     from pydantic import ValidationError
 
     from service.settings import Settings
@@ -103,6 +126,15 @@ def masked(url: str) -> str:
     return maybe_sanitize_url(url)
 
 
+def database_notice(settings) -> str:
+    """``database: URL``, the line each server command prints at start; with the default SQLite, where
+    a relative AXON_HOME (the default ``.axon``) was resolved from."""
+    notice = f"database: {masked(settings.resolved_database_url)}"
+    if settings.database_url is None and not settings.home.is_absolute():
+        notice += f" (AXON_HOME={settings.home}, relative to the current folder {Path.cwd()})"
+    return notice
+
+
 def upgrade_database(settings, revision: str = "head") -> None:
     """Run the Alembic migrations on the configured database, creating AXON_HOME if it holds it."""
     from alembic.util import CommandError
@@ -143,6 +175,7 @@ def serve(host: str, port: int, grace: float) -> None:
     queue carries the work. Stopping it loses no job; a job cut off mid-way resumes from its last
     checkpoint on the next start.
     """
+    require_server_extra()
     sock = listen_or_fail(host, port)  # Before any state is touched.
     settings = load_settings()
     check_auth_off_on_loopback(settings, host)
@@ -156,7 +189,7 @@ def serve(host: str, port: int, grace: float) -> None:
 
     def announce() -> None:
         click.echo(f"Axon is serving {base_url} (API docs: {base_url}/docs)\n"
-                   f"  database: {masked(settings.resolved_database_url)}\n"
+                   f"  {database_notice(settings)}\n"
                    f"  broker:   {masked(settings.resolved_broker_url)}\n"
                    f"  {auth_notice(settings, base_url)}\n"
                    "Press Ctrl+C to stop.")
@@ -180,6 +213,7 @@ def api(host: str, port: int, workers: int, threads: int, grace: float) -> None:
     """Serve the HTTP API (production): WORKERS waitress processes on one port, stopped together."""
     # A bad AXON_* value fails here, once, not in every process.
     settings = load_settings()
+    click.echo(f"axon api: {database_notice(settings)}", err=True)
     check_auth_off_on_loopback(settings, host)
     check_threads_outnumber_streams(settings, threads)
     sock = listen_or_fail(host, port)
@@ -201,7 +235,8 @@ def api(host: str, port: int, workers: int, threads: int, grace: float) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- CELERY_ARGS...]")
 def worker(concurrency: int, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker that trains jobs. Arguments after -- go to celery."""
-    load_settings()
+    settings = load_settings()
+    click.echo(f"axon worker: {database_notice(settings)}", err=True)
     exec_argv(celery_argv(concurrency=concurrency, extra=celery_args))
 
 

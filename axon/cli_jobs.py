@@ -9,7 +9,7 @@ import click
 
 from axon.cli_common import (EXIT_API_ERROR, echo_fields, echo_table, generator_body, generator_options,
                              progress_line, shown, with_client)
-from axon.client import Client
+from axon.client import Client, EpochEvent
 from axon.progress import follow
 
 
@@ -59,7 +59,7 @@ def finish(job: dict) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per gradient step.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Optimizer's learning rate.")
 @click.option("--optimizer", help="sgd, momentum, nesterov, adam (default), adamw, rmsprop or adagrad.")
-@click.option("--wait", is_flag=True, help="Poll until the job finishes, printing each epoch's loss.")
+@click.option("--wait", is_flag=True, help="Follow the job until it finishes, printing a line per epoch.")
 @click.option("--watch", is_flag=True, help="Follow the job live with a progress bar until it finishes.")
 @with_client
 def train(client: Client, dataset_id: str | None, kind: str | None, samples, noise, seed, layers, epochs,
@@ -82,20 +82,16 @@ def train(client: Client, dataset_id: str | None, kind: str | None, samples, noi
     if watch:
         finish(follow(client, job))
     elif wait:
-        finish(poll(client, job["id"]))
+        finish(print_epochs(client, job))
 
 
-def poll(client: Client, job_id: str) -> dict:
-    """Poll a job to its end, printing a progress line to stderr whenever its epoch moved."""
-    shown_epoch = -1
+def print_epochs(client: Client, job: dict) -> dict:
+    """Follow ``job``'s event stream to its end, printing one progress line to stderr per epoch; return
+    the finished job."""
+    def on_epoch(event: EpochEvent) -> None:
+        click.echo(progress_line(event.epoch, job["epochs"], event.record), err=True)
 
-    def on_progress(current: dict) -> None:
-        nonlocal shown_epoch
-        if current["epoch"] != shown_epoch and current.get("metrics"):
-            shown_epoch = current["epoch"]
-            click.echo(progress_line(current["epoch"], current["epochs"], current["metrics"]), err=True)
-
-    return client.wait(job_id, on_progress=on_progress)
+    return client.wait(job["id"], on_epoch=on_epoch)
 
 
 @click.command()

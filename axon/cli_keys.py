@@ -9,12 +9,23 @@ from __future__ import annotations
 import click
 
 
-def database_engine():
-    """The configured database, migrated to the current schema (a no-op when it already is)."""
-    from axon.cli import load_settings, upgrade_database
+def database_engine(must_exist: bool = False):
+    """The configured database, migrated to the current schema (a no-op when it already is), after
+    saying on stderr which one it is.
+
+    With ``must_exist``, a default SQLite database that is not there yet is an error rather than a
+    new empty one: listing or revoking keys there would silently find none.
+    """
+    from axon.cli import database_notice, load_settings, upgrade_database
     from service.db import make_engine
 
     settings = load_settings()
+    click.echo(f"axon keys: {database_notice(settings)}", err=True)
+    sqlite_file = settings.home / "axon.db"
+    if must_exist and settings.database_url is None and not sqlite_file.exists():
+        raise click.ClickException(
+            f"no Axon database at {sqlite_file.absolute()}. Run this where `axon serve` runs (it prints its "
+            "database at start), or set AXON_HOME to that folder (or AXON_DATABASE_URL).")
     upgrade_database(settings)
     return make_engine(settings.resolved_database_url)
 
@@ -22,6 +33,9 @@ def database_engine():
 @click.group()
 def keys() -> None:
     """Manage API keys (Authorization: Bearer <key>), one tenant per key."""
+    from axon.cli import require_server_extra
+
+    require_server_extra()  # Before the commands import the service.
 
 
 @keys.command("create")
@@ -49,7 +63,7 @@ def list_keys(tenant: str | None) -> None:
     from axon.cli_common import echo_table
     from service.auth import list_keys as stored_keys
 
-    engine = database_engine()
+    engine = database_engine(must_exist=True)
     try:
         rows = stored_keys(engine, tenant)
     finally:
@@ -65,7 +79,7 @@ def revoke_key(key_or_id: str) -> None:
     """Revoke a key, given by its id or the key itself; requests with it get 401 from then on."""
     from service.auth import revoke_key as revoke
 
-    engine = database_engine()
+    engine = database_engine(must_exist=True)
     try:
         revoked = revoke(engine, key_or_id)
     finally:

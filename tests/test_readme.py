@@ -1,6 +1,8 @@
 """The README stays true: its commands exist and its settings table matches the code."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 from service.settings import Settings
@@ -46,3 +48,16 @@ def test_every_axon_command_in_the_readme_exists():
             assert word in command.commands, f"`axon {' '.join(path + [word])}` in README.md is not a command"
             command, path = command.commands[word], path + [word]
         assert not isinstance(command, click.Group), f"`axon {' '.join(path)}` in README.md names no command"
+
+
+def test_the_readme_puts_axon_on_the_path_as_it_says():
+    """The line the README gives, run in a shell whose PATH has no virtual environment, finds ``axon``."""
+    [activate] = set(re.findall(r"run `(\. [^`]*activate)` once", README))
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    env.pop("VIRTUAL_ENV", None)
+    completed = subprocess.run(["bash", "-c", f"{activate} && command -v axon && axon --version"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    found, version = completed.stdout.splitlines()
+    assert Path(found) == ROOT / ".venv" / "bin" / "axon"
+    assert version.startswith("axon, version ")

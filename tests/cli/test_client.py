@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from axon import AxonError, AxonUnavailable, Client, Conflict, InvalidRequest, NotFound
+from axon.cli_common import progress_line
 from mlp import Model
 from tests.isolation import import_with_blocked
 
@@ -165,7 +166,13 @@ def test_train_waits_and_prints_the_job_and_its_model(cli_job, client):
     job = client.job(job_id)
     assert (job["status"], job["epochs"], job["model_id"]) == ("succeeded", 4, model_id)
     assert [layer["units"] for layer in job["spec"]["layers"]] == [8, 8]
-    assert "epoch 4/4 loss " in completed.stderr
+
+
+def test_train_wait_prints_one_line_per_epoch_with_its_recorded_scores(cli_job, client):
+    completed, job_id, _ = cli_job
+    recorded = [progress_line(record["epoch"], 4, record) for record in client.metrics(job_id)]
+    assert [line.split()[1] for line in recorded] == ["1/4", "2/4", "3/4", "4/4"]
+    assert completed.stderr.splitlines() == recorded
 
 
 def test_jobs_lists_and_status_shows_the_job(server, cli_job):

@@ -124,7 +124,9 @@ def test_dockerfile_builds_a_non_root_axon_image():
     assert entrypoint == ["axon"]
     [default_command] = [json.loads(arguments) for instruction, arguments in instructions if instruction == "CMD"]
     assert resolve(default_command).name == "serve"
-    assert any(instruction == "RUN" and "pip install" in arguments for instruction, arguments in instructions)
+    [install] = [arguments for instruction, arguments in instructions
+                 if instruction == "RUN" and "pip install" in arguments]
+    assert "[server]" in install  # A bare install is the client only: the image runs the server.
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +12,9 @@ from .live import live_server
 from .processes import AXON, clean_env, free_port
 
 
-def run(*args: str, **settings: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*AXON, *args], env=clean_env(**settings), capture_output=True, text=True, timeout=60)
+def run(*args: str, cwd=None, **settings: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*AXON, *args], env=clean_env(**settings), capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +77,34 @@ def test_auth_off_is_refused_off_loopback(tmp_path, command):
                     AXON_HOME=str(tmp_path))
     assert completed.returncode == 1
     assert "AXON_AUTH=off is allowed only on a loopback address" in completed.stderr
+
+
+def test_keys_say_which_database_they_use(served):
+    url, home, folder = served
+    created = run("keys", "create", "--tenant", "shown", AXON_HOME=home)
+    assert created.returncode == 0, created.stderr
+    served_database = f"database: sqlite:///{Path(home) / 'axon.db'}"
+    assert created.stderr.splitlines()[0] == f"axon keys: {served_database}"
+    assert f"  {served_database}\n" in (folder / "serve.log").read_text()  # The same file `axon serve` named.
+
+
+def test_keys_list_where_no_database_is_refuses_and_creates_none(tmp_path):
+    """From a folder without ``.axon`` and AXON_HOME unset, no new empty database appears there."""
+    for args in (["list"], ["revoke", "some-id"]):
+        completed = run("keys", *args, cwd=tmp_path)
+        assert completed.returncode == 1
+        assert f"relative to the current folder {tmp_path}" in completed.stderr
+        assert f"no Axon database at {tmp_path / '.axon' / 'axon.db'}" in completed.stderr
+        assert not (tmp_path / ".axon" / "axon.db").exists()
+
+
+def test_the_worker_and_the_api_say_which_database_they_use(tmp_path):
+    """Both print it first thing; an option celery refuses, or too few threads, ends them right after."""
+    home = tmp_path / "home"
+    worker = run("worker", "--", "--no-such-celery-option", AXON_HOME=str(home))
+    assert worker.returncode != 0
+    assert f"axon worker: database: sqlite:///{home / 'axon.db'}" in worker.stderr
+    api = run("api", "--port", str(free_port()), "--threads", "2",
+              AXON_DATABASE_URL="postgresql+psycopg://axon:secret@127.0.0.1:1/axon")
+    assert api.returncode == 1 and "must be below the threads per process" in api.stderr
+    assert "axon api: database: postgresql+psycopg://axon:**@127.0.0.1:1/axon" in api.stderr

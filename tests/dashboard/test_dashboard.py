@@ -215,3 +215,31 @@ def test_with_no_event_stream_to_spare_the_page_catches_up_from_the_metrics(new_
     expect(page.locator("#loss-chart")).to_have_attribute("data-points", "60", timeout=FINISH_SECONDS * 1000)
     assert stored_epochs(busy_server, job["id"]) == list(range(1, 61))
     expect(page.locator("#boundary")).to_have_attribute("data-source", "model", timeout=FINISH_SECONDS * 1000)
+
+
+def test_the_status_badge_follows_the_event_stream_while_the_poll_lags(new_page, server):
+    """Every poll of the job answers as it stood before training began ("queued", epoch 0): the
+    badge still says "running" once the stream brings epochs, and the end event's final status."""
+    with server.client() as client:
+        dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 200, "noise": 0.05}})
+        spec = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 20_000, "batch_size": 10, "device": "cpu"}
+        job = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], "spec": spec}).json()
+    page = new_page()
+    polls = []
+
+    def stale_poll(route):
+        answer = route.fetch().json()
+        polls.append(answer["status"])
+        route.fulfill(json={**answer, "status": "queued", "epoch": 0, "progress": 0.0, "metrics": None,
+                            "model_id": None, "started_at": None, "finished_at": None})
+
+    page.route(re.compile(rf"/v1/jobs/{job['id']}$"), stale_poll)
+    page.goto(f"/jobs/{job['id']}")
+    page.wait_for_function("/^epoch [1-9]/.test(document.getElementById('progress-text').textContent)",
+                           timeout=FINISH_SECONDS * 1000)
+    expect(page.locator("#job-status")).to_have_text("running")
+    with server.client() as client:
+        assert client.post(f"/v1/jobs/{job['id']}/cancel").status_code in (200, 202)
+    expect(page.locator("#job-status")).to_have_text("cancelled", timeout=FINISH_SECONDS * 1000)
+    expect(page.locator("#cancel")).to_be_hidden()
+    assert polls and set(polls) <= {"queued", "running", "cancelling", "cancelled"}  # The page did poll, stale.

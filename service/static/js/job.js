@@ -22,6 +22,8 @@ let lastBoundary = null; // Redrawn when a toggle changes.
 let lastNetwork = null;
 let drawnNetwork = null; // Neurons and links under the pointer.
 let networkOff = false;
+let streamEpoch = 0; // The newest epoch the event stream (or the metrics catching up) delivered.
+let endStatus = null; // The final status the stream's end event gave, before a poll has it.
 const networkCanvas = document.getElementById("network");
 const showTest = document.getElementById("show-test");
 const discretise = document.getElementById("discretise");
@@ -30,8 +32,7 @@ const discretise = document.getElementById("discretise");
 
 function renderJob(latest) {
   job = latest;
-  document.getElementById("job-status").replaceWith(Object.assign(statusBadge(job.status), {id: "job-status"}));
-  cancel.hidden = !(job.status === "queued" || job.status === "running");
+  renderStatus();
   renderProgress(job.epoch);
   renderFacts(document.getElementById("job-facts"), [
     ["Network", architecture(job.spec, dataset?.n_features)],
@@ -52,6 +53,25 @@ function renderJob(latest) {
   const link = document.getElementById("model-link");
   link.hidden = !job.model_id;
   if (job.model_id) link.replaceChildren("Model: ", el("a", {href: `/models/${job.model_id}`}, el("code", {}, job.model_id)));
+}
+
+// The badge follows the event stream, as the progress bar does: a poll can be STATUS_POLL_MS old,
+// so an epoch finished since a poll that said "queued" means "running", and the end event's
+// status shows before the next poll brings it.
+function shownStatus() {
+  if (FINISHED.has(job.status)) return job.status;
+  if (endStatus !== null) return endStatus;
+  return job.status === "queued" && streamEpoch > job.epoch ? "running" : job.status;
+}
+
+let badgeStatus = null; // The status the badge shows: redrawn only when it changes, not every epoch.
+
+function renderStatus() {
+  const status = shownStatus();
+  if (status === badgeStatus) return;
+  badgeStatus = status;
+  document.getElementById("job-status").replaceWith(Object.assign(statusBadge(status), {id: "job-status"}));
+  cancel.hidden = !(status === "queued" || status === "running");
 }
 
 function datasetFact() {
@@ -154,6 +174,8 @@ function addRecord(record) {
   ensureCharts(record);
   records.set(record.epoch, record);
   renderProgress(record.epoch);
+  streamEpoch = Math.max(streamEpoch, record.epoch);
+  if (job) renderStatus();
   if (!redrawQueued) {
     redrawQueued = true;
     requestAnimationFrame(redrawCharts);
@@ -308,12 +330,16 @@ async function catchUp(lastId) {
   return {lastId: last, done};
 }
 
-function ended() {
+function ended(end = null) {
+  if (end !== null) {
+    endStatus = end.status;
+    if (job) renderStatus();
+  }
   refreshJob();
   scheduleBoundary(); // The final model, whatever the last checkpoint was.
 }
 
 followEvents(`/v1/jobs/${jobId}/events`, (event) => {
   if (event.event === "epoch") addRecord(JSON.parse(event.data));
-  if (event.event === "end") ended();
+  if (event.event === "end") ended(JSON.parse(event.data));
 }, (error) => showProblem(problem, error, "The job's event stream failed"), catchUp);
