@@ -144,3 +144,37 @@ def bench_database() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sqlite_database(folder: Path) -> str:
+    """A fresh SQLite database in ``folder``, migrated; returns its SQLAlchemy URL (no server needed)."""
+    url = f"sqlite:///{(folder / 'axon.db').absolute()}"
+    migrations.upgrade(url)
+    return url
+
+
+def insert_trained_model(database_url: str, model) -> str:
+    """Store an ``mlp.Model`` as a succeeded job's model of tenant "local", as the worker would; returns its id."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from service.db import utcnow
+    from service.models import LOCAL_TENANT, Job, TrainedModel
+
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            job = Job(tenant=LOCAL_TENANT, dataset_id=None, spec=model.meta["spec"], status="succeeded",
+                      epochs=model.spec.epochs, epoch=model.epoch, finished_at=utcnow())
+            session.add(job)
+            session.flush()
+            row = TrainedModel(tenant=LOCAL_TENANT, job_id=job.id, task=model.task, n_features=model.n_features,
+                               classes=model.classes, spec=model.meta["spec"], metrics=model.metrics,
+                               epoch=model.epoch, last_metrics=model.last_metrics, artefact=model.to_bytes())
+            session.add(row)
+            session.flush()
+            job.model_id = row.id
+            session.commit()
+            return row.id
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mlp import DataError, FormatError, Model, fit
+from mlp.artefact import PREDICT_BATCH_ROWS
 
 from .factories import make_spec, run_in_threads
 
@@ -39,6 +40,14 @@ def test_batches_do_not_change_the_answer(binary_model, spiral):
     whole = binary_model.predict(features).probabilities
     batched = binary_model.predict(features, batch_rows=7).probabilities
     np.testing.assert_allclose(whole, batched, rtol=1e-6)
+
+
+def test_default_chunks_give_the_one_pass_answer(binary_model):
+    """More rows than one chunk (the default is small, for the cache): the same answer as one pass."""
+    features = np.random.default_rng(3).normal(size=(PREDICT_BATCH_ROWS * 5 // 2, 2))
+    chunked, whole = binary_model.predict(features), binary_model.predict(features, batch_rows=len(features))
+    np.testing.assert_allclose(chunked.probabilities, whole.probabilities, rtol=1e-6)
+    assert np.array_equal(chunked.predictions, whole.predictions)
 
 
 def test_wrong_feature_count_is_a_clear_error(binary_model):
