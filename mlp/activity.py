@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import ACTIVATIONS
 from .artefact import Model
 from .losses import LOSSES
 
@@ -27,18 +26,9 @@ def layer_outputs(model: Model, features: np.ndarray) -> list[np.ndarray]:
     the targets' units for regression).
     """
     network = model.network
-    xp = network.backend.xp
-    layer_input = network.backend.to_device((features - model.mean) / model.std, network.dtype)
-    outputs = []
-    for i in range(network.n_layers):
-        z = xp.matmul(layer_input, network.weights[i])
-        z += network.biases[i]
-        if i < network.n_layers - 1:
-            ACTIVATIONS[network.activations[i]](z)
-        else:
-            LOSSES[model.meta["loss"]].link(z)
-        outputs.append(np.asarray(network.backend.to_host(z), dtype=np.float64))
-        layer_input = z
-    if model.task == "regression" and model.target_std is not None:
-        outputs[-1] = outputs[-1] * model.target_std + model.target_mean
+    layers = network.infer_layers(network.backend.to_device((features - model.mean) / model.std, network.dtype))
+    LOSSES[model.meta["loss"]].link(layers[-1])
+    outputs = [np.asarray(network.backend.to_host(layer), dtype=np.float64) for layer in layers]
+    if model.task == "regression":
+        outputs[-1] = model.in_target_units(outputs[-1])
     return outputs

@@ -126,6 +126,12 @@ class Model:
             raise self._overflow()
         return self._interpret(outputs)
 
+    def in_target_units(self, values: np.ndarray) -> np.ndarray:
+        """Regression outputs (n, n_targets) in the targets' own units: the training scaling undone."""
+        if self.target_std is None:
+            return values
+        return values * self.target_std + self.target_mean
+
     def _overflow(self) -> DataError:
         return DataError("features", f"values too large for this model's {self.network.dtype.name} arithmetic")
 
@@ -145,9 +151,7 @@ class Model:
     def _interpret(self, outputs: np.ndarray) -> Prediction:
         """Turn link outputs (n, n_outputs) into labels and probabilities, or values."""
         if self.task == "regression":
-            values = outputs.astype(np.float64)
-            if self.target_std is not None:
-                values = values * self.target_std + self.target_mean
+            values = self.in_target_units(outputs.astype(np.float64))
             return Prediction(values[:, 0] if values.shape[1] == 1 else values, None)
         if outputs.shape[1] == 1:  # One sigmoid unit: P(second class).
             outputs = np.hstack([1.0 - outputs, outputs])

@@ -112,15 +112,22 @@ class Network:
         Each layer's output is one new (n_samples, width) array: the cost of a single-row predict
         is a few small allocations, and nothing stays behind for a backward pass.
         """
+        return self.infer_layers(inputs)[-1]
+
+    def infer_layers(self, inputs) -> list:
+        """Every layer's output for ``inputs``, as :meth:`infer` computes them: one fresh
+        (n_samples, width) array per layer after the input, the hidden ones after their
+        activation, the last one raw (before the loss's link)."""
         xp = self.backend.xp
-        layer_input = inputs
+        outputs, layer_input = [], inputs
         for i in range(self.n_layers):
             z = xp.matmul(layer_input, self.weights[i])
             z += self.biases[i]
             if i < self.n_layers - 1:
                 ACTIVATIONS[self.activations[i]](z)
+            outputs.append(z)
             layer_input = z
-        return layer_input
+        return outputs
 
     def _drop(self, layer: int, output, rng):
         """Inverted dropout: zero each unit with probability p and scale survivors by 1 / (1 - p)."""
