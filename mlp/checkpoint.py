@@ -63,6 +63,9 @@ def load_checkpoint(blob: bytes, data: TrainingData, backend) -> TrainingState:
     state = TrainingState(data, backend)
     to_device = lambda array: backend.to_device(array, data.spec.dtype)  # noqa: E731
     state.network.params[...] = to_device(arrays["params"])
+    # Only the slots this spec's options use are read: checkpoints written before slots were
+    # allocated on demand also hold the unused ones (all zeros: AMSGrad's maximum without
+    # amsgrad, say), which are left behind.
     for slot, per_param in state.optimizer.state.items():
         for index in range(len(per_param)):
             per_param[index][...] = to_device(arrays[f"optimizer.{slot}.{index}"])

@@ -90,7 +90,7 @@ def estimate_footprint(spec: NetworkSpec, data: DataShape, n_samples: int) -> Fo
     loss = spec.resolved_loss(data)
 
     restore_best = spec.early_stopping is not None and spec.early_stopping.restore_best
-    n_slots = len(OPTIMIZERS[spec.optimizer.name].slots)
+    n_slots = len(OPTIMIZERS[spec.optimizer.name].slots(spec.optimizer))
     checkpoint_arrays = 1 + n_slots + restore_best
     meta = json.dumps(spec.model_dump(mode="json"))
     checkpoint_bytes = (checkpoint_arrays * n_parameters * itemsize + len(meta) + CHECKPOINT_META_BYTES

@@ -3,8 +3,10 @@
 An optimizer knows nothing about layers: it gets arrays and their gradients, of matching shapes,
 and updates the arrays in place. Each follows the update rule PyTorch documents for the
 optimizer of the same name, with the same defaults (see :mod:`mlp.spec`). Per-parameter state
-lives in ``slots`` (one array per parameter per slot) plus the ``step`` counter, which is all a
-checkpoint needs to resume an optimizer exactly.
+lives in ``state`` (one array per parameter per slot) plus the ``step`` counter, which is all a
+checkpoint needs to resume an optimizer exactly. ``slots(spec)`` names only the slots the spec's
+options use (AMSGrad's running maximum only with ``amsgrad``, a momentum buffer only with
+momentum), so memory and checkpoints hold no array that stays zero.
 
 Updates use a preallocated scratch array per parameter so the hot loop allocates nothing.
 """
@@ -19,13 +21,17 @@ import numpy as np
 class Optimizer:
     """Shared bookkeeping; subclasses define ``slots`` and ``_update``."""
 
-    slots: tuple[str, ...] = ()
     decoupled_weight_decay = False
+
+    @staticmethod
+    def slots(spec) -> tuple[str, ...]:
+        """The per-parameter arrays this optimizer keeps under ``spec``'s options."""
+        return ()
 
     def __init__(self, spec, params: list):
         self.spec = spec
         self.step = 0
-        self.state = {slot: [np.zeros_like(p) for p in params] for slot in self.slots}
+        self.state = {slot: [np.zeros_like(p) for p in params] for slot in self.slots(spec)}
         self._scratch = [np.zeros_like(p) for p in params]
         initial = getattr(spec, "initial_accumulator_value", 0.0)
         for accumulator in self.state.get("sum", []):
@@ -62,16 +68,20 @@ class Momentum(Optimizer):
     ``Nesterov`` reuses the buffer and steps along ``g + momentum b`` instead.
     """
 
-    slots = ("momentum_buffer",)
     nesterov = False
 
+    @staticmethod
+    def slots(spec):
+        # Without momentum the update is plain SGD and the buffer would never be read.
+        return ("momentum_buffer",) if spec.momentum else ()
+
     def _update(self, index, param, grad, scratch, learning_rate):
-        buffer = self._slot("momentum_buffer", index)
         momentum = self.spec.momentum
         if momentum == 0:  # PyTorch keeps no buffer then, so dampening does not apply.
             np.multiply(grad, learning_rate, out=scratch)
             param -= scratch
             return
+        buffer = self._slot("momentum_buffer", index)
         if self.step == 1:
             np.copyto(buffer, grad)
         else:
@@ -102,7 +112,9 @@ class Adam(Optimizer):
     passes over the parameters. With ``amsgrad`` the denominator uses the running maximum of ``v``.
     """
 
-    slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    @staticmethod
+    def slots(spec):
+        return ("exp_avg", "exp_avg_sq", *(("max_exp_avg_sq",) if spec.amsgrad else ()))
 
     def _update(self, index, param, grad, scratch, learning_rate):
         beta1, beta2 = self.spec.betas
@@ -137,7 +149,10 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """``v = alpha v + (1 - alpha) g^2``; ``p -= lr g / (sqrt(v - centre^2) + eps)``, with momentum."""
 
-    slots = ("square_avg", "grad_avg", "momentum_buffer")
+    @staticmethod
+    def slots(spec):
+        return ("square_avg", *(("grad_avg",) if spec.centered else ()),
+                *(("momentum_buffer",) if spec.momentum > 0 else ()))
 
     def _update(self, index, param, grad, scratch, learning_rate):
         alpha = self.spec.alpha
@@ -169,7 +184,9 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """``s += g^2``; ``p -= lr_t g / (sqrt(s) + eps)`` with ``lr_t = lr / (1 + (t - 1) lr_decay)``."""
 
-    slots = ("sum",)
+    @staticmethod
+    def slots(spec):
+        return ("sum",)
 
     def _update(self, index, param, grad, scratch, learning_rate):
         accumulator = self._slot("sum", index)

@@ -165,6 +165,30 @@ def test_optimizer_follows_its_closed_form_for_three_steps(spec):
             assert not np.array_equal(got_array, initial)  # Every step moved every array.
 
 
+EXPECTED_SLOTS = {
+    "sgd": set(), "momentum": {"momentum_buffer"}, "nesterov": {"momentum_buffer"},
+    "adam": {"exp_avg", "exp_avg_sq"}, "adam amsgrad": {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+    "rmsprop": {"square_avg"}, "rmsprop centered": {"square_avg", "grad_avg"},
+    "rmsprop momentum": {"square_avg", "momentum_buffer"},
+    "rmsprop centered momentum": {"square_avg", "grad_avg", "momentum_buffer"}, "adagrad": {"sum"},
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED_SLOTS)
+def test_an_optimizer_keeps_only_the_slots_its_options_use(name):
+    params = [p.copy() for p in INITIAL_PARAMS]
+    optimizer = make_optimizer(CASES[name], params)
+    assert set(optimizer.state) == EXPECTED_SLOTS[name]
+    for step_gradients, lr in zip(GRADIENTS, LEARNING_RATES):
+        optimizer.update(params, [g.copy() for g in step_gradients], lr)
+    for slot, per_param in optimizer.state.items():  # Each one kept is used: none is still all zeros.
+        assert all(np.any(array != 0) for array in per_param), slot
+
+
+def test_momentum_zero_keeps_no_buffer():
+    assert make_optimizer(specs.Momentum(momentum=0.0), [np.ones(3)]).state == {}
+
+
 def test_adam_first_step_is_lr_times_sign():
     """A textbook fact needing no reference: with tiny eps, Adam's first step is lr * sign(g)."""
     params = [np.array([1.0, -2.0, 3.0])]

@@ -6,6 +6,7 @@ import pytest
 from mlp import CheckpointMismatchError, DivergenceError, Model, checkpoint_epoch, fit
 from mlp.backend import CPU
 from mlp.data import encode_targets, split_indices
+from mlp.serialisation import pack, unpack
 from mlp.state import start
 
 from .factories import make_spec
@@ -77,6 +78,47 @@ def test_resume_after_epoch_k_is_bit_identical(spiral, optimizer):
     assert resumed.model.params.tobytes() == uninterrupted.model.params.tobytes()
     for before, after in zip(uninterrupted.history[5:], resumed.history):
         assert {k: v for k, v in before.items() if k != "seconds"} == {k: v for k, v in after.items() if k != "seconds"}
+
+
+def stopped_at(spec, features, targets, epoch: int) -> bytes:
+    """The checkpoint after ``epoch`` of a run stopped there through the callback."""
+    saved = {}
+
+    def stop(record, checkpoint):
+        if record["epoch"] == epoch:
+            saved["blob"] = checkpoint.to_bytes()
+            return True
+        return False
+
+    fit(spec, features, targets, callback=stop)
+    return saved["blob"]
+
+
+@pytest.mark.parametrize("optimizer", [{"name": "adam", "amsgrad": True},
+                                       {"name": "rmsprop", "centered": True, "momentum": 0.5}])
+def test_resume_restores_the_slots_an_option_adds(spiral, optimizer):
+    features, targets = spiral
+    spec = make_spec(optimizer={**optimizer, "learning_rate": 0.01})
+    uninterrupted = fit(spec, features, targets)
+    resumed = fit(spec, features, targets, resume_from=stopped_at(spec, features, targets, 5))
+    assert resumed.model.params.tobytes() == uninterrupted.model.params.tobytes()
+
+
+def test_a_checkpoint_holds_no_unused_slot_and_older_ones_with_it_still_resume(spiral):
+    """Adam without amsgrad keeps no running maximum: a checkpoint is weights + two moments.
+    Checkpoints written before slots were allocated on demand hold that maximum, all zeros; they load."""
+    features, targets = spiral
+    spec = make_spec(layers=[{"units": 64}, {"units": 64}])  # Adam, amsgrad off; the arrays outweigh the header.
+    blob = stopped_at(spec, features, targets, 5)
+    meta, arrays = unpack(blob, "axon-checkpoint", 1)
+    assert {name.split(".")[1] for name in arrays if name.startswith("optimizer.")} == {"exp_avg", "exp_avg_sq"}
+    older = pack(meta, {**arrays, "optimizer.max_exp_avg_sq.0": np.zeros_like(arrays["params"])})
+    assert len(older) - len(blob) >= arrays["params"].nbytes
+    assert len(blob) < 0.8 * len(older)  # The unused slot was a quarter of the checkpoint.
+    uninterrupted = fit(spec, features, targets)
+    for checkpoint in (blob, older):
+        resumed = fit(spec, features, targets, resume_from=checkpoint)
+        assert resumed.model.params.tobytes() == uninterrupted.model.params.tobytes()
 
 
 def test_checkpoint_refuses_other_spec_or_data(spiral):
