@@ -260,10 +260,10 @@ def show_settings(markdown: bool) -> None:
     """Print the effective settings: each AXON_* variable, its value and what it does."""
     settings = load_settings()
     rows = []
-    for name, field in type(settings).model_fields.items():
-        value = getattr(settings, name)
-        shown = "-" if value is None else masked(value) if name.endswith("_url") else str(value)
-        rows.append((f"AXON_{name.upper()}", shown, field.description or ""))
+    for variable, field in type(settings).variables().items():
+        value = settings.value_of(variable)
+        shown = "-" if value is None else masked(value) if variable.endswith("_URL") else str(value)
+        rows.append((variable, shown, field.description or ""))
     if markdown:
         click.echo("| Variable | Value | Description |\n|---|---|---|")
         for variable, shown, description in rows:

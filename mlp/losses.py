@@ -6,13 +6,14 @@ the encoded targets ``y`` of the same shape, the batch loss and the output delta
 ``d(mean batch loss) / dz``, written into a caller-owned buffer. Working from ``z`` rather than from
 probabilities keeps softmax and sigmoid cross-entropies finite for any logit.
 
-Each ``value_and_delta`` returns a tuple of batch statistics whose first entry is the loss summed
-over the batch's samples; the rest feed the task's metrics (see :data:`TASK_OF_LOSS`).
+Each ``value_and_delta`` returns the batch's statistics, summed over its samples, as a named tuple:
+:class:`ClassificationSums` or :class:`RegressionSums` (see :data:`TASK_OF_LOSS`), which feed the
+task's metrics.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -21,11 +22,32 @@ from .activations import ACTIVATIONS
 HUBER_DELTA = 1.0  # PyTorch's HuberLoss default.
 
 
+class ClassificationSums(NamedTuple):
+    """A classification loss's batch statistics (scalars, on the device with CuPy)."""
+
+    loss_sum: Any  # The loss summed over the batch's samples.
+    correct: Any  # Samples whose first top output is their class.
+
+
+class RegressionSums(NamedTuple):
+    """A regression loss's batch statistics, each residual sum per output so that standardised
+    targets can be reported in their own units (each output's sums scale by its own std)."""
+
+    loss_sum: Any  # The loss summed over the batch's samples.
+    abs_sums: Any  # (n_outputs,) sums of |z - y|.
+    squared_sums: Any  # (n_outputs,) sums of (z - y)^2.
+
+
+def add_sums(totals, stats):
+    """``totals + stats`` field by field (None + stats is stats): an epoch's sums, batch by batch."""
+    return stats if totals is None else type(stats)(*(total + stat for total, stat in zip(totals, stats)))
+
+
 class OutputLoss(NamedTuple):
     """One output/loss pair."""
 
     link: Callable  # z (n, k) -> predictions (n, k): probabilities or values, in place.
-    value_and_delta: Callable  # (z, y, delta) -> (loss_sum, *metric_sums); delta filled.
+    value_and_delta: Callable  # (z, y, delta) -> ClassificationSums | RegressionSums; delta filled.
 
 
 def _softmax(z):
@@ -60,7 +82,7 @@ def _cross_entropy(z, y, delta):
     loss_sum = np.log(row_sum).sum() - true_logit_sum
     delta -= y
     delta *= 1.0 / n_samples
-    return loss_sum, correct
+    return ClassificationSums(loss_sum, correct)
 
 
 def _binary_cross_entropy(z, y, delta):
@@ -77,7 +99,7 @@ def _binary_cross_entropy(z, y, delta):
     ACTIVATIONS["sigmoid"](delta)
     delta -= y
     delta *= 1.0 / n_samples
-    return loss_sum, correct
+    return ClassificationSums(loss_sum, correct)
 
 
 def _identity(z):
@@ -85,11 +107,7 @@ def _identity(z):
 
 
 def _regression_sums(residual):
-    """Statistics every regression loss reports: sums of |r| and of r^2, each per output (k,).
-
-    Per output, so that targets trained on a standardised scale can be reported in their own
-    units (each output's sums scale by its own std).
-    """
+    """Statistics every regression loss reports: sums of |r| and of r^2, each per output (k,)."""
     return np.abs(residual).sum(axis=0), (residual * residual).sum(axis=0)
 
 
@@ -103,7 +121,7 @@ def _mse(z, y, delta):
     abs_sums, squared_sums = _regression_sums(delta)
     loss_sum = squared_sums.sum() / n_outputs
     delta *= 2.0 / (n_samples * n_outputs)
-    return loss_sum, abs_sums, squared_sums
+    return RegressionSums(loss_sum, abs_sums, squared_sums)
 
 
 def _mae(z, y, delta):
@@ -113,7 +131,7 @@ def _mae(z, y, delta):
     abs_sums, squared_sums = _regression_sums(delta)
     np.sign(delta, out=delta)
     delta *= 1.0 / (n_samples * n_outputs)
-    return abs_sums.sum() / n_outputs, abs_sums, squared_sums
+    return RegressionSums(abs_sums.sum() / n_outputs, abs_sums, squared_sums)
 
 
 def _huber(z, y, delta):
@@ -127,7 +145,7 @@ def _huber(z, y, delta):
     loss_sum = (quadratic * (magnitude - 0.5 * quadratic)).sum() / n_outputs
     np.clip(delta, -HUBER_DELTA, HUBER_DELTA, out=delta)
     delta *= 1.0 / (n_samples * n_outputs)
-    return loss_sum, abs_sums, squared_sums
+    return RegressionSums(loss_sum, abs_sums, squared_sums)
 
 
 LOSSES = {

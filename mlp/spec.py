@@ -37,11 +37,11 @@ METRICS_OF_TASK = {
 class Limits(BaseModel):
     """Configurable ceilings on a spec; each violation names the field and the limit."""
 
-    max_layers: int = Field(32, ge=0, description="Most hidden layers.")
-    max_units: int = Field(4096, ge=1, description="Most units in one hidden layer.")
-    max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in total.")
-    max_epochs: int = Field(100_000, ge=1, description="Most epochs.")
-    max_batch_size: int = Field(65_536, ge=1, description="Largest batch size.")
+    max_layers: int = Field(32, ge=0, description="Most hidden layers in a spec.")
+    max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
+    max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
+    max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
+    max_batch_size: int = Field(65_536, ge=1, description="Largest batch size in a spec.")
 
 
 DEFAULT_LIMITS = Limits()

@@ -16,6 +16,7 @@ import numpy as np
 
 from .artefact import Model, model_from_state
 from .checkpoint import load_checkpoint, save_checkpoint
+from .losses import ClassificationSums, RegressionSums, add_sums
 from .optimizers import clip_by_global_norm
 from .spec import DEFAULT_LIMITS, Limits, NetworkSpec, Task
 from .state import Split, TrainingData, TrainingState, start
@@ -96,7 +97,10 @@ def penalty(state: TrainingState) -> float:
     return total
 
 
-def train_epoch(state: TrainingState, epoch: int, learning_rate: float) -> tuple:
+BatchSums = ClassificationSums | RegressionSums
+
+
+def train_epoch(state: TrainingState, epoch: int, learning_rate: float) -> BatchSums:
     """One pass over the training split in mini-batches; returns the summed batch statistics."""
     spec, network, backend = state.spec, state.network, state.backend
     train = state.data.train
@@ -121,11 +125,11 @@ def train_epoch(state: TrainingState, epoch: int, learning_rate: float) -> tuple
         if clip_norm is not None:
             clip_by_global_norm([network.grads], clip_norm)
         state.optimizer.update([network.params], [network.grads], learning_rate)
-        totals = stats if totals is None else tuple(total + stat for total, stat in zip(totals, stats))
+        totals = add_sums(totals, stats)
     return totals
 
 
-def evaluate(state: TrainingState, split: Split) -> tuple:
+def evaluate(state: TrainingState, split: Split) -> BatchSums:
     """Summed statistics of the loss over ``split``, without dropout and without updating."""
     xp, network = state.backend.xp, state.network
     delta_buffer = xp.empty((min(EVALUATION_ROWS, len(split)), split.targets.shape[1]), network.dtype)
@@ -135,26 +139,26 @@ def evaluate(state: TrainingState, split: Split) -> tuple:
         targets = split.targets[start_row : start_row + EVALUATION_ROWS]
         raw = network.forward(features)
         stats = state.loss.value_and_delta(raw, targets, delta_buffer[: len(features)])
-        totals = stats if totals is None else tuple(total + stat for total, stat in zip(totals, stats))
+        totals = add_sums(totals, stats)
     return totals
 
 
-def summarise(data: TrainingData, totals: tuple, split: Split) -> dict:
+def summarise(data: TrainingData, totals: BatchSums, split: Split) -> dict:
     """Turn summed batch statistics into metrics: loss and accuracy, or loss, MAE and R².
 
     The loss is the objective the network trains on (on standardised targets when they are);
     MAE is in the targets' own units, and R², a ratio, is the same on either scale.
     """
     n_samples = len(split)
-    metrics = {"loss": float(totals[0]) / n_samples}
-    if data.task == "classification":
-        metrics["accuracy"] = float(totals[1]) / n_samples
+    metrics = {"loss": float(totals.loss_sum) / n_samples}
+    if isinstance(totals, ClassificationSums):
+        metrics["accuracy"] = float(totals.correct) / n_samples
         return metrics
-    abs_sums = np.asarray(totals[1].tolist())  # (n_targets,), from the device if need be.
+    abs_sums = np.asarray(totals.abs_sums.tolist())  # (n_targets,), from the device if need be.
     if data.target_std is not None:
         abs_sums = abs_sums * data.target_std
     metrics["mae"] = float(abs_sums.mean()) / n_samples
-    metrics["r2"] = r2_score(np.asarray(totals[2].tolist()), split.total_squares)
+    metrics["r2"] = r2_score(np.asarray(totals.squared_sums.tolist()), split.total_squares)
     return metrics
 
 
@@ -169,7 +173,8 @@ def r2_score(residual_squares: np.ndarray, total_squares: np.ndarray) -> float:
     return float(scores.mean())
 
 
-def epoch_record(state: TrainingState, epoch: int, learning_rate: float, train_totals: tuple, seconds_from: float) -> dict:
+def epoch_record(state: TrainingState, epoch: int, learning_rate: float, train_totals: BatchSums,
+                 seconds_from: float) -> dict:
     """The record of 0-based ``epoch``: 1-based epoch number, metrics, learning rate and seconds.
 
     Raises

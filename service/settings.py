@@ -9,17 +9,36 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from limits import parse
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mlp import Limits
 
 
+class LimitsFromEnvironment(EnvSettingsSource):
+    """The engine's limits from their own variables (``AXON_MAX_UNITS``, ...) into the nested ``limits``.
+
+    Each field of :class:`mlp.Limits` keeps the flat name it would have as a field of Settings, so
+    the variables read as every other setting does; pydantic-settings alone would want
+    ``AXON_LIMITS`` as JSON.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        found = {}
+        for name in Limits.model_fields:
+            value = self.env_vars.get(self._apply_case_sensitive(f"{self.env_prefix}{name}"))
+            if value is not None:
+                found[name] = value
+        return {"limits": found} if found else {}
+
+
 class Settings(BaseSettings):
-    """Axon's configuration; each field is the environment variable ``AXON_<NAME>``."""
+    """Axon's configuration; each field is the environment variable ``AXON_<NAME>``, and each field
+    of ``limits`` (the engine's :class:`mlp.Limits`) is ``AXON_<NAME>`` too (:meth:`variables`)."""
 
     model_config = SettingsConfigDict(env_prefix="AXON_", extra="ignore")
 
@@ -37,10 +56,8 @@ class Settings(BaseSettings):
     max_predict_values: int = Field(2_000_000, ge=1, description="Most numbers in one predict answer: rows "
                                     "x classes (the probabilities) for a classifier, rows x targets for "
                                     "regression; 422 above it, before predicting.")
-    max_layers: int = Field(32, ge=0, description="Most hidden layers in a spec.")
-    max_units: int = Field(4_096, ge=1, description="Most units in one hidden layer.")
-    max_parameters: int = Field(20_000_000, ge=1, description="Most weights and biases in a network.")
-    max_epochs: int = Field(100_000, ge=1, description="Most epochs in a spec.")
+    limits: Limits = Field(default_factory=Limits, description="The engine's ceilings on a spec (layers, "
+                           "units, parameters, epochs, batch size), each its own AXON_<NAME> variable.")
     max_training_bytes: int = Field(4 * 2**30, ge=1, description="Most memory a job's training may need, "
                                     "as mlp.footprint estimates it (data, parameters, optimizer state, "
                                     "the layers' buffers per batch, checkpoint); 422 above it, at submission.")
@@ -95,6 +112,36 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
                                      "/metrics (epoch durations); 0: off.")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        return init_settings, LimitsFromEnvironment(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _limits_are_nested(cls, values: Any) -> Any:
+        # Settings(max_units=3) would otherwise be dropped without a word (extra="ignore").
+        flat = sorted(set(values) & set(Limits.model_fields)) if isinstance(values, dict) else []
+        if flat:
+            raise ValueError(f"{', '.join(flat)} belong in limits: Settings(limits={{{flat[0]!r}: ...}}) "
+                             f"(the variable stays AXON_{flat[0].upper()})")
+        return values
+
+    @classmethod
+    def variables(cls) -> dict[str, FieldInfo]:
+        """Every ``AXON_*`` variable and the field it sets, in order: the limits' in place of ``limits``."""
+        variables = {}
+        for name, field in cls.model_fields.items():
+            fields = Limits.model_fields if name == "limits" else {name: field}
+            variables.update({f"AXON_{inner.upper()}": inner_field for inner, inner_field in fields.items()})
+        return variables
+
+    def value_of(self, variable: str) -> Any:
+        """The value the ``AXON_*`` ``variable`` set (or its default)."""
+        name = variable.removeprefix("AXON_").lower()
+        return getattr(self.limits if name in Limits.model_fields else self, name)
+
     @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _parse_rate_limit(cls, value: str) -> str:
@@ -122,13 +169,3 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when the database is SQLite (the one-machine default)."""
         return self.resolved_database_url.startswith("sqlite")
-
-    @property
-    def limits(self) -> Limits:
-        """The engine's spec limits, from these settings."""
-        return Limits(
-            max_layers=self.max_layers,
-            max_units=self.max_units,
-            max_parameters=self.max_parameters,
-            max_epochs=self.max_epochs,
-        )

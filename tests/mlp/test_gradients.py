@@ -68,7 +68,7 @@ def objective(network, loss_name, inputs, targets, state, dropout_seed=None):
     """Mean batch loss plus penalty at the current parameters (fresh dropout rng from the seed)."""
     rng = None if dropout_seed is None else np.random.default_rng(dropout_seed)
     raw = network.forward(inputs, rng).copy()
-    loss_sum = LOSSES[loss_name].value_and_delta(raw, targets, np.empty_like(raw))[0]
+    loss_sum = LOSSES[loss_name].value_and_delta(raw, targets, np.empty_like(raw)).loss_sum
     return loss_sum / inputs.shape[0] + penalty(state)
 
 

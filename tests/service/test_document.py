@@ -8,8 +8,8 @@ import pytest
 from .factories import SMALL_SPEC, insert_job, insert_model, spiral_dataset
 
 # Small limits, so a request at each and one past it are cheap.
-LIMITS = {"max_units": 7, "max_layers": 3, "max_epochs": 50, "max_rows": 40, "max_features": 4,
-          "max_predict_rows": 5, "max_label_length": 6}
+LIMITS = {"limits": {"max_units": 7, "max_layers": 3, "max_epochs": 50, "max_batch_size": 40}, "max_rows": 40,
+          "max_features": 4, "max_predict_rows": 5, "max_label_length": 6}
 
 
 @pytest.fixture
@@ -27,7 +27,8 @@ def test_the_document_shows_the_limits_of_the_app_it_comes_from(make_app, small_
     assert default["LayerSpec"]["properties"]["units"]["maximum"] == 4096
     network = small["NetworkSpec"]["properties"]
     assert (network["layers"]["maxItems"], network["epochs"]["maximum"], network["batch_size"]["maximum"]) \
-        == (3, 50, 65536)
+        == (3, 50, 40)
+    assert default["NetworkSpec"]["properties"]["batch_size"]["maximum"] == 65536
     arrays = small["DatasetFromArrays"]["properties"]
     assert arrays["features"]["maxItems"] == arrays["targets"]["maxItems"] == 40
     assert arrays["features"]["items"]["maxItems"] == 4

@@ -82,7 +82,7 @@ def test_a_spec_that_does_not_fit_the_dataset_is_422_at_submit(client):
 
 
 def test_spec_limits_come_from_settings(make_app):
-    client = make_app(max_units=4, max_epochs=5).test_client()
+    client = make_app(limits={"max_units": 4, "max_epochs": 5}).test_client()
     dataset = spiral_dataset(client)
     response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": {**SMALL_SPEC, "epochs": 6}})
     assert pointers(response) == ["/spec/layers/0/units", "/spec/epochs"]
@@ -91,7 +91,7 @@ def test_spec_limits_come_from_settings(make_app):
 
 
 def test_the_parameter_limit_needs_the_dataset(make_app):
-    client = make_app(max_parameters=30).test_client()
+    client = make_app(limits={"max_parameters": 30}).test_client()
     dataset = spiral_dataset(client)  # 2 features, 1 output: (2+1)*8 + (8+1)*1 = 33 parameters.
     assert pointers(client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": SMALL_SPEC})) == ["/spec/layers"]
 

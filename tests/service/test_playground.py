@@ -107,7 +107,7 @@ def test_display_keys_are_taken_and_hide_keys_too():
 
 
 def test_a_network_beyond_the_servers_limits_is_refused_before_any_dataset_is_made(make_app):
-    client = make_app(max_units=3).test_client()
+    client = make_app(limits={"max_units": 3}).test_client()
     response = import_url(client, CLASSIC)
     assert response.status_code == 422, response.get_json()
     assert "networkShape" not in response.get_json()["detail"] and "units" in response.get_json()["detail"]

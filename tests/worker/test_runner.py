@@ -257,7 +257,7 @@ def test_divergence_keeps_the_last_finite_checkpoint(make_app, hook_epochs):
 
 @pytest.mark.parametrize("spec_overrides, settings, fragment", [
     ({"loss": "mse"}, {}, "loss"),  # A regression loss on a classification dataset.
-    ({"layers": [{"units": 64}]}, {"max_units": 16}, "max_units"),  # Over this worker's limits.
+    ({"layers": [{"units": 64}]}, {"limits": {"max_units": 16}}, "max_units"),  # Over this worker's limits.
 ])
 def test_a_spec_that_cannot_train_fails_as_invalid(make_app, spec_overrides, settings, fragment):
     app = make_app(**settings)
