@@ -22,9 +22,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mlp import Model
-# GELU's constants are private to mlp.activations; importing them keeps one source of the formula.
-from mlp.activations import _GELU_C, _GELU_K, ELU_ALPHA, LEAKY_RELU_SLOPE
+# The activations' constants come from the engine: one source of each formula.
+from mlp import ELU_ALPHA, GELU_C, GELU_K, LEAKY_RELU_SLOPE, Model
 
 # Opset 21 (ONNX 1.16): onnxruntime loads it from 1.18 on, and no operator used here changed after it.
 OPSET = 21
@@ -110,8 +109,8 @@ def _elu(graph: GraphBuilder, z: str) -> str:
 def _gelu(graph: GraphBuilder, z: str) -> str:
     # The tanh approximation, z (1 + tanh(c (z + k z^3))) / 2, in mlp.activations' order.
     cube = graph.op("Mul", [graph.op("Mul", [z, z], "gelu_square"), z], "gelu_cube")
-    cubic = graph.op("Add", [z, graph.op("Mul", [graph.constant("gelu_k", _GELU_K), cube], "gelu_k_cube")], "gelu_cubic")
-    inner = graph.op("Tanh", [graph.op("Mul", [graph.constant("gelu_c", _GELU_C), cubic], "gelu_scaled")], "gelu_tanh")
+    cubic = graph.op("Add", [z, graph.op("Mul", [graph.constant("gelu_k", GELU_K), cube], "gelu_k_cube")], "gelu_cubic")
+    inner = graph.op("Tanh", [graph.op("Mul", [graph.constant("gelu_c", GELU_C), cubic], "gelu_scaled")], "gelu_tanh")
     inner = graph.op("Add", [inner, graph.constant("one", 1.0)], "gelu_sum")
     inner = graph.op("Mul", [inner, graph.constant("half", 0.5)], "gelu_gate")
     return graph.op("Mul", [z, inner], "gelu")

@@ -1,14 +1,22 @@
 """Axon's training engine: multi-layer perceptrons by hand in NumPy (CuPy on a GPU).
 
 Imports NumPy and pydantic only; the service and the worker build on it, never the other way.
+This module is the engine's public surface: ``service``, ``worker`` and ``axon`` import from
+``mlp`` alone, never from its modules (tests/mlp/test_public_surface.py holds them to it).
 """
 
+from .activations import ELU_ALPHA, GELU_C, GELU_K, LEAKY_RELU_SLOPE
+from .activity import layer_outputs
 from .artefact import Model, Prediction
 from .backend import DeviceUnavailableError, gpu_available
 from .checkpoint import CheckpointMismatchError, checkpoint_epoch
-from .data import DataError, infer_task
+from .data import DataError, EncodedTargets, encode_targets, infer_task
+# The TensorFlow Playground's datasets (mlp/datasets.py): generators and their input features.
+from .datasets import FEATURES, GENERATORS, GeneratedDataset, GeneratorSpec, generate
+from .footprint import Footprint, estimate_footprint
+from .replay import checkpoint_model, validation_rows
 from .serialisation import FormatError
-from .spec import DataShape, Limits, NetworkSpec, bind_spec, count_parameters
+from .spec import DataShape, Limits, NetworkSpec, Task, bind_spec, count_parameters
 from .training import CheckpointHandle, DivergenceError, FitResult, fit
 
 __all__ = [
@@ -18,16 +26,33 @@ __all__ = [
     "DataShape",
     "DeviceUnavailableError",
     "DivergenceError",
+    "ELU_ALPHA",
+    "EncodedTargets",
+    "FEATURES",
     "FitResult",
+    "Footprint",
     "FormatError",
+    "GELU_C",
+    "GELU_K",
+    "GENERATORS",
+    "GeneratedDataset",
+    "GeneratorSpec",
+    "LEAKY_RELU_SLOPE",
     "Limits",
     "Model",
     "NetworkSpec",
     "Prediction",
+    "Task",
     "bind_spec",
     "checkpoint_epoch",
+    "checkpoint_model",
     "count_parameters",
+    "encode_targets",
+    "estimate_footprint",
     "fit",
+    "generate",
     "gpu_available",
     "infer_task",
+    "layer_outputs",
+    "validation_rows",
 ]

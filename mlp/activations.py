@@ -18,8 +18,8 @@ import numpy as np
 
 LEAKY_RELU_SLOPE = 0.01  # PyTorch's LeakyReLU default negative_slope.
 ELU_ALPHA = 1.0  # PyTorch's ELU default alpha.
-_GELU_C = math.sqrt(2.0 / math.pi)
-_GELU_K = 0.044715
+GELU_C = math.sqrt(2.0 / math.pi)
+GELU_K = 0.044715
 
 
 def _identity(z):
@@ -72,7 +72,7 @@ def _elu_derivative(z, a, delta):
 
 
 def _gelu_inner_tanh(z):
-    return np.tanh(_GELU_C * (z + _GELU_K * z * z * z))
+    return np.tanh(GELU_C * (z + GELU_K * z * z * z))
 
 
 def _gelu(z):
@@ -87,7 +87,7 @@ def _gelu(z):
 def _gelu_derivative(z, a, delta):
     # GELU's output does not determine its input, hence the saved pre-activation z.
     t = _gelu_inner_tanh(z)
-    slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * z * z)
+    slope = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * z * z)
     return np.multiply(delta, slope, out=delta)
 
 

@@ -21,13 +21,8 @@ from flask import Response, current_app
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkSpec
-from mlp.artefact import model_from_state
-from mlp.backend import CPU
-from mlp.checkpoint import load_checkpoint
-from mlp.data import encode_targets, split_indices
-from mlp.spec import Task
-from mlp.state import prepare_data
+import mlp
+from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkSpec, Task
 
 from .database import get_session
 from .errors import Conflict, problem_docs
@@ -200,9 +195,7 @@ def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.
     limits = current_settings().limits
     try:
         bound = NetworkSpec.model_validate(spec, context={"limits": limits})
-        # On the CPU whatever the spec's device: a picture needs no GPU, and the API may have none.
-        data = prepare_data(bound, features, targets, task, limits, CPU)
-        return model_from_state(load_checkpoint(blob, data, CPU))
+        return mlp.checkpoint_model(blob, bound, features, targets, task, limits)  # On the CPU.
     except (ValidationError, DataError, CheckpointMismatchError, FormatError) as error:
         current_app.logger.warning("checkpoint not readable for a boundary: %s", error)
         raise Conflict(f"the job's latest checkpoint cannot be read: {error}") from None
@@ -210,14 +203,11 @@ def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.
 
 def validation_rows(spec: dict, dataset: Dataset, stored_targets: np.ndarray) -> np.ndarray:
     """(n_samples,) bool: the rows the worker held out for validation, split as it split them."""
-    encoded = encode_targets(training_targets(stored_targets, dataset.classes), dataset.task)
     # A stored spec is bound and complete; a row written by hand may leave these to their defaults.
     fields = NetworkSpec.model_fields
-    _, held_out = split_indices(encoded, spec.get("validation_split", fields["validation_split"].default),
-                                spec.get("seed", fields["seed"].default))
-    flags = np.zeros(len(stored_targets), dtype=bool)
-    flags[held_out] = True
-    return flags
+    return mlp.validation_rows(training_targets(stored_targets, dataset.classes), dataset.task,
+                               spec.get("validation_split", fields["validation_split"].default),
+                               spec.get("seed", fields["seed"].default))
 
 
 def predict_grid(model: Model, plane: Plane) -> tuple[list, list | None]:

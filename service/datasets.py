@@ -10,9 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
-from mlp import DataError, infer_task
-from mlp.data import EncodedTargets, encode_targets
-from mlp.datasets import generate
+from mlp import DataError, EncodedTargets, encode_targets, generate, infer_task
 
 from .auth import SECURITY, current_tenant
 from .database import get_session

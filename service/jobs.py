@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mlp import DataShape, NetworkSpec, bind_spec
-from mlp.footprint import Footprint, estimate_footprint
+from mlp import DataShape, Footprint, NetworkSpec, bind_spec, estimate_footprint
 
 from .auth import SECURITY, current_tenant
 from .database import get_session

@@ -23,9 +23,7 @@ import numpy as np
 from flask import Response, current_app
 from pydantic import BaseModel, Field
 
-from mlp.activity import layer_outputs
-from mlp.artefact import Model
-from mlp.spec import Task
+from mlp import Model, Task, layer_outputs
 
 from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
 from .boundary import validation_rows

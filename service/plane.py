@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlp.datasets import FEATURES
+from mlp import FEATURES
 
 # The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
 MARGIN = 0.05

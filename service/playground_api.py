@@ -11,8 +11,7 @@ from __future__ import annotations
 from flask import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from mlp import DataShape, NetworkSpec, bind_spec
-from mlp.datasets import GENERATORS, GeneratorSpec
+from mlp import GENERATORS, DataShape, GeneratorSpec, NetworkSpec, bind_spec
 
 from .database import get_session
 from .datasets import create_from_generator, remove_dataset

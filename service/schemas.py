@@ -15,9 +15,7 @@ from pydantic import (
     StrictStr, ValidationInfo, field_validator,
 )
 
-from mlp.datasets import GeneratorSpec
-from mlp.footprint import Footprint
-from mlp.spec import NetworkSpec, Task
+from mlp import Footprint, GeneratorSpec, NetworkSpec, Task
 
 from .models import JOB_STATUSES
 from .paging import CURSOR_PATTERN
