@@ -138,7 +138,7 @@ def main() -> None:
             print(f"$ {' '.join(command)}\n  (seeded ids: {json.dumps(ids)})", flush=True)
             result = subprocess.run(command, env={
                 **env, "AXON_FUZZ_KEY": key, "AXON_FUZZ_IDS": json.dumps(ids), "AXON_FUZZ_N_FEATURES": str(n_features),
-                "PYTHONPATH": str(BENCH), "SCHEMATHESIS_HOOKS": "fuzz_hooks"})
+                "PYTHONPATH": os.pathsep.join([str(BENCH), str(REPO)]), "SCHEMATHESIS_HOOKS": "fuzz_hooks"})
         api_log = (home / "gunicorn.log").read_text(errors="replace").splitlines()
         # An unhandled exception (what a 500 comes from) is logged at ERROR, with its traceback.
         errors = [line for line in api_log if "Traceback" in line or "ERROR" in line]

@@ -1,14 +1,13 @@
-"""The processes and the database that bench/service.py measures: started, and always stopped or dropped."""
+"""The processes and the database that bench/service.py measures: started, and always stopped or dropped.
+
+Starting and stopping a process group is tests/support/processes.py's, as the test suites do it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,47 +17,17 @@ import psycopg
 
 import migrations
 from axon.serve import APP_FACTORY, gunicorn_control_socket
+from tests.support import processes
+from tests.support.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 START_SECONDS = 90
 
 
-@contextlib.contextmanager
-def started(argv: list[str], env: dict, log_path: Path, ready: Callable[[], bool],
-            cwd: Path = REPO) -> Iterator[subprocess.Popen]:
+def started(argv: list[str], env: dict, log_path: Path, ready: Callable[[], bool], cwd: Path = REPO):
     """Run ``argv`` in its own process group for the block, from when ``ready()``; then stop the group."""
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            deadline = time.monotonic() + START_SECONDS
-            while not ready():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{' '.join(argv[1:4])} did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.1)
-            yield process
-        finally:
-            stop_group(process)
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process's group (a clean stop); SIGKILL it after 20 s, and whatever outlived the leader."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return processes.started(argv, env, log_path, ready, cwd, START_SECONDS)
 
 
 def status_of(url: str) -> int | None:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.cli.live import live_server
+from tests.support.live import live_server
 
 from .test_readme import README
 

@@ -8,7 +8,7 @@ import pytest
 
 from axon import Client
 
-from .live import live_server
+from tests.support.live import live_server
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from mlp import NetworkSpec, fit
 from service import create_app
 from service.auth import create_key
 from service.models import LOCAL_TENANT
-from tests.service.factories import SMALL_SPEC, insert_model
+from tests.support.rows import insert_model
+from tests.support.specs import SMALL_SPEC
 
-from .processes import AXON, clean_env, free_port, started_server
+from tests.support.processes import AXON, clean_env, free_port, started_server
 
 N_PREDICTS = 24
 MORE_ROUNDS = 4  # Rounds of N_PREDICTS more while one process has taken every connection.

@@ -9,7 +9,7 @@ import pytest
 
 from axon import Client, EndEvent, EpochEvent
 
-from .live import axon, live_server
+from tests.support.live import axon, live_server
 
 SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 40, "batch_size": 10, "device": "cpu"}
 

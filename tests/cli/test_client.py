@@ -14,10 +14,10 @@ import pytest
 from axon import AxonError, AxonUnavailable, Client, Conflict, InvalidRequest, NotFound
 from axon.cli_common import progress_line
 from mlp import Model
-from tests.isolation import import_with_blocked
+from tests.support.isolation import import_with_blocked
 
-from .live import axon
-from .processes import AXON, clean_env, free_port
+from tests.support.live import axon
+from tests.support.processes import AXON, clean_env, free_port
 
 EPOCHS = 5
 SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": EPOCHS, "batch_size": 10, "device": "cpu"}

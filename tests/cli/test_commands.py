@@ -19,7 +19,7 @@ from service.models import Job  # noqa: F401  (registers the tables on Base.meta
 from service.queue import TRAINING_QUEUE
 from service.settings import Settings
 
-from .processes import AXON, REPO_ROOT, clean_env, free_port
+from tests.support.processes import AXON, REPO_ROOT, clean_env, free_port
 
 COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "watch", "jobs", "status", "metrics", "cancel",
             "datasets", "dataset", "model", "predict", "export", "keys")

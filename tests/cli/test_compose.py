@@ -15,7 +15,7 @@ import yaml
 from axon.cli import cli
 from service.settings import Settings
 
-from .processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

@@ -19,9 +19,9 @@ from mlp import NetworkSpec, fit
 from service import create_app
 from service.auth import create_key
 from service.models import LOCAL_TENANT
-from tests.service.factories import insert_model
+from tests.support.rows import insert_model
 
-from .processes import AXON, clean_env, free_port, started_server
+from tests.support.processes import AXON, clean_env, free_port, started_server
 
 N_THREADS = 12
 ROUNDS = 30  # Requests per thread.

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .live import metrics_epochs
-from .processes import (AXON, clean_env, free_port, kill_group, log_tail, spawn, wait_until,
-                        wait_until_healthy)
+from tests.support.live import metrics_epochs
+from tests.support.processes import (
+    AXON, clean_env, free_port, kill_group, log_tail, spawn, wait_until, wait_until_healthy,
+)
 
 # Short leases and reconciler periods so a killed job is taken over in seconds, not a minute.
 FAST_RECOVERY = {

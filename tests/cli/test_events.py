@@ -11,7 +11,8 @@ import pytest
 import axon.client
 from axon import AxonUnavailable, Client, Conflict, EndEvent, EpochEvent, NotFound
 
-from .processes import free_port
+from tests.support.processes import free_port
+
 from .proxy import CuttingProxy
 
 EPOCHS = 6

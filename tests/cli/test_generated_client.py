@@ -22,8 +22,8 @@ import pytest
 
 from service.openapi import MAX_REQUEST_HEAD_BYTES
 
-from .live import live_server
-from .processes import AXON, clean_env
+from tests.support.live import live_server
+from tests.support.processes import AXON, clean_env
 
 PACKAGE = "axon_generated_client"
 GENERATOR_CONFIG = "content_type_overrides:\n  text/csv: application/octet-stream\n"

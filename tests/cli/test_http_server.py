@@ -17,7 +17,7 @@ import migrations
 from service import create_app
 from service.auth import create_key
 
-from .processes import AXON, clean_env, free_port, log_tail, spawn, started_server, wait_until_healthy
+from tests.support.processes import AXON, clean_env, free_port, log_tail, spawn, started_server, wait_until_healthy
 
 MAX_BODY_BYTES = 4096
 DATASET = json.dumps({"generator": {"kind": "spiral", "n_samples": 50}}).encode()

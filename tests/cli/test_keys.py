@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from .live import live_server
-from .processes import AXON, clean_env, free_port
+from tests.support.live import live_server
+from tests.support.processes import AXON, clean_env, free_port
 
 
 def run(*args: str, cwd=None, **settings: str) -> subprocess.CompletedProcess:

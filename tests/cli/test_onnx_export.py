@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from .live import axon
+from tests.support.live import axon
 
 SPEC = {"layers": [{"units": 8, "activation": "gelu"}, {"units": 8, "activation": "softplus"}], "epochs": 4,
         "batch_size": 10, "device": "cpu"}

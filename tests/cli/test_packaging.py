@@ -10,9 +10,9 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-from tests.isolation import import_with_blocked
+from tests.support.isolation import import_with_blocked
 
-from .processes import clean_env
+from tests.support.processes import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

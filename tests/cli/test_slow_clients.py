@@ -20,7 +20,7 @@ import migrations
 from service import create_app
 from service.auth import create_key
 
-from .processes import AXON, clean_env, free_port, started_server
+from tests.support.processes import AXON, clean_env, free_port, started_server
 
 SLOW_CLIENTS = 200
 STREAMS = 20

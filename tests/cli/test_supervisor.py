@@ -11,7 +11,7 @@ import time
 
 from axon.serve import Supervisor
 
-from .processes import AXON, clean_env
+from tests.support.processes import AXON, clean_env
 
 # A child that notes its start, and on SIGTERM notes it and exits (or ignores it, with "stubborn").
 CHILD = """

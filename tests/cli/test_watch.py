@@ -24,8 +24,8 @@ from axon import EpochEvent
 from axon.cli import cli
 from axon.progress import EpochBar, EpochLines
 
-from .live import axon
-from .processes import AXON, clean_env, free_port
+from tests.support.live import axon
+from tests.support.processes import AXON, clean_env, free_port
 
 WAIT_SECONDS = 60  # For any one step of a watched job; a stuck command fails the test after it.
 LINE = re.compile(r"^epoch (\d+)/(\d+) loss \S+ accuracy \S+ val_loss \S+ val_accuracy \S+$")

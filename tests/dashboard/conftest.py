@@ -16,7 +16,7 @@ import pytest
 
 from service.auth import create_key
 from service.db import make_engine
-from tests.cli.processes import AXON, REPO_ROOT, clean_env, free_port, kill_group, spawn, wait_until_healthy
+from tests.support.processes import AXON, REPO_ROOT, clean_env, free_port, kill_group, spawn, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "dashboard"  # Git-ignored; CI can keep the screenshots.

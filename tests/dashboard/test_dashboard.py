@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.cli.live import metrics_epochs
+from tests.support.live import metrics_epochs
 
 from .conftest import screenshot
 

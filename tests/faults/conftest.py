@@ -18,9 +18,9 @@ import pytest
 import redis
 
 from service import create_app
-from tests.cli.processes import free_port
-from tests.databases import postgres_database
-from tests.integration.conftest import WORKER_READY_SECONDS, WorkerProcess, served
+from tests.support.processes import free_port
+from tests.support.databases import postgres_database
+from tests.support.services import WORKER_READY_SECONDS, served, WorkerProcess
 
 REDIS_READY_SECONDS = 10
 

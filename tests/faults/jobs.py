@@ -1,4 +1,5 @@
-"""Helpers the fault tests share: a job's rows, waiting on them, and the engine's own answer."""
+"""Helpers the fault tests share: waiting on a job's rows (tests/support/rows.py reads them), the engine's own
+answer, freezing a worker, and strict JSON."""
 
 from __future__ import annotations
 
@@ -7,55 +8,17 @@ import math
 import os
 import signal
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text
 
 import mlp
 from mlp.datasets import GeneratorSpec, generate
-from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
+from tests.support.rows import TERMINAL, engine_of, job_row
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import WorkerProcess
-
-jobs, checkpoints, epoch_metrics, models = Job.__table__, Checkpoint.__table__, EpochMetric.__table__, \
-    TrainedModel.__table__
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def engine_of(api_app):
-    return api_app.extensions["axon.engine"]
-
-
-def job_row(api_app, job_id: str):
-    with engine_of(api_app).connect() as connection:
-        return connection.execute(select(jobs).where(jobs.c.id == job_id)).one()
-
-
-def checkpoint_epoch(api_app, job_id: str) -> int | None:
-    with engine_of(api_app).connect() as connection:
-        return connection.execute(select(checkpoints.c.epoch).where(checkpoints.c.job_id == job_id)).scalar()
-
-
-def metric_epochs(api_app, job_id: str) -> list[int]:
-    """The epochs with a metrics row, in order (the primary key makes each one unique)."""
-    with engine_of(api_app).connect() as connection:
-        return list(connection.execute(select(epoch_metrics.c.epoch).where(epoch_metrics.c.job_id == job_id)
-                                       .order_by(epoch_metrics.c.epoch)).scalars())
-
-
-def model_ids(api_app, job_id: str) -> list[str]:
-    """The models stored for the job: one at most, however many workers tried."""
-    with engine_of(api_app).connect() as connection:
-        return list(connection.execute(select(models.c.id).where(models.c.job_id == job_id)).scalars())
-
-
-def job_ids(api_app, dataset_id: str) -> list[str]:
-    with engine_of(api_app).connect() as connection:
-        return list(connection.execute(select(jobs.c.id).where(jobs.c.dataset_id == dataset_id)).scalars())
+    from tests.support.services import WorkerProcess
 
 
 def wait_until(condition, seconds: float, explain) -> None:
@@ -76,25 +39,11 @@ def wait_terminal(api_app, job_id: str, seconds: float, explain):
     return job_row(api_app, job_id)
 
 
-def age_lease(api_app, job_id: str, by: timedelta = timedelta(hours=1)) -> None:
-    """Move the job's heartbeat and last publish ``by`` into the past: its worker seems long dead,
-    without the test waiting out a lease."""
-    long_ago = utcnow() - by
-    with engine_of(api_app).begin() as connection:
-        connection.execute(update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=long_ago,
-                                                                          published_at=long_ago))
-
-
 def engine_weights(spec: dict, **generator) -> bytes:
     """The weights ``mlp.fit`` itself gives for ``spec`` on the spiral ``generator`` makes."""
     spiral = generate(GeneratorSpec(**{**SPIRAL, **generator}))
     return mlp.fit(mlp.NetworkSpec.model_validate({**SPEC, **spec}), spiral.features, spiral.targets) \
         .model.params.tobytes()
-
-
-def checkpoint_blob(api_app, job_id: str) -> bytes | None:
-    with engine_of(api_app).connect() as connection:
-        return connection.execute(select(checkpoints.c.data).where(checkpoints.c.job_id == job_id)).scalar()
 
 
 def log_count(workers: list[WorkerProcess], fragment: str) -> int:

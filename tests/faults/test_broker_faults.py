@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 from service.queue import TRAINING_QUEUE
-from tests.integration.conftest import REPO_ROOT
+from tests.support.processes import REPO_ROOT
 from tests.integration.test_training import SPEC, create_dataset, submit
 
-from .jobs import job_ids, job_row, metric_epochs, wait_for_epoch, wait_terminal
+from tests.support.rows import job_ids, job_row, metric_epochs
+
+from .jobs import wait_for_epoch, wait_terminal
 
 QUICK_SPEC = {**SPEC, "epochs": 8}
 # The reconciler sends a queued job again when its last message is older than this: short, so a

@@ -12,7 +12,9 @@ import httpx
 from service.auth import create_key
 from tests.integration.test_training import create_dataset, submit
 
-from .jobs import engine_of, job_row, log_count, wait_terminal
+from tests.support.rows import engine_of, job_row
+
+from .jobs import log_count, wait_terminal
 from .test_worker_faults import SLOW_DATA, SLOW_SPEC
 
 A_JOBS = 4

@@ -17,12 +17,16 @@ from mlp.checkpoint import load_checkpoint
 from mlp.datasets import GeneratorSpec, generate
 from mlp.state import start
 from service.queue import TRAINING_QUEUE
-from tests.integration.conftest import WORKER_SETTINGS
+from tests.support.services import WORKER_SETTINGS
 from tests.integration.test_stopping import add_job, send_to
 from tests.integration.test_training import SPEC, SPIRAL, create_dataset, submit
 
-from .jobs import age_lease, checkpoint_blob, checkpoint_epoch, engine_of, epoch_metrics, job_row, jobs, \
-    metric_epochs, strict_json, wait_terminal, wait_until
+from tests.support.rows import (
+    age_lease, checkpoint_blob, checkpoint_epoch, engine_of, epoch_metrics, job_row, jobs, metric_epochs,
+)
+
+from .jobs import strict_json, wait_terminal, wait_until
+
 from .test_worker_faults import SLOW_DATA, SLOW_SPEC
 
 # Loaded by the worker's Python at start-up (a sitecustomize on its PYTHONPATH), before Celery's

@@ -10,8 +10,9 @@ from service.queue import publish_job
 from tests.integration.test_stopping import add_job, logged, send_to, stored_weights
 from tests.integration.test_training import create_dataset, submit
 
-from .jobs import age_lease, checkpoint_epoch, engine_weights, freeze_between_transactions, job_row, log_count, \
-    metric_epochs, model_ids, thaw, wait_for_epoch, wait_terminal, wait_until
+from tests.support.rows import age_lease, checkpoint_epoch, job_row, metric_epochs, model_ids
+
+from .jobs import engine_weights, freeze_between_transactions, log_count, thaw, wait_for_epoch, wait_terminal, wait_until
 from .test_worker_faults import SLOW_DATA, SLOW_SPEC
 
 EVERY_EPOCH = {"AXON_CHECKPOINT_SECONDS": "0"}

@@ -12,8 +12,9 @@ from sqlalchemy import text
 from tests.integration.test_stopping import add_job, logged, send_to, stored_weights
 from tests.integration.test_training import SPEC, create_dataset, submit
 
-from .jobs import age_lease, checkpoint_epoch, engine_of, engine_weights, job_row, metric_epochs, wait_for_epoch, \
-    wait_terminal, wait_until
+from tests.support.rows import age_lease, checkpoint_epoch, engine_of, job_row, metric_epochs
+
+from .jobs import engine_weights, wait_for_epoch, wait_terminal, wait_until
 
 # About 0.1-0.2 s an epoch here (a thousand steps of three rows): slow enough to catch epoch 5.
 SLOW_DATA = {"n_samples": 3000}

@@ -10,7 +10,9 @@ import uuid
 
 from sqlalchemy import text
 
-from .test_stopping import add_job, job_row, send_to
+from tests.support.rows import job_row
+
+from .test_stopping import add_job, send_to
 from .test_training import SPEC, create_dataset, wait_for
 
 # A 2-768-768-1 network under Adam: a 9.5 MB checkpoint, a few hundredths of a second an epoch.

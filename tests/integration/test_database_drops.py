@@ -11,7 +11,7 @@ from flask import g
 from sqlalchemy import text
 
 from service import create_app
-from tests.databases import POSTGRES_ADMIN_URL, postgres_database
+from tests.support.databases import POSTGRES_ADMIN_URL, postgres_database
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cli.processes import free_port
+from tests.support.processes import free_port
+from tests.support.rows import job_row
 
-from .test_stopping import add_job, job_row, send_to
+from .test_stopping import add_job, send_to
 from .test_training import SPEC, create_dataset, wait_for
 
 EPOCHS = 12

@@ -13,7 +13,8 @@ from sqlalchemy import text
 from service import create_app
 from service.auth import create_key
 
-from .conftest import served
+from tests.support.services import served
+
 from .test_training import SPIRAL, submit, wait_for
 
 DATASET = {"name": "spiral", "generator": {**SPIRAL, "n_samples": 200}}

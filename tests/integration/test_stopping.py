@@ -24,12 +24,13 @@ from mlp.datasets import GeneratorSpec, generate
 from service.db import utcnow
 from service.models import LOCAL_TENANT, Job, TrainedModel, new_id
 from service.queue import TRAIN_TASK
+from tests.support.rows import job_row
 from worker.claim import claim_job
 
 from .test_training import SPEC, SPIRAL, create_dataset, wait_for
 
 if TYPE_CHECKING:
-    from .conftest import WorkerProcess
+    from tests.support.services import WorkerProcess
 
 jobs, models = Job.__table__, TrainedModel.__table__
 EPOCHS = 200  # About 8 ms an epoch: long enough to stop mid-way, short enough to finish in seconds.
@@ -47,11 +48,6 @@ def add_job(api_app, dataset_id: str, spec: dict) -> tuple[str, datetime]:
 
 def send_to(api_app, queue: str, job_id: str) -> None:
     api_app.extensions["celery"].send_task(TRAIN_TASK, args=[job_id], queue=queue)
-
-
-def job_row(api_app, job_id: str):
-    with api_app.extensions["axon.engine"].connect() as connection:
-        return connection.execute(select(jobs).where(jobs.c.id == job_id)).one()
 
 
 def stored_weights(api_app, model_id: str) -> bytes:

@@ -8,7 +8,8 @@ import numpy as np
 from mlp import fit
 from mlp.activity import layer_outputs
 
-from .factories import make_spec, run_in_threads
+from tests.support.specs import make_spec
+from tests.support.threads import run_in_threads
 
 
 def test_each_layer_is_its_closed_form_and_the_last_is_predict(spiral):

@@ -9,7 +9,8 @@ import pytest
 from mlp import DataError, FormatError, Model, fit
 from mlp.artefact import PREDICT_BATCH_ROWS
 
-from .factories import make_spec, run_in_threads
+from tests.support.specs import make_spec
+from tests.support.threads import run_in_threads
 
 
 @pytest.fixture(scope="module")

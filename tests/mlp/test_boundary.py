@@ -1,6 +1,6 @@
 """mlp/ stands alone: importing it pulls in none of the service's frameworks."""
 
-from tests.isolation import import_with_blocked
+from tests.support.isolation import import_with_blocked
 
 BLOCKED = ("flask", "celery", "sqlalchemy", "kombu", "redis")
 

@@ -7,7 +7,7 @@ from mlp import DataError, fit, infer_task
 from mlp.data import encode_targets, split_indices, standardisation
 from mlp.state import start
 
-from .factories import make_spec
+from tests.support.specs import make_spec
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from mlp.footprint import estimate_footprint, split_sizes
 from mlp.spec import DataShape
 from mlp.state import TrainingState, start
 from mlp.training import run_epochs
-from tests.isolation import import_with_blocked
+from tests.support.isolation import import_with_blocked
 
 # The estimate may be this much under or over the measured peak.
 UNDER, OVER = 0.10, 0.20

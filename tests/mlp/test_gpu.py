@@ -6,7 +6,7 @@ import pytest
 from mlp import DeviceUnavailableError, fit, gpu_available
 from mlp.backend import get_backend
 
-from .factories import make_spec
+from tests.support.specs import make_spec
 
 requires_gpu = pytest.mark.skipif(not gpu_available(), reason="needs CuPy and a CUDA device")
 

@@ -10,7 +10,7 @@ from mlp import fit
 from mlp.datasets import GeneratorSpec, generate
 from mlp.initialisers import INITIALISERS, initial_parameters
 
-from .factories import make_spec
+from tests.support.specs import make_spec
 
 # The std each family aims at for (fan_in, fan_out): uniform(±limit) has std limit / sqrt(3).
 EXPECTED_STD = {

@@ -11,7 +11,7 @@ from mlp import Model, fit
 from mlp.data import encode_targets, split_indices
 from mlp.state import start
 
-from .factories import make_spec
+from tests.support.specs import make_spec
 
 
 def raw_targets(n_samples=400, seed=0):

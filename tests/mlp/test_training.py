@@ -9,7 +9,7 @@ from mlp.data import encode_targets, split_indices
 from mlp.serialisation import pack, unpack
 from mlp.state import start
 
-from .factories import make_spec
+from tests.support.specs import make_spec
 
 
 def test_learns_the_spiral_and_reports_every_epoch(spiral):

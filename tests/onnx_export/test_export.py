@@ -21,7 +21,7 @@ import pytest
 from axon.onnx_export import ACTIVATION_NODES, OPSET, ExportError, to_onnx
 from mlp import DataError, Model, NetworkSpec, fit
 from mlp.activations import ACTIVATIONS
-from tests.isolation import import_with_blocked
+from tests.support.isolation import import_with_blocked
 
 N_CHECKED_ROWS = 10_000
 # Features on very different scales and offsets, so a graph without the standardisation is wrong.

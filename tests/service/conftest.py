@@ -15,7 +15,7 @@ from service import create_app
 from service.auth import create_key
 from service.models import LOCAL_TENANT
 
-from .factories import SMALL_SPEC
+from tests.support.specs import SMALL_SPEC
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def migrated_database(tmp_path_factory):
 
 
 class KeyedClient(FlaskClient):
-    """A test client that sends the app's test API key (for tenant "local", where the factories
+    """A test client that sends the app's test API key (for tenant "local", where tests.support.rows
     put their rows); a test about keys removes it or sends another."""
 
     def __init__(self, *args, **kwargs):

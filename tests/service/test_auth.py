@@ -8,7 +8,7 @@ from sqlalchemy import event
 from service.auth import create_key, hash_key, issue_key, list_keys, revoke_key
 from service.models import ApiKey
 
-from .factories import spiral_dataset
+from tests.support.calls import spiral_dataset
 
 
 def without_key(app):

@@ -17,7 +17,9 @@ from service.auth import create_key
 from service.models import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
 from service.storage import decode_arrays, training_targets
 
-from .factories import add_rows, create_dataset, insert_job, spiral_dataset, submit_job
+from tests.support.calls import create_dataset, spiral_dataset, submit_job
+from tests.support.rows import add_rows, insert_job
+
 from .test_auth import with_key
 
 PROBLEM = "application/problem+json"

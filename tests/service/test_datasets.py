@@ -10,7 +10,8 @@ import pytest
 from service.models import Dataset, Job
 from service.storage import decode_arrays
 
-from .factories import create_dataset, insert_job, spiral_dataset, submit_job
+from tests.support.calls import create_dataset, spiral_dataset, submit_job
+from tests.support.rows import insert_job
 
 FEATURES = [[0.0, 1.0], [1.0, 0.5], [2.0, 0.0], [3.0, 1.5]]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .factories import SMALL_SPEC, insert_job, insert_model, spiral_dataset
+from tests.support.calls import spiral_dataset
+from tests.support.rows import insert_job, insert_model
+from tests.support.specs import SMALL_SPEC
 
 # Small limits, so a request at each and one past it are cheap.
 LIMITS = {"limits": {"max_units": 7, "max_layers": 3, "max_epochs": 50, "max_batch_size": 40}, "max_rows": 40,
@@ -147,7 +149,7 @@ def test_response_headers_are_documented(app):
 
 def test_metrics_pages_follow_by_next_after_as_by_next(make_app):
     from service.models import EpochMetric
-    from .factories import add_rows
+    from tests.support.rows import add_rows
 
     app = make_app(page_size=2)
     client = app.test_client()

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from mlp import NetworkSpec
 from service.errors import invalid_body, json_pointer
 
-from .factories import SMALL_SPEC, spiral_dataset
+from tests.support.calls import spiral_dataset
+from tests.support.specs import SMALL_SPEC
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from service import events as events_module
 from service.models import EpochMetric, Job
 
-from .factories import add_rows, insert_job
+from tests.support.rows import add_rows, insert_job
 
 
 def parse(chunk: str) -> list[dict]:

@@ -10,7 +10,9 @@ from mlp.spec import DataShape
 from service.models import LOCAL_TENANT, Dataset
 from service.storage import encode_arrays
 
-from .factories import SMALL_SPEC, add_rows, spiral_dataset
+from tests.support.calls import spiral_dataset
+from tests.support.rows import add_rows
+from tests.support.specs import SMALL_SPEC
 
 ISSUE_SPEC = {"layers": [{"units": 780, "activation": "relu"}] * 32, "batch_size": 65536, "epochs": 10}
 

@@ -6,7 +6,7 @@ import pytest
 
 from service.models import Job
 
-from .factories import insert_job, insert_model
+from tests.support.rows import insert_job, insert_model
 
 
 def test_a_succeeded_job_predicts_as_its_model_does(app, client, classifier, blobs):

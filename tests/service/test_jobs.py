@@ -7,15 +7,12 @@ import pytest
 from service import jobs as jobs_module
 from service.models import EpochMetric, Job
 
-from .factories import SMALL_SPEC, add_rows, create_dataset, insert_job, spiral_dataset, submit_job
+from tests.support.calls import create_dataset, spiral_dataset, submit_job
+from tests.support.rows import add_rows, insert_job, job_row
+from tests.support.specs import SMALL_SPEC
 
 JOB_KEYS = {"id", "status", "dataset_id", "spec", "epoch", "epochs", "progress", "metrics", "attempts", "error",
             "model_id", "created_at", "started_at", "finished_at", "train_seconds"}
-
-
-def job_row(app, job_id) -> Job:
-    with app.extensions["axon.sessions"]() as session:
-        return session.get(Job, job_id)
 
 
 def pointers(response) -> list[str]:

@@ -9,7 +9,8 @@ import numpy as np
 from mlp import NetworkSpec, fit
 from service.storage import encode_labels, training_targets
 
-from .factories import SMALL_SPEC
+from tests.support.specs import SMALL_SPEC
+
 from .test_datasets import csv_upload, errors_of, stored
 
 FEATURES = [[0.0, 1.0], [1.0, 0.5], [2.0, 0.0], [3.0, 1.5]]

@@ -13,7 +13,7 @@ from service.access import REQUEST_ID_HEADER
 from service.logs import ContextFilter, init_logging, job_context, make_handler
 from service.settings import Settings
 
-from .factories import insert_job
+from tests.support.rows import insert_job
 
 
 def access_lines(lines: list[dict]) -> list[dict]:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.db import utcnow
 from service.queue import TRAINING_QUEUE
 
-from .factories import insert_job, insert_model
+from tests.support.rows import insert_job, insert_model
 
 # Not the integration suite's database: its worker would take these test messages for tasks.
 REDIS_URL = os.environ.get("AXON_TEST_METRICS_REDIS_URL", "redis://127.0.0.1:6379/12")

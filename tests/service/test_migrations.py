@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, inspect
 import migrations
 from service import models  # noqa: F401  (registers the tables)
 from service.db import Base, make_engine
-from tests.databases import postgres_database, sqlite_database
+from tests.support.databases import postgres_database, sqlite_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,7 +12,7 @@ from mlp import Model
 from service.lru import LRUCache
 from service.models import TrainedModel
 
-from .factories import insert_model
+from tests.support.rows import insert_model
 
 
 @pytest.fixture

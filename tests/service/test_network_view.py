@@ -12,7 +12,9 @@ import numpy as np
 from mlp import Model, NetworkSpec, fit
 from service.models import Checkpoint
 
-from .factories import add_rows, create_dataset, submit_job
+from tests.support.calls import create_dataset, submit_job
+from tests.support.rows import add_rows
+
 from .test_boundary import commit_success, dataset_arrays, train_with_checkpoint
 
 

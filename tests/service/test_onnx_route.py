@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnxruntime
 
-from .factories import insert_model
+from tests.support.rows import insert_model
 
 
 def session_of(blob: bytes) -> onnxruntime.InferenceSession:

@@ -11,7 +11,7 @@ import pytest
 
 from service.playground import fragment_of, parse, seed_number
 
-from .factories import create_dataset, submit_job
+from tests.support.calls import create_dataset, submit_job
 
 CLASSIC = ("https://playground.tensorflow.org/#activation=tanh&batchSize=10&dataset=circle&regDataset=reg-plane"
            "&learningRate=0.03&regularizationRate=0&noise=0&networkShape=4,2&seed=0.72826&showTestData=false"

@@ -13,9 +13,11 @@ from limits.strategies import MovingWindowRateLimiter
 
 from service.auth import create_key
 from service.ratelimit import RateLimiter
-from tests.databases import postgres_database
+from tests.support.databases import postgres_database
 
-from .factories import SMALL_SPEC, spiral_dataset, submit_job
+from tests.support.calls import spiral_dataset, submit_job
+from tests.support.specs import SMALL_SPEC
+
 from .test_auth import with_key
 
 UNREACHABLE_REDIS = "redis://:s3cret-password@127.0.0.1:1/0"

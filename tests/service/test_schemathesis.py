@@ -11,7 +11,6 @@ from __future__ import annotations
 import hypothesis
 import pytest
 import schemathesis
-from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import update
 
@@ -19,12 +18,16 @@ from service import create_app, events
 from service.auth import hash_key
 from service.models import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
 
-from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
+from tests.support import schemathesis_hooks
+from tests.support.calls import spiral_dataset
+from tests.support.rows import add_rows, insert_job
+from tests.support.specs import SMALL_SPEC
 
 # Enough to exercise each operation in both modes while the whole file stays well under a minute.
 MAX_EXAMPLES = 40
 # Fixed ids, so the strategies (built at collection) can name rows each test seeds afresh.
 IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32]}
+N_FEATURES = 3  # The seeded model's inputs: the ``classifier`` fixture's blobs.
 
 # A schema-valid body can still be a 422 by design, as each of these operations documents: limits
 # that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
@@ -50,23 +53,9 @@ schema = schemathesis.openapi.from_wsgi(
     "/openapi.json", create_app({"database_url": "sqlite://", "broker_url": "memory://"}), config=CONFIG)
 
 
-@schema.hook
-def before_generate_path_parameters(context, strategy):
-    # Often a real id, so the operation does its work instead of answering 404.
-    names = [name for name in IDS if f"{{{name}}}" in context.operation.path]
-    if not names:
-        return strategy
-    return st.one_of(strategy, st.fixed_dictionaries({name: st.sampled_from(IDS[name]) for name in names}))
-
-
-@schema.hook
-def flatmap_body(context, body):
-    # A job for a real dataset gets past the 404-like 422 to the spec checks (and at times a 202).
-    # Only a string is replaced, so a body that is invalid for its dataset_id stays invalid.
-    if context.operation.label != "POST /v1/jobs" or not isinstance(body, dict) \
-            or not isinstance(body.get("dataset_id"), str):
-        return st.just(body)
-    return st.sampled_from([body, {**body, "dataset_id": IDS["dataset_id"][0]}])
+# Often a real id, so the operation does its work instead of answering 404; a job for the real
+# dataset gets past the 404-like 422 to the spec checks; predict rows fit the seeded model's width.
+schemathesis_hooks.register(schema.hook, IDS, n_features=N_FEATURES)
 
 
 @pytest.fixture

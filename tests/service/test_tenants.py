@@ -6,7 +6,9 @@ import pytest
 
 from service.auth import create_key
 
-from .factories import insert_model, spiral_dataset, submit_job
+from tests.support.calls import spiral_dataset, submit_job
+from tests.support.rows import insert_model
+
 from .test_auth import with_key
 
 

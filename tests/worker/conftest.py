@@ -7,7 +7,7 @@ import pytest
 import mlp
 from service import create_app
 
-from tests.databases import postgres_database, sqlite_database
+from tests.support.databases import postgres_database, sqlite_database
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

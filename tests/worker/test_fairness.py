@@ -15,7 +15,8 @@ from service.db import utcnow
 from worker.claim import claim_fairest
 from worker.runner import Outcome, run_job
 
-from .factories import add_dataset, add_job, job_row, job_spec, jobs, set_job
+from tests.support.rows import add_dataset, add_job, job_row, jobs, set_job
+from tests.support.specs import job_spec
 
 TENANT_PREFIX = "fair-"
 

@@ -6,9 +6,10 @@ from service.db import utcnow
 from worker.reconciler import reconcile
 from worker.runner import Outcome, run_job
 
-from .factories import (
+from tests.support.rows import (
     add_dataset, add_job, checkpoint_epoch, job_row, metric_records, model_rows, set_job, without_seconds,
 )
+
 from .test_runner import weights
 
 

@@ -17,7 +17,7 @@ from worker.claim import claim_job
 from worker.heartbeat import HeartbeatThread
 from worker.runner import Outcome, run_job
 
-from .factories import add_dataset, add_job, backdate, job_row
+from tests.support.rows import add_dataset, add_job, backdate, job_row
 
 LEASE_SECONDS = 0.3  # Beats every 0.1 s.
 

@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from worker.runner import Outcome, run_job
 
-from .factories import add_dataset, add_job, checkpoint_epoch, job_row, job_spec
+from tests.support.rows import add_dataset, add_job, checkpoint_epoch, job_row
+from tests.support.specs import job_spec
 
 
 def terminate_other_backends(engine) -> int:

@@ -14,7 +14,7 @@ from worker.periodic import ReconcilerThread
 from worker.reconciler import find_unpublished, mark_published, reconcile
 from worker.runner import Outcome, run_job
 
-from .factories import add_dataset, add_job, backdate, job_row
+from tests.support.rows import add_dataset, add_job, backdate, job_row
 
 LEASE, REPUBLISH = 60, 30  # The default settings' seconds.
 

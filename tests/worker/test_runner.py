@@ -13,10 +13,11 @@ from mlp import Model
 from worker.claim import claim_job
 from worker.runner import Outcome, run_job
 
-from .factories import (
-    add_dataset, add_job, backdate, checkpoint_epoch, count_jobs, epoch_metrics, job_row, job_spec, metric_records,
-    model_rows, set_job, spiral_arrays, without_seconds,
+from tests.support.rows import (
+    add_dataset, add_job, backdate, checkpoint_epoch, count_jobs, epoch_metrics, job_row, metric_records,
+    model_rows, set_job, without_seconds,
 )
+from tests.support.specs import job_spec, spiral_arrays
 
 
 def weights(model_row) -> bytes:

@@ -16,7 +16,8 @@ from service.logs import job_context
 from worker import telemetry
 from worker.runner import Outcome, run_job
 
-from .factories import add_dataset, add_job, job_spec
+from tests.support.rows import add_dataset, add_job
+from tests.support.specs import job_spec
 
 
 def epochs_observed() -> float:

@@ -1,5 +1,7 @@
 """Running ``axon`` (and other servers) as real processes: the command line, a clean environment, a
-free port, and a process group started with its output in a log, waited on, and stopped."""
+free port, and a process group started with its output in a log, waited on, and stopped.
+
+The test suites and bench/ (bench/service_processes.py) both start their processes with these."""
 
 from __future__ import annotations
 
@@ -85,22 +87,31 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def stop_group(process: subprocess.Popen, seconds: float = STOP_SECONDS) -> None:
-    """SIGTERM the process's group (a clean stop); SIGKILL it if the leader outlives ``seconds``."""
+    """SIGTERM the process's group (a clean stop), then SIGKILL whatever of it is left: all of it
+    if the leader outlives ``seconds``, else any child that outlived the leader."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        kill_group(process)
+    kill_group(process)
 
 
 @contextlib.contextmanager
-def started_server(argv: list[str], env: dict[str, str], url: str, log_path: Path, cwd: Path | None = None,
-                   seconds: float = START_SECONDS) -> Iterator[subprocess.Popen]:
-    """Run the server ``argv`` (listening at ``url``) for the block, from when it is healthy; then stop its group."""
+def started(argv: list[str], env: dict[str, str], log_path: Path, ready: Callable[[], bool], cwd: Path | None = None,
+            seconds: float = START_SECONDS, what: str | None = None) -> Iterator[subprocess.Popen]:
+    """Run ``argv`` in its own process group for the block, from when ``ready()``; then stop the group.
+
+    Fails with the log's tail if the process exits or ``seconds`` pass before it is ready.
+    """
     process = spawn(argv, env, log_path, cwd)
     try:
-        wait_until_healthy(process, url, log_path, seconds)
+        wait_until(process, ready, log_path, what or " ".join(argv[1:4]), seconds)
         yield process
     finally:
         stop_group(process)
+
+
+def started_server(argv: list[str], env: dict[str, str], url: str, log_path: Path, cwd: Path | None = None,
+                   seconds: float = START_SECONDS):
+    """Run the server ``argv`` (listening at ``url``) for the block, from when it is healthy; then stop its group."""
+    return started(argv, env, log_path, lambda: healthy(url), cwd, seconds, f"{url}/healthz")
