@@ -38,18 +38,12 @@ import migrations  # noqa: E402
 from axon.serve import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service_processes import REPO, free_port, started, status_of  # noqa: E402
+from tests.support.schemathesis_hooks import ACCEPTED_REFUSALS, SEMANTIC_REFUSALS  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 EVENT_STREAM_SECONDS = 2.0
 SPIRAL = {"generator": {"kind": "spiral", "n_samples": 200, "noise": 0.1, "seed": 0}}
 SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 20, "device": "cpu"}
-# Operations whose schema-valid requests may still be refused by design: settings limits, an
-# unknown dataset, a spec that cannot train on its dataset, a wrong feature count at predict, a
-# job without a model (409), the tenant's job cap (429). positive_data_acceptance takes these
-# statuses from them only, as the in-process test does.
-SEMANTIC_REFUSALS = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict",
-                     "POST /v1/models/{model_id}/predict"]
-ACCEPTED_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 
 def served_app():

@@ -29,13 +29,6 @@ MAX_EXAMPLES = 40
 IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32]}
 N_FEATURES = 3  # The seeded model's inputs: the ``classifier`` fixture's blobs.
 
-# A schema-valid body can still be a 422 by design, as each of these operations documents: limits
-# that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
-# cannot train on its dataset, ragged rows, a CSV without the target column or a wrong feature
-# count at predict, a text that is not a playground URL the import can take. JSON Schema cannot say these, so positive_data_acceptance takes a 422 from
-# these operations only; everywhere else a 422 on valid data is still a failure.
-SEMANTIC_422 = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict", "POST /v1/models/{model_id}/predict",
-                "POST /v1/jobs/from-playground"]
 # The key seeded_app stores; Schemathesis sends it where the document's security scheme says,
 # and leaves it out or spoils it in negative cases, expecting a 401.
 API_KEY = "axon_schemathesis-fixed-test-key-0000000000000000000"
@@ -44,8 +37,8 @@ CONFIG = SchemathesisConfig.from_dict({
     "auth": {"openapi": {"apiKey": {"bearer": API_KEY}}},
     "checks": {"enabled": True},
     "operations": [{"include-name": name, "checks": {"positive_data_acceptance": {
-        "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]}}}
-        for name in SEMANTIC_422],
+        "expected-statuses": schemathesis_hooks.ACCEPTED_REFUSALS}}}
+        for name in schemathesis_hooks.SEMANTIC_REFUSALS],
 })
 
 # The document is loaded from a bare app; nothing in it depends on the database.
