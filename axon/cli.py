@@ -1,7 +1,7 @@
 """The ``axon`` command: the server commands ``serve``, ``api``, ``worker``, ``db upgrade`` and
 ``settings`` here, and the client commands from ``axon.cli_jobs`` (``train``, ``watch``, ``jobs``,
 ``status``, ``metrics``, ``cancel``) and ``axon.cli_data`` (``datasets``, ``dataset``, ``model``,
-``predict``, ``export``), and the operator's ``keys`` (``axon.cli_keys``).
+``predict``, ``export``), and the operator's ``keys`` (``service.commands.keys``).
 
 The server commands read their configuration from the ``AXON_*`` environment variables (see
 ``service.settings``); the client commands talk to a server at ``--url``/``AXON_URL`` through
@@ -23,8 +23,8 @@ import click
 
 from axon.cli_data import DATA_COMMANDS
 from axon.cli_jobs import JOB_COMMANDS
-from axon.cli_keys import keys
-from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_commands, celery_argv,
+from service.commands.keys import keys
+from service.commands.supervisor import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_commands, celery_argv,
                         create_broker_tables, embedded_commands, healthy)
 
 PORT = click.IntRange(1, 65535)
@@ -94,7 +94,7 @@ def fresh_metrics_folder(port: int) -> Path:
 
 def listen_or_fail(host: str, port: int):
     """The listening socket for the API processes; a clean CLI error when the port is taken."""
-    from axon.http_server import listen
+    from service.commands.http_server import listen
 
     try:
         return listen(host, port)

@@ -35,7 +35,7 @@ from sqlalchemy import create_engine
 # Fuzz the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import migrations  # noqa: E402
-from axon.serve import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
+from service.commands.supervisor import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service_processes import REPO, free_port, started, status_of  # noqa: E402
 
@@ -54,7 +54,8 @@ ACCEPTED_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 def served_app():
     """The app gunicorn serves here (``fuzz:served_app()``): Axon's, with short event streams."""
-    from service import create_app, events
+    from service import create_app
+    from service.api import events
 
     events.STREAM_SECONDS = EVENT_STREAM_SECONDS
     return create_app()

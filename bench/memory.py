@@ -57,7 +57,7 @@ def add_many_class_model(app) -> None:
     """A trained 1,000-class model (one epoch on 2,000 rows), stored as the worker stores one."""
     from mlp import NetworkSpec, fit
     from service.db import utcnow
-    from service.models import LOCAL_TENANT, Job, Tenant, TrainedModel
+    from service.tables import LOCAL_TENANT, Job, Tenant, TrainedModel
 
     rng = np.random.default_rng(0)
     labels = np.arange(2 * PREDICT_CLASSES) % PREDICT_CLASSES

@@ -23,7 +23,7 @@ from report import cpu_model, load_average  # noqa: E402
 from service import create_app  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.db import utcnow  # noqa: E402
-from service.models import LOCAL_TENANT, Job, TrainedModel, new_id  # noqa: E402
+from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id  # noqa: E402
 from service_processes import bench_database  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/8"

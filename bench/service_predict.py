@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from axon.serve import APP_FACTORY
+from service.commands.supervisor import APP_FACTORY
 from service import create_app
 from service_bare_app import app as bare_app
 from service_processes import API_HEADERS, REPO, gunicorn

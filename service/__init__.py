@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import redirect
-from flask_openapi3 import Info
-
-from .database import close_request_session, init_db
-from .openapi import AxonOpenAPI
-from .queue import celery_init_app
-from .settings import Settings
+if TYPE_CHECKING:
+    from .openapi import AxonOpenAPI
 
 __version__ = "0.1.0"
 
@@ -20,12 +15,20 @@ DOCS_PREFIX = "/docs"
 def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     """Build the app; ``config`` overrides settings fields (tests pass e.g. ``database_url``)."""
     # Imported here: the blueprints build their OpenAPI schemas on import, which costs seconds,
-    # and `axon db upgrade`, `axon settings` or the worker's settings need none of it.
-    from . import datasets, health, jobs, models_api
-    from . import events  # Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
-    from . import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
-    from . import network_view, playground_api  # noqa: F401  Add /network, /playground, /from-playground.
-    from . import dashboard
+    # and `axon db upgrade`, `axon settings` or the worker's settings need none of it; and the
+    # server's commands (service.commands) load with the client's `axon`, without Flask installed.
+    from flask import redirect
+    from flask_openapi3 import Info
+
+    from .database import close_request_session, init_db
+    from .openapi import AxonOpenAPI
+    from .queue import celery_init_app
+    from .settings import Settings
+    from .api import datasets, health, jobs, models
+    from .api import events  # Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
+    from .api import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
+    from .api import network_view, playground  # noqa: F401  Add /network, /playground, /from-playground.
+    from .api import dashboard
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .disk import init_disk
@@ -60,7 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     init_rate_limit(app, settings)
     init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
-    for module in (datasets, jobs, models_api, health):
+    for module in (datasets, jobs, models, health):
         app.register_api(module.blueprint)
     app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)

@@ -38,7 +38,7 @@ from .database import get_session
 from .db import utcnow
 from .errors import ApiError, TooManyRequests
 from .lru import LRUCache
-from .models import LOCAL_TENANT, ApiKey, Tenant, new_id
+from .tables import LOCAL_TENANT, ApiKey, Tenant, new_id
 from .settings import Settings
 
 KEY_PREFIX = "axon_"

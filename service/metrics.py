@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .db import utcnow
-from .models import JOB_STATUSES, Job
+from .tables import JOB_STATUSES, Job
 from .queue import TRAINING_QUEUE
 from .settings import Settings
 

@@ -21,7 +21,7 @@ from flask_openapi3 import OpenAPI
 
 from .settings import Settings
 
-# waitress's max_request_header_size, which axon.http_server leaves at its default: a request line
+# waitress's max_request_header_size, which service.commands.http_server leaves at its default: a request line
 # and headers longer than this together are refused by the server itself, before the app.
 MAX_REQUEST_HEAD_BYTES = 262_144
 

@@ -23,7 +23,7 @@ from .errors import InvalidRequest, NotFound
 from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
 from .lru import LRUCache
 from .metrics import PREDICT_SECONDS
-from .models import TrainedModel
+from .tables import TrainedModel
 from .schemas import PredictOut, PredictRequest
 
 CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}

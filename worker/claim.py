@@ -22,7 +22,7 @@ from sqlalchemy import Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from service.db import utcnow
-from service.models import Job
+from service.tables import Job
 
 jobs = Job.__table__
 

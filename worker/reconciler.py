@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
 from service.db import utcnow
-from service.models import Job
+from service.tables import Job
 from service.queue import publish_job
 from service.settings import Settings
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
 from service.logs import job_context
-from service.models import Checkpoint, Dataset, Job
+from service.tables import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 

@@ -15,7 +15,7 @@ import migrations
 from mlp import NetworkSpec, fit
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from tests.service.factories import SMALL_SPEC, insert_model
 
 from .processes import AXON, clean_env, free_port, started_server

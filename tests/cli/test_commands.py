@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import axon.cli
 from axon.cli import cli
 from service.db import Base
-from service.models import Job  # noqa: F401  (registers the tables on Base.metadata)
+from service.tables import Job  # noqa: F401  (registers the tables on Base.metadata)
 from service.queue import TRAINING_QUEUE
 from service.settings import Settings
 
@@ -139,7 +139,7 @@ def exec_calls(monkeypatch):
 
 
 class RecordedSupervisor:
-    """Stands in for ``axon.serve.Supervisor``: keeps what it was asked to run, runs nothing."""
+    """Stands in for ``service.commands.supervisor.Supervisor``: keeps what it was asked to run, runs nothing."""
 
     runs: list["RecordedSupervisor"] = []
 
@@ -160,7 +160,7 @@ def test_api_runs_its_processes_on_one_inherited_socket(axon_env, monkeypatch):
     assert list(run.commands) == ["api-1", "api-2", "api-3"]
     [fd] = run.pass_fds
     for argv in run.commands.values():
-        assert argv[1:3] == ["-m", "axon.http_server"]
+        assert argv[1:3] == ["-m", "service.commands.http_server"]
         assert argv[argv.index("--fd") + 1] == str(fd)
         assert argv[argv.index("--threads") + 1] == "12"
         assert argv[argv.index("--grace") + 1] == "4"

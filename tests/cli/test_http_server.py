@@ -161,7 +161,7 @@ def test_a_request_head_still_arriving_after_the_header_deadline_is_closed(tmp_p
     connection that is merely idle keeps its own."""
     from waitress import wasyncore
 
-    from axon import http_server
+    from service.commands import http_server
 
     monkeypatch.setattr(http_server, "HEADER_SECONDS", 1.0)
     monkeypatch.setattr(http_server, "CLEANUP_INTERVAL_SECONDS", 0)  # Check at every turn of the loop.

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, text, update
 
 import mlp
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job, TrainedModel
+from service.tables import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from tests.databases import postgres_database
 
 REDIS_URL = os.environ.get("AXON_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -7,7 +7,7 @@ import logging
 
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from service.ratelimit import RateLimiter
 from tests.faults.conftest import RedisServer
 

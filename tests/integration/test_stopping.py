@@ -20,9 +20,9 @@ from sqlalchemy import insert, select
 
 import mlp
 from mlp import Model
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import LOCAL_TENANT, Job, TrainedModel, new_id
+from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id
 from service.queue import TRAIN_TASK
 from worker.claim import claim_job
 

@@ -9,9 +9,9 @@ import redis
 from sqlalchemy import insert
 
 import mlp
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from service.db import utcnow
-from service.models import LOCAL_TENANT, Job, new_id
+from service.tables import LOCAL_TENANT, Job, new_id
 from service.queue import TRAINING_QUEUE, publish_job
 
 SPIRAL = {"kind": "spiral", "n_samples": 300, "noise": 0.1, "seed": 1}

@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 
 import migrations
 from mlp import NetworkSpec, fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 
 from .factories import SMALL_SPEC
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from service.auth import create_key, hash_key, issue_key, list_keys, revoke_key
-from service.models import ApiKey
+from service.tables import ApiKey
 
 from .factories import spiral_dataset
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from service.models import Dataset, Job
+from service.tables import Dataset, Job
 from service.storage import decode_arrays
 
 from .factories import create_dataset, insert_job, spiral_dataset, submit_job
@@ -121,7 +121,7 @@ def test_generator_dataset_matches_the_engine(client, app):
     body = create_dataset(client, generator={"kind": "plane", "n_samples": 50, "seed": 4, "features": ["x1", "x1*x2"]})
     assert (body["task"], body["n_samples"], body["n_features"], body["classes"]) == ("regression", 50, 2, None)
     assert body["feature_names"] == ["x1", "x1*x2"] and body["name"] == "plane"
-    from mlp.datasets import GeneratorSpec, generate
+    from mlp.playground_data import GeneratorSpec, generate
 
     expected = generate(GeneratorSpec(kind="plane", n_samples=50, seed=4, features=["x1", "x1*x2"]))
     _, features, targets = stored(app, body["id"])

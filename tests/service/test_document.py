@@ -145,7 +145,7 @@ def test_response_headers_are_documented(app):
 
 
 def test_metrics_pages_follow_by_next_after_as_by_next(make_app):
-    from service.models import EpochMetric
+    from service.tables import EpochMetric
     from .factories import add_rows
 
     app = make_app(page_size=2)

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import update
 
-from service import events as events_module
-from service.models import EpochMetric, Job
+from service.api import events as events_module
+from service.tables import EpochMetric, Job
 
 from .factories import add_rows, insert_job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.models import Job
+from service.tables import Job
 
 from .factories import insert_job, insert_model
 

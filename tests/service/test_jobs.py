@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service import jobs as jobs_module
-from service.models import EpochMetric, Job
+from service.api import jobs as jobs_module
+from service.tables import EpochMetric, Job
 
 from .factories import SMALL_SPEC, add_rows, create_dataset, insert_job, spiral_dataset, submit_job
 

@@ -48,7 +48,7 @@ def small_chunks(monkeypatch):
 
 def only_the_old_path(monkeypatch) -> None:
     """From now on, pydantic's parser on the whole body, as before the chunked reader: the oracle."""
-    monkeypatch.setattr("service.datasets.read_arrays_body", lambda *arguments: None)
+    monkeypatch.setattr("service.api.datasets.read_arrays_body", lambda *arguments: None)
 
 
 def post(client, body: bytes):

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 
 from mlp import Model
 from service.lru import LRUCache
-from service.models import TrainedModel
+from service.tables import TrainedModel
 
 from .factories import insert_model
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from mlp import Model, NetworkSpec, fit
-from service.models import Checkpoint
+from service.tables import Checkpoint
 
 from .factories import add_rows, create_dataset, submit_job
-from .test_boundary import commit_success, dataset_arrays, train_with_checkpoint
+from .test_decision_boundary import commit_success, dataset_arrays, train_with_checkpoint
 
 
 def playground_job(client, **spec):

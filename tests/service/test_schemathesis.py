@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import update
 
-from service import create_app, events
+from service import create_app
+from service.api import events
 from service.auth import hash_key
-from service.models import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
 
 from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
 

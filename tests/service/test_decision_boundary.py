@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import delete, update
 
 from mlp import NetworkSpec, fit
-from service import boundary as boundary_module
+from service.api import boundary as boundary_module
 from service.auth import create_key
-from service.models import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
+from service.tables import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
 from service.storage import decode_arrays, training_targets
 
 from .factories import add_rows, create_dataset, insert_job, spiral_dataset, submit_job

@@ -29,16 +29,16 @@ from mlp.data import encode_targets, split_indices
 from mlp.spec import Task
 from mlp.state import prepare_data
 
-from .database import get_session
-from .errors import Conflict, problem_docs
-from .http import JSON, current_settings
+from ..database import get_session
+from ..errors import Conflict, problem_docs
+from ..http import JSON, current_settings
 from .jobs import blueprint, find_job
-from .lru import LRUCache
-from .models import Checkpoint, Dataset, Job
-from .plane import Plane, input_plane
-from .predict import load_model
-from .schemas import JobPath, Label
-from .storage import decode_arrays, training_targets
+from ..lru import LRUCache
+from ..tables import Checkpoint, Dataset, Job
+from ..plane import Plane, input_plane
+from ..predict import load_model
+from ..schemas import JobPath, Label
+from ..storage import decode_arrays, training_targets
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.

@@ -15,17 +15,17 @@ from sqlalchemy.exc import IntegrityError
 from mlp import DataShape, NetworkSpec, bind_spec
 from mlp.footprint import Footprint, estimate_footprint
 
-from .auth import SECURITY, current_tenant
-from .database import get_session
-from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
-from .http import JSON, body_docs, current_settings, json_body, json_response
-from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
-from .paging import newest_first
-from .predict import predict, predict_body_docs, read_predict_request
-from .quota import ensure_room
-from .queue import publish_job
-from .schemas import (
+from ..auth import SECURITY, current_tenant
+from ..database import get_session
+from ..db import utcnow
+from ..errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
+from ..http import JSON, body_docs, current_settings, json_body, json_response
+from ..tables import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
+from ..paging import newest_first
+from ..predict import predict, predict_body_docs, read_predict_request
+from ..quota import ensure_room
+from ..queue import publish_job
+from ..schemas import (
     JobCreate, JobError, JobEstimate, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
 )
 

@@ -19,11 +19,11 @@ from typing import Iterator
 from flask import Flask, Response, current_app, request
 from sqlalchemy import select
 
-from .errors import ApiError, InvalidRequest, problem_docs
+from ..errors import ApiError, InvalidRequest, problem_docs
 from .jobs import blueprint, find_job
-from .models import EpochMetric, FINISHED_STATUSES, Job
-from .openapi import LAST_EVENT_ID_PATTERN
-from .schemas import JobPath, MetricsQuery
+from ..tables import EpochMetric, FINISHED_STATUSES, Job
+from ..openapi import LAST_EVENT_ID_PATTERN
+from ..schemas import JobPath, MetricsQuery
 
 EVENT_STREAM = "text/event-stream"
 POLL_SECONDS = 0.25

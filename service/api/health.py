@@ -6,9 +6,9 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import text
 
-from .errors import NotReady, problem_docs
-from .http import json_response
-from .schemas import Health
+from ..errors import NotReady, problem_docs
+from ..http import json_response
+from ..schemas import Health
 
 blueprint = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")], abp_responses=problem_docs(500))
 

@@ -12,16 +12,16 @@ from flask import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from mlp import DataShape, NetworkSpec, bind_spec
-from mlp.datasets import GENERATORS, GeneratorSpec
+from mlp.playground_data import GENERATORS, GeneratorSpec
 
-from .database import get_session
+from ..database import get_session
 from .datasets import create_from_generator, remove_dataset
-from .errors import ApiError, InvalidRequest, problem_docs
-from .http import JSON, body_docs, current_settings, json_body, json_response
+from ..errors import ApiError, InvalidRequest, problem_docs
+from ..http import JSON, body_docs, current_settings, json_body, json_response
 from .jobs import blueprint, find_job, job_out, submit_job
-from .models import Dataset
-from .playground import PlaygroundError, parse, to_url
-from .schemas import DatasetFromGenerator, JobCreate, JobOut, JobPath, RequestModel
+from ..tables import Dataset
+from ..playground_url import PlaygroundError, parse, to_url
+from ..schemas import DatasetFromGenerator, JobCreate, JobOut, JobPath, RequestModel
 
 
 # The playground's classic circle, as its address bar shows it.

@@ -29,15 +29,15 @@ from mlp.spec import Task
 
 from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
 from .boundary import validation_rows
-from .database import get_session
-from .errors import Conflict, InvalidRequest, problem_docs
-from .http import JSON
+from ..database import get_session
+from ..errors import Conflict, InvalidRequest, problem_docs
+from ..http import JSON
 from .jobs import blueprint, find_job
-from .lru import LRUCache
-from .models import Dataset, Job
-from .plane import Plane as InputPlane, input_plane
-from .schemas import JobPath, Label
-from .storage import decode_arrays
+from ..lru import LRUCache
+from ..tables import Dataset, Job
+from ..plane import Plane as InputPlane, input_plane
+from ..schemas import JobPath, Label
+from ..storage import decode_arrays
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
 # The page draws every weight and runs the network over the plane itself: past this many

@@ -8,7 +8,7 @@ as the app yields it (``send_bytes=1``), so event streams still stream; each ope
 thread, which is why ``AXON_MAX_EVENT_STREAMS`` stays below ``--threads``.
 
 ``axon serve`` and ``axon api`` bind the socket and start one of these per process (``python -m
-axon.http_server --fd N``), so several share one port the way gunicorn's workers do.
+service.commands.http_server --fd N``), so several share one port the way gunicorn's workers do.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def _drain(server, grace_seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m axon.http_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m service.commands.http_server", description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="An inherited listening socket.")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--grace", type=float, default=10.0, help="Seconds for requests under way at a stop.")

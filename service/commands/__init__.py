@@ -1,0 +1,1 @@
+"""The server's commands of the ``axon`` command line, and the processes they run."""
