@@ -56,7 +56,7 @@ def serve(port: int, home: str, with_model: bool) -> None:
 def add_many_class_model(app) -> None:
     """A trained 1,000-class model (one epoch on 2,000 rows), stored as the worker stores one."""
     from mlp import NetworkSpec, fit
-    from service.db import utcnow
+    from service.database import utcnow
     from service.tables import LOCAL_TENANT, Job, Tenant, TrainedModel
 
     rng = np.random.default_rng(0)

@@ -22,7 +22,7 @@ from mlp import NetworkSpec, fit  # noqa: E402
 from report import cpu_model, load_average  # noqa: E402
 from service import create_app  # noqa: E402
 from service.auth import create_key  # noqa: E402
-from service.db import utcnow  # noqa: E402
+from service.database import utcnow  # noqa: E402
 from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id  # noqa: E402
 from service_processes import bench_database  # noqa: E402
 

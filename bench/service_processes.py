@@ -158,7 +158,7 @@ def insert_trained_model(database_url: str, model) -> str:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from service.db import utcnow
+    from service.database import utcnow
     from service.tables import LOCAL_TENANT, Job, TrainedModel
 
     engine = create_engine(database_url)

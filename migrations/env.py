@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import pool
 
-from service.db import Base, make_engine
+from service.database import Base, make_engine
 from service import tables  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config

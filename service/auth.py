@@ -34,8 +34,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .database import get_session
-from .db import utcnow
+from .database import get_session, utcnow
 from .errors import ApiError, TooManyRequests
 from .lru import LRUCache
 from .tables import LOCAL_TENANT, ApiKey, Tenant, new_id

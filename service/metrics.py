@@ -24,7 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from .db import utcnow
+from .database import utcnow
 from .tables import JOB_STATUSES, Job
 from .queue import TRAINING_QUEUE
 from .settings import Settings

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import Job
 from service.queue import publish_job
 from service.settings import Settings

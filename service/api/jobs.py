@@ -16,8 +16,7 @@ from mlp import DataShape, NetworkSpec, bind_spec
 from mlp.footprint import Footprint, estimate_footprint
 
 from ..auth import SECURITY, current_tenant
-from ..database import get_session
-from ..db import utcnow
+from ..database import get_session, utcnow
 from ..errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
 from ..http import JSON, body_docs, current_settings, json_body, json_response
 from ..tables import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant

@@ -17,7 +17,7 @@ def database_engine(must_exist: bool = False):
     new empty one: listing or revoking keys there would silently find none.
     """
     from axon.cli import database_notice, load_settings, upgrade_database
-    from service.db import make_engine
+    from service.database import make_engine
 
     settings = load_settings()
     click.echo(f"axon keys: {database_notice(settings)}", err=True)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import axon.cli
 from axon.cli import cli
-from service.db import Base
+from service.database import Base
 from service.tables import Job  # noqa: F401  (registers the tables on Base.metadata)
 from service.queue import TRAINING_QUEUE
 from service.settings import Settings

@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 
 import mlp
 from mlp.playground_data import GeneratorSpec, generate
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
 

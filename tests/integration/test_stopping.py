@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 import mlp
 from mlp import Model
 from mlp.playground_data import GeneratorSpec, generate
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id
 from service.queue import TRAIN_TASK
 from worker.claim import claim_job

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 
 import mlp
 from mlp.playground_data import GeneratorSpec, generate
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import LOCAL_TENANT, Job, new_id
 from service.queue import TRAINING_QUEUE, publish_job
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import LOCAL_TENANT, Job, TrainedModel
 
 SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 32, "device": "cpu"}

@@ -10,7 +10,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.db import utcnow
+from service.database import utcnow
 from service.queue import TRAINING_QUEUE
 
 from .factories import insert_job, insert_model

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select, update
 
 from mlp import NetworkSpec
 from mlp.playground_data import GeneratorSpec, generate
-from service.db import utcnow
+from service.database import utcnow
 from service.tables import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
 from service.storage import encode_arrays
 

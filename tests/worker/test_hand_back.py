@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.db import utcnow
+from service.database import utcnow
 from worker.reconciler import reconcile
 from worker.runner import Outcome, run_job
 

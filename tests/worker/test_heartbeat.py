@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 import worker.runner
-from service.db import utcnow
+from service.database import utcnow
 from worker.claim import claim_job
 from worker.heartbeat import HeartbeatThread
 from worker.runner import Outcome, run_job

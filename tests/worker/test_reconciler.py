@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 
-from service.db import utcnow
+from service.database import utcnow
 from worker.periodic import ReconcilerThread
 from worker.reconciler import find_unpublished, mark_published, reconcile
 from worker.runner import Outcome, run_job
