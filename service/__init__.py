@@ -24,11 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     from .openapi import AxonOpenAPI
     from .queue import celery_init_app
     from .settings import Settings
-    from .api import datasets, health, jobs, models
-    from .api import events  # Adds GET /v1/jobs/{job_id}/events to the jobs blueprint.
-    from .api import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
-    from .api import network_view, playground  # noqa: F401  Add /network, /playground, /from-playground.
-    from .api import dashboard
+    from .api import boundary, dashboard, datasets, events, health, jobs, models, network_view, playground
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .disk import init_disk
@@ -63,7 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     init_rate_limit(app, settings)
     init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
-    for module in (datasets, jobs, models, health):
+    for module in (datasets, jobs, events, boundary, network_view, playground, models, health):
         app.register_api(module.blueprint)
     app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)

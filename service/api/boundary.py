@@ -32,7 +32,8 @@ from mlp.state import prepare_data
 from ..database import get_session
 from ..errors import Conflict, problem_docs
 from ..http import JSON, current_settings
-from .jobs import blueprint, find_job
+from . import resource_blueprint
+from .jobs import find_job
 from ..lru import LRUCache
 from ..tables import Checkpoint, Dataset, Job
 from ..plane import Plane, input_plane
@@ -42,6 +43,8 @@ from ..storage import decode_arrays, training_targets
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.
+blueprint = resource_blueprint("boundary", __name__, "/v1/jobs", tag="jobs")
+
 MAX_POINTS = 300
 DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
 # At most about 0.5 MB of JSON each (200x200), so 16 MB per process at worst; enough for the

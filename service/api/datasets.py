@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 from flask import request
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
@@ -14,7 +13,8 @@ from mlp import DataError, infer_task
 from mlp.data import EncodedTargets, encode_targets
 from mlp.playground_data import generate
 
-from ..auth import SECURITY, current_tenant
+from . import resource_blueprint
+from ..auth import current_tenant
 from ..database import get_session
 from ..errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from ..http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
@@ -28,8 +28,7 @@ from ..schemas import (
 )
 from ..storage import ClassLabels, encode_arrays, encode_labels
 
-blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("datasets", __name__, "/v1/datasets")
 
 # Where each kind of dataset error points, per way of sending a dataset.
 JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/targets"}}

@@ -1,4 +1,4 @@
-"""GET /v1/jobs/{job_id}/events: a job's epochs as server-sent events, on the jobs blueprint.
+"""GET /v1/jobs/{job_id}/events: a job's epochs as server-sent events.
 
 The stream polls the database with a fresh short session each time, so it never holds a
 transaction open; the generator takes the app and ids explicitly and needs no request context.
@@ -20,10 +20,13 @@ from flask import Flask, Response, current_app, request
 from sqlalchemy import select
 
 from ..errors import ApiError, InvalidRequest, problem_docs
-from .jobs import blueprint, find_job
+from . import resource_blueprint
+from .jobs import find_job
 from ..tables import EpochMetric, FINISHED_STATUSES, Job
 from ..openapi import LAST_EVENT_ID_PATTERN
 from ..schemas import JobPath, MetricsQuery
+
+blueprint = resource_blueprint("events", __name__, "/v1/jobs", tag="jobs")
 
 EVENT_STREAM = "text/event-stream"
 POLL_SECONDS = 0.25

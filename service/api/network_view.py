@@ -32,7 +32,8 @@ from .boundary import validation_rows
 from ..database import get_session
 from ..errors import Conflict, InvalidRequest, problem_docs
 from ..http import JSON
-from .jobs import blueprint, find_job
+from . import resource_blueprint
+from .jobs import find_job
 from ..lru import LRUCache
 from ..tables import Dataset, Job
 from ..plane import Plane as InputPlane, input_plane
@@ -43,6 +44,8 @@ DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
 # The page draws every weight and runs the network over the plane itself: past this many
 # parameters the answer passes a megabyte and the page's pass a second, and a picture of so many
 # links says little. With 32 answers cached, at most about 30 MB per process.
+blueprint = resource_blueprint("network_view", __name__, "/v1/jobs", tag="jobs")
+
 MAX_VIEW_PARAMETERS = 100_000
 MAX_GRID_CELLS = 1_000_000  # grids=true: neurons x resolution^2, about 7 MB of JSON.
 DECIMALS = 3  # A heatmap cell needs no more, and it keeps a network's answer small.
