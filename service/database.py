@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, g
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from .app_state import app_state
 from .errors import database_unavailable_problem, first_line, problem_response
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,7 @@ class UTCDateTime(TypeDecorator):
 
 
 
-def init_db(app: Flask, settings: Settings) -> None:
-    engine = make_engine(settings.resolved_database_url)
-    app.extensions["axon.engine"] = engine
-    app.extensions["axon.sessions"] = make_session_factory(engine)
-
+def init_db(app: Flask) -> None:
     @app.teardown_appcontext
     def _close_session(_error):
         # Normally closed already (close_request_session); this catches a request that ended
@@ -116,7 +112,7 @@ def close_request_session(response: Response) -> Response:
 
 def session_factory() -> sessionmaker:
     """Sessions for the current app, for code that manages its own transactions (the worker)."""
-    return current_app.extensions["axon.sessions"]
+    return app_state().sessions
 
 
 def get_session() -> Session:

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from flask_openapi3 import OpenAPI
 
+from .app_state import app_state
 from .settings import Settings
 
 # waitress's max_request_header_size, which service.commands.http_server leaves at its default: a request line
@@ -58,7 +59,7 @@ class AxonOpenAPI(OpenAPI):
 
     def generate_spec_json(self) -> None:
         super().generate_spec_json()
-        finish_document(self.spec_json, self.extensions["axon.settings"])
+        finish_document(self.spec_json, app_state(self).settings)
 
 
 def finish_document(document: dict, settings: Settings) -> None:

@@ -29,12 +29,12 @@ from mlp.data import encode_targets, split_indices
 from mlp.spec import Task
 from mlp.state import prepare_data
 
+from ..app_state import app_state
 from ..database import get_session
 from ..errors import Conflict, problem_docs
 from ..http import JSON, current_settings
 from . import resource_blueprint
 from .jobs import find_job
-from ..lru import LRUCache
 from ..tables import Checkpoint, Dataset, Job
 from ..plane import Plane, input_plane
 from ..predict import load_model
@@ -94,7 +94,7 @@ def cached_boundary(job: Job, resolution: int) -> str:
     """The JSON answer for ``job`` at ``resolution``, computed once per set of weights it is drawn from."""
     if job.dataset_id is None:  # Checked first: a deleted dataset's points must not live on in the cache.
         raise dataset_deleted()
-    answers = boundary_cache()
+    answers = app_state().boundary_cache
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution))
     if text is None:
@@ -103,15 +103,6 @@ def cached_boundary(job: Job, resolution: int) -> str:
         # Under the weights actually drawn, which may be a checkpoint newer than current_weights saw.
         answers.put((job.id, boundary.source, boundary.epoch, resolution), text)
     return text
-
-
-def boundary_cache() -> LRUCache:
-    """The current app's cache of answers (JSON text) by (job_id, source, epoch, resolution)."""
-    extensions = current_app.extensions
-    if "axon.boundary_cache" not in extensions:
-        # Made on first use; setdefault keeps two first requests at once on the same cache.
-        extensions.setdefault("axon.boundary_cache", LRUCache(CACHE_SIZE))
-    return extensions["axon.boundary_cache"]
 
 
 def current_weights(job: Job) -> tuple[str | None, int | None]:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-from flask import Response, current_app
+from flask import Response
 from pydantic import BaseModel, Field
 
 from mlp.activity import layer_outputs
@@ -29,12 +29,12 @@ from mlp.spec import Task
 
 from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
 from .boundary import validation_rows
+from ..app_state import app_state
 from ..database import get_session
 from ..errors import Conflict, InvalidRequest, problem_docs
 from ..http import JSON
 from . import resource_blueprint
 from .jobs import find_job
-from ..lru import LRUCache
 from ..tables import Dataset, Job
 from ..plane import Plane as InputPlane, input_plane
 from ..schemas import JobPath, Label
@@ -115,10 +115,7 @@ def get_network(path: JobPath, query: NetworkQuery):
 def cached_network(job: Job, resolution: int, with_grids: bool) -> str:
     if job.dataset_id is None:
         raise dataset_deleted()
-    extensions = current_app.extensions
-    if "axon.network_cache" not in extensions:
-        extensions.setdefault("axon.network_cache", LRUCache(CACHE_SIZE))
-    answers = extensions["axon.network_cache"]
+    answers = app_state().network_cache
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution, with_grids))
     if text is None:

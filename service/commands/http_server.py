@@ -25,6 +25,8 @@ from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 from waitress.wasyncore import ExitNow
 
+from service.app_state import app_state
+
 # Connections one process keeps at once, slow ones included; more wait in the kernel's backlog.
 # Each idle one costs a socket and a few KiB, so this is set far above the threads.
 CONNECTION_LIMIT = 2000
@@ -79,7 +81,7 @@ def close_slow_heads(server, now: float) -> None:
 
 def make_server(app, sock: socket.socket, threads: int):
     """waitress serving ``app`` on the listening ``sock``, with Axon's channel and head deadline."""
-    settings = app.extensions["axon.settings"]
+    settings = app_state(app).settings
     server = create_server(app, sockets=[sock], **waitress_options(settings.max_body_bytes, threads))
     server.channel_class = ProblemChannel
     idle_cleanup = server.maintenance

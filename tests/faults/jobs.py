@@ -14,6 +14,7 @@ from sqlalchemy import select, text, update
 
 import mlp
 from mlp.playground_data import GeneratorSpec, generate
+from service.app_state import app_state
 from service.database import utcnow
 from service.tables import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
@@ -27,7 +28,7 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 def engine_of(api_app):
-    return api_app.extensions["axon.engine"]
+    return app_state(api_app).engine
 
 
 def job_row(api_app, job_id: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.app_state import app_state
 from service.database import utcnow
 from service.tables import LOCAL_TENANT, Job, TrainedModel
 
@@ -10,7 +11,7 @@ SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batc
 
 def add_rows(app, *rows):
     """Commit ``rows`` the way the worker would, outside any request."""
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.add_all(rows)
         session.commit()
     return rows
@@ -54,4 +55,4 @@ def insert_model(app, result) -> TrainedModel:
 
 def auth_headers(app) -> dict[str, str]:
     """The Authorization header of the app's test API key (see conftest's KeyedClient)."""
-    return {"Authorization": f"Bearer {app.extensions['axon.test_key']}"}
+    return {"Authorization": f"Bearer {app.config['AXON_TEST_KEY']}"}

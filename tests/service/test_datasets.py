@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 
+from service.app_state import app_state
 from service.tables import Dataset, Job
 from service.storage import decode_arrays
 
@@ -16,7 +17,7 @@ FEATURES = [[0.0, 1.0], [1.0, 0.5], [2.0, 0.0], [3.0, 1.5]]
 
 
 def stored(app, dataset_id):
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         row = session.get(Dataset, dataset_id)
         return row, *decode_arrays(row.data)
 
@@ -244,5 +245,5 @@ def test_delete_after_the_job_finished_keeps_the_job(client, app):
     assert client.post(f"/v1/jobs/{job['id']}/cancel").get_json()["status"] == "cancelled"
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     assert client.get(f"/v1/jobs/{job['id']}").get_json()["dataset_id"] is None
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         assert session.get(Job, job["id"]) is not None
