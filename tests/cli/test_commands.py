@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 from click.testing import CliRunner
 
-import axon.cli
+import service.commands.serving
 from axon.cli import cli
 from service.database import Base
 from service.tables import Job  # noqa: F401  (registers the tables on Base.metadata)
@@ -134,7 +134,7 @@ def exec_calls(monkeypatch):
         calls.append(list(argv))
         calls.envs.append(env)
 
-    monkeypatch.setattr(axon.cli, "exec_argv", record)
+    monkeypatch.setattr(service.commands.serving, "exec_argv", record)
     return calls
 
 
@@ -153,7 +153,7 @@ class RecordedSupervisor:
 
 def test_api_runs_its_processes_on_one_inherited_socket(axon_env, monkeypatch):
     RecordedSupervisor.runs = []
-    monkeypatch.setattr(axon.cli, "Supervisor", RecordedSupervisor)
+    monkeypatch.setattr(service.commands.serving, "Supervisor", RecordedSupervisor)
     result = invoke("api", "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "3", "--threads", "12", "--grace", "4")
     assert result.exit_code == 0, result.output
     [run] = RecordedSupervisor.runs
