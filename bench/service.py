@@ -44,9 +44,9 @@ from threadpoolctl import threadpool_limits
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mlp  # noqa: E402
-from axon.serve import APP_FACTORY  # noqa: E402
+from service.commands.supervisor import APP_FACTORY  # noqa: E402
 from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
-from service.models import LOCAL_TENANT, Job  # noqa: E402
+from service.tables import LOCAL_TENANT, Job  # noqa: E402
 from service_predict import CLIENTS, in_process_cpu, predict_measures  # noqa: E402
 from service_processes import (API_HEADERS, REPO, bench_api_key, bench_database, celery_worker,  # noqa: E402
                                embedded, gunicorn)

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 
 import migrations
-from axon.serve import APP_FACTORY, gunicorn_control_socket
+from service.commands.supervisor import APP_FACTORY, gunicorn_control_socket
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -121,7 +121,7 @@ def bench_api_key(database_url: str) -> None:
     from sqlalchemy import create_engine
 
     from service.auth import create_key
-    from service.models import LOCAL_TENANT
+    from service.tables import LOCAL_TENANT
 
     engine = create_engine(database_url)
     try:
@@ -158,8 +158,8 @@ def insert_trained_model(database_url: str, model) -> str:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from service.db import utcnow
-    from service.models import LOCAL_TENANT, Job, TrainedModel
+    from service.database import utcnow
+    from service.tables import LOCAL_TENANT, Job, TrainedModel
 
     engine = create_engine(database_url)
     try:

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import pool
 
-from service.db import Base, make_engine
-from service import models  # noqa: F401  (registers the tables on Base.metadata)
+from service.database import Base, make_engine
+from service import tables  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

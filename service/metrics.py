@@ -16,7 +16,7 @@ import os
 from typing import Iterable, Iterator
 
 import redis
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -24,10 +24,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from .db import utcnow
-from .models import JOB_STATUSES, Job
+from .app_state import app_state
+from .database import utcnow
+from .tables import JOB_STATUSES, Job
 from .queue import TRAINING_QUEUE
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,10 @@ def process_metrics() -> CollectorRegistry:
 
 def metrics_view() -> Response:
     """The Prometheus text exposition of every Axon series (not an /v1 operation: not in the API document)."""
-    collector = current_app.extensions["axon.job_collector"]
+    collector = app_state().job_collector
     return Response(generate_latest(Scrape(process_metrics(), collector)), mimetype=None,
                     content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
-def init_metrics(app: Flask, settings: Settings) -> None:
-    app.extensions["axon.job_collector"] = JobCollector(app.extensions["axon.engine"], settings.resolved_broker_url)
+def init_metrics(app: Flask) -> None:
     app.add_url_rule("/metrics", "metrics", metrics_view)

@@ -22,9 +22,10 @@ from typing import Any, Iterator
 
 from flask_openapi3 import OpenAPI
 
+from .app_state import app_state
 from .settings import Settings
 
-# waitress's max_request_header_size, which axon.http_server leaves at its default: a request line
+# waitress's max_request_header_size, which service.commands.http_server leaves at its default: a request line
 # and headers longer than this together are refused by the server itself, before the app.
 MAX_REQUEST_HEAD_BYTES = 262_144
 
@@ -83,7 +84,7 @@ class AxonOpenAPI(OpenAPI):
 
     def generate_spec_json(self) -> None:
         super().generate_spec_json()
-        finish_document(self.spec_json, self.extensions["axon.settings"])
+        finish_document(self.spec_json, app_state(self).settings)
 
 
 def finish_document(document: dict, settings: Settings) -> None:

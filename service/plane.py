@@ -1,7 +1,7 @@
 """The input plane the dashboard's heatmaps span, for the boundary and the network view alike.
 
 A dataset of two features spans the plane of those two. A dataset of the playground's features
-(x1, x2, their squares, their product, their sines: mlp.datasets.FEATURES) spans the plane of the
+(x1, x2, their squares, their product, their sines: mlp.playground_data.FEATURES) spans the plane of the
 x1 and x2 they are computed from, whichever of them it holds: each grid point's features are
 computed from its (x1, x2). Any other dataset has no plane.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlp.datasets import FEATURES
+from mlp.playground_data import FEATURES
 
 # The grid reaches this share of each feature's range beyond the data, so edge points sit inside.
 MARGIN = 0.05

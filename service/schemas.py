@@ -15,11 +15,11 @@ from pydantic import (
     StrictStr, ValidationInfo, field_validator,
 )
 
-from mlp.datasets import GeneratorSpec
+from mlp.playground_data import GeneratorSpec
 from mlp.footprint import Footprint
 from mlp.spec import NetworkSpec, Task
 
-from .models import JOB_STATUSES
+from .tables import JOB_STATUSES
 from .paging import CURSOR_PATTERN
 
 INT64_RANGE = range(-(2**63), 2**63)

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
-from service.db import utcnow
-from service.models import Job
+from service.database import utcnow
+from service.tables import Job
 
 jobs = Job.__table__
 

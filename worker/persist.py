@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from mlp import CheckpointHandle, FitResult
-from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job, TrainedModel, new_id
+from service.database import utcnow
+from service.tables import Checkpoint, EpochMetric, Job, TrainedModel, new_id
 
 from .checkpointing import CheckpointCadence, reclaim_checkpoint_space
 from .claim import Claim

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from service.db import utcnow
-from service.models import Job
+from service.app_state import app_state
+from service.database import utcnow
+from service.tables import Job
 from service.queue import publish_job
 from service.settings import Settings
 
@@ -135,10 +135,10 @@ def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publ
     now : the time to judge staleness by (default: the clock).
     publish : sends a job id to the training queue (default: the app's Celery).
     """
-    settings: Settings = current_app.extensions["axon.settings"]
+    settings: Settings = app_state().settings
     now = now or utcnow()
     result = Reconciliation()
-    with current_app.extensions["axon.engine"].connect() as connection:
+    with app_state().engine.connect() as connection:
         result.cancelled = cancel_abandoned(connection, now, settings)
         candidates = find_unpublished(connection, now, settings)
         won = mark_published(connection, candidates, now, settings) if candidates else []

@@ -22,7 +22,7 @@ from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from service.db import utcnow
+from service.database import utcnow
 
 from .claim import Claim
 from .persist import checkpoints, fenced, jobs

@@ -12,15 +12,15 @@ from enum import StrEnum
 from functools import partial
 
 import numpy as np
-from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
+from service.app_state import app_state
 from service.logs import job_context
-from service.models import Checkpoint, Dataset, Job
+from service.tables import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
@@ -96,8 +96,8 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
     -------
     What this delivery came to; every outcome but RETRY has been written, or needs no write.
     """
-    settings: Settings = current_app.extensions["axon.settings"]
-    engine = current_app.extensions["axon.engine"]
+    settings: Settings = app_state().settings
+    engine = app_state().engine
     with engine.connect() as connection:
         if worker_stopping():
             return leave_for_another(connection, job_id)

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, text, update
 
 import mlp
-from mlp.datasets import GeneratorSpec, generate
-from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job, TrainedModel
+from mlp.playground_data import GeneratorSpec, generate
+from service.app_state import app_state
+from service.database import utcnow
+from service.tables import Checkpoint, EpochMetric, Job, TrainedModel
 from tests.integration.test_training import SPEC, SPIRAL
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 def engine_of(api_app):
-    return api_app.extensions["axon.engine"]
+    return app_state(api_app).engine
 
 
 def job_row(api_app, job_id: str):

@@ -23,9 +23,10 @@ import pytest
 import redis
 from werkzeug.serving import make_server
 
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from tests.databases import postgres_database
 
 REDIS_URL = os.environ.get("AXON_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -147,14 +148,14 @@ def api_app(database_url, redis_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-home")
     app = create_app({"database_url": database_url, "broker_url": redis_url, "home": home})
     yield app
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
 
 
 @contextmanager
 def served(app, timeout: float = 10) -> Iterator[httpx.Client]:
     """Serve ``app`` with werkzeug on a free loopback port; yields an httpx client for it that
     sends a new API key of tenant "local" (where tests that insert rows directly put them)."""
-    key = create_key(app.extensions["axon.engine"], LOCAL_TENANT)
+    key = create_key(app_state(app).engine, LOCAL_TENANT)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="axon-test-api", daemon=True)
     thread.start()

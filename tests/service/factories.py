@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from service.db import utcnow
-from service.models import LOCAL_TENANT, Job, TrainedModel
+from service.app_state import app_state
+from service.database import utcnow
+from service.tables import LOCAL_TENANT, Job, TrainedModel
 
 SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batch_size": 32, "device": "cpu"}
 
 
 def add_rows(app, *rows):
     """Commit ``rows`` the way the worker would, outside any request."""
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.add_all(rows)
         session.commit()
     return rows
@@ -57,4 +58,4 @@ def insert_model(app, result) -> TrainedModel:
 
 def auth_headers(app) -> dict[str, str]:
     """The Authorization header of the app's test API key (see conftest's KeyedClient)."""
-    return {"Authorization": f"Bearer {app.extensions['axon.test_key']}"}
+    return {"Authorization": f"Bearer {app.config['AXON_TEST_KEY']}"}

@@ -145,7 +145,7 @@ def test_response_headers_are_documented(app):
 
 
 def test_metrics_pages_follow_by_next_after_as_by_next(make_app):
-    from service.models import EpochMetric
+    from service.tables import EpochMetric
     from .factories import add_rows
 
     app = make_app(page_size=2)
@@ -226,7 +226,7 @@ def test_every_link_names_an_operation_and_parameters_it_takes(app):
 
 def test_links_lead_where_the_server_goes(make_app, classifier):
     """Following the documented links from real answers reaches the job, its pages and its model."""
-    from service.models import EpochMetric
+    from service.tables import EpochMetric
     from .factories import add_rows
 
     app = make_app(page_size=2)

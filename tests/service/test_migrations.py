@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, inspect
 
 import migrations
-from service import models  # noqa: F401  (registers the tables)
-from service.db import Base, make_engine
+from service import tables  # noqa: F401  (registers the tables)
+from service.database import Base, make_engine
 from tests.databases import postgres_database, sqlite_database
 
 

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import update
 
-from service import create_app, events
+from service.app_state import app_state
+from service import create_app
+from service.api import events
 from service.auth import hash_key
-from service.models import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
 
 from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
 
@@ -77,7 +79,7 @@ def seeded_app(make_app, classifier):
     """
     app = make_app(auth_failure_limit="1000000/minute")
     created = spiral_dataset(app.test_client())
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(update(Dataset).where(Dataset.id == created["id"]).values(id=IDS["dataset_id"][0]))
         session.commit()
     succeeded_id, queued_id = IDS["job_id"]

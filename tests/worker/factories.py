@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 
 from mlp import NetworkSpec
-from mlp.datasets import GeneratorSpec, generate
-from service.db import utcnow
-from service.models import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
+from mlp.playground_data import GeneratorSpec, generate
+from service.database import utcnow
+from service.tables import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
 from service.storage import encode_arrays
 
 jobs, datasets = Job.__table__, Dataset.__table__

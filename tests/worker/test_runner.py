@@ -17,6 +17,7 @@ from .factories import (
     add_dataset, add_job, backdate, checkpoint_epoch, count_jobs, epoch_metrics, job_row, job_spec, metric_records,
     model_rows, set_job, spiral_arrays, without_seconds,
 )
+from service.app_state import app_state
 
 
 def weights(model_row) -> bytes:
@@ -93,7 +94,7 @@ def test_two_racing_claims_have_one_winner_and_the_loser_writes_nothing(engine, 
 @pytest.mark.parametrize("takeover", ["before_epoch_3", "after_last_epoch"])
 def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(make_app, hook_epochs, takeover):
     app = make_app(checkpoint_seconds=0)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
     successor = {}
 
@@ -122,7 +123,7 @@ def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(make_app, hook_
 def test_resume_after_a_crash_ends_identical_to_an_uninterrupted_run(make_app, hook_epochs, clock):
     # Checkpoints every 2.5 fake seconds at one second per epoch: after epochs 3 and 6 (and 8).
     app = make_app(checkpoint_seconds=2.5, lease_seconds=60)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     dataset_id = add_dataset(engine)
     uninterrupted_id = add_job(engine, dataset_id)
     crashing_id = add_job(engine, dataset_id)
@@ -196,7 +197,7 @@ def test_a_crash_between_the_last_epoch_and_the_model_finishes_without_training_
 ])
 def test_checkpoint_cadence_honours_checkpoint_seconds(make_app, hook_epochs, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
     stored_after_epoch = []
 
@@ -238,7 +239,7 @@ def test_divergence_fails_the_job_with_the_epoch(engine):
 
 def test_divergence_keeps_the_last_finite_checkpoint(make_app, hook_epochs):
     app = make_app(checkpoint_seconds=0)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
 
     def diverge_in_epoch_4(record):
@@ -261,7 +262,7 @@ def test_divergence_keeps_the_last_finite_checkpoint(make_app, hook_epochs):
 ])
 def test_a_spec_that_cannot_train_fails_as_invalid(make_app, spec_overrides, settings, fragment):
     app = make_app(**settings)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine), spec=job_spec(**spec_overrides))
 
     with app.app_context():
@@ -285,7 +286,7 @@ def test_a_job_whose_dataset_is_gone_fails_as_invalid(engine):
 
 def test_a_job_out_of_attempts_fails_instead_of_training(make_app):
     app = make_app(max_attempts=3, lease_seconds=60)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine), status="running", attempts=3, epoch=4)
     backdate(engine, job_id, "heartbeat_at", 61)
 
@@ -301,7 +302,7 @@ def test_a_job_out_of_attempts_fails_instead_of_training(make_app):
 def test_a_job_past_its_run_time_is_checkpointed_and_failed_not_retried(make_app, hook_epochs, clock):
     """Fault 8: each epoch takes 1 s on the fake clock and the limit is 2.5 s, so epoch 3 is the last."""
     app = make_app(max_run_seconds=2.5, checkpoint_seconds=100)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
 
     def tick(record):
@@ -338,7 +339,7 @@ class CostlyCheckpoint:
 ])
 def test_a_costly_checkpoint_spaces_out_the_next_ones(make_app, monkeypatch, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds, checkpoint_share=0.2)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine, n_samples=40), spec=job_spec(epochs=30))
     written = []
     real_fit = mlp.fit

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from .db import Base, UTCDateTime, utcnow
+from .database import Base, UTCDateTime, utcnow
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
 ACTIVE_STATUSES = ("queued", "running", "cancelling")

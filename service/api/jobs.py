@@ -7,7 +7,6 @@ status changes the worker also makes are conditional updates, so neither side ca
 
 from __future__ import annotations
 
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,22 +14,21 @@ from sqlalchemy.exc import IntegrityError
 from mlp import DataShape, NetworkSpec, bind_spec
 from mlp.footprint import Footprint, estimate_footprint
 
-from .auth import SECURITY, current_tenant
-from .database import get_session
-from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
-from .http import JSON, body_docs, current_settings, json_body, json_response
-from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
-from .paging import newest_first
-from .predict import predict, predict_body_docs, read_predict_request
-from .quota import ensure_room
-from .queue import publish_job
-from .schemas import (
+from . import resource_blueprint
+from ..auth import current_tenant
+from ..database import get_session, utcnow
+from ..errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
+from ..http import JSON, body_docs, current_settings, json_body, json_response
+from ..tables import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
+from ..paging import newest_first
+from ..predict import predict, predict_body_docs, read_predict_request
+from ..quota import ensure_room
+from ..queue import publish_job
+from ..schemas import (
     JobCreate, JobError, JobEstimate, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
 )
 
-blueprint = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("jobs", __name__, "/v1/jobs")
 
 # What cancel does from each status: the next status, and whether the job is finished by it.
 CANCEL_TRANSITIONS = {"queued": ("cancelled", True), "running": ("cancelling", False)}

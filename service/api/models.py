@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
 
-from .auth import SECURITY
-from .errors import problem_docs
-from .http import json_response
-from .predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
-from .schemas import ModelOut, ModelPath, PredictOut
+from . import resource_blueprint
+from ..errors import problem_docs
+from ..http import json_response
+from ..predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
+from ..schemas import ModelOut, ModelPath, PredictOut
 
-blueprint = APIBlueprint("models", __name__, url_prefix="/v1/models", abp_tags=[Tag(name="models")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("models", __name__, "/v1/models")
 
 WEIGHTS_DOC = {
     "description": "The engine's npz artefact: weights, spec and preprocessing (no pickle).",
