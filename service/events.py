@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from .errors import ApiError, InvalidRequest, problem_docs
 from .jobs import blueprint, find_job
-from .models import EpochMetric, FINISHED_STATUSES, Job
+from .job_states import FINISHED_STATUSES
+from .models import EpochMetric, Job
 from .openapi import LAST_EVENT_ID_PATTERN
 from .schemas import JobPath, MetricsQuery
 

@@ -19,7 +19,7 @@ from mlp.datasets import GeneratorSpec
 from mlp.footprint import Footprint
 from mlp.spec import NetworkSpec, Task
 
-from .models import JOB_STATUSES
+from .job_states import JOB_STATUSES
 from .paging import CURSOR_PATTERN
 
 INT64_RANGE = range(-(2**63), 2**63)
