@@ -5,12 +5,14 @@ through the statements built here; the CHECK constraint ``ck_jobs_status`` keeps
 
 ::
 
-    (submit) ─► queued ──claim──► running ──succeed / fail──► succeeded | failed
-                 │  ▲               │  ▲ │
-                 │  └──hand_back────┘  │ └─claim (its lease expired: a worker took over a dead one's job)
-          cancel_queued           cancel_running
-                 ▼                    ▼
-             cancelled ◄──end_cancelled / abandon── cancelling ──succeed / fail──► succeeded | failed
+                  claim                          succeed, fail
+      queued ─────────────────► running ─────────────────────► succeeded, failed
+        │   ◄─────────────────    │  ⟲ claim, once its lease expired (a dead worker's job)
+        │       hand_back         │
+        │ cancel_queued           │ cancel_running
+        ▼                         ▼                succeed, fail
+    cancelled ◄─────────────── cancelling ─────────────────────► succeeded, failed
+               end_cancelled, abandon
 
 Each move's UPDATE matches only a job in one of the move's source statuses, and only under the
 rest of its WHERE clause, which depends on who makes it (:class:`By`): so two parties racing for
@@ -42,12 +44,13 @@ class Phase(Enum):
     FINISHED = "finished"  # Final: no move leaves it; the job has its finished_at.
 
 
+# In the order the API documents them (the OpenAPI enum) and the metrics list them.
 STATUSES: dict[str, Phase] = {
     "queued": Phase.WAITING,
     "running": Phase.HELD,
-    "cancelling": Phase.HELD,  # Cancel requested; the worker ends it at its next epoch boundary.
     "succeeded": Phase.FINISHED,
     "failed": Phase.FINISHED,
+    "cancelling": Phase.HELD,  # Cancel requested; the worker ends it at its next epoch boundary.
     "cancelled": Phase.FINISHED,
 }
 QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
@@ -78,16 +81,16 @@ class Move:
 
 
 MOVES: dict[str, Move] = {
-    # name               from                          to            by
-    "claim": Move(("queued", "running"), "running", By.ANY_WORKER),  # running only once its lease expired
-    "cancel_queued": Move(("queued",), "cancelled", By.SERVICE),
-    "cancel_running": Move(("running",), "cancelling", By.SERVICE),
-    "hand_back": Move(("running",), "queued", By.LEASE_HOLDER),  # a stopping worker, or a lost connection
-    "end_cancelled": Move(("cancelling",), "cancelled", By.LEASE_HOLDER),
+    # name                 from                        to              by
+    "claim":          Move(("queued", "running"),      "running",      By.ANY_WORKER),  # running: its lease expired
+    "cancel_queued":  Move(("queued",),                "cancelled",    By.SERVICE),
+    "cancel_running": Move(("running",),               "cancelling",   By.SERVICE),
+    "hand_back":      Move(("running",),               "queued",       By.LEASE_HOLDER),  # stopping, or disconnected
+    "end_cancelled":  Move(("cancelling",),            "cancelled",    By.LEASE_HOLDER),
     # From cancelling too: a cancel that lands after the last epoch comes too late to stop anything.
-    "succeed": Move(("running", "cancelling"), "succeeded", By.LEASE_HOLDER),
-    "fail": Move(("running", "cancelling"), "failed", By.LEASE_HOLDER),
-    "abandon": Move(("cancelling",), "cancelled", By.RECONCILER),  # its worker died before it noticed
+    "succeed":        Move(("running", "cancelling"),  "succeeded",    By.LEASE_HOLDER),
+    "fail":           Move(("running", "cancelling"),  "failed",       By.LEASE_HOLDER),
+    "abandon":        Move(("cancelling",),            "cancelled",    By.RECONCILER),  # its worker died first
 }
 # Every (from, to) pair some move makes; any other pair cannot happen.
 ALLOWED = frozenset((source, move.target) for move in MOVES.values() for source in move.sources)

@@ -198,11 +198,11 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     # Not "job ... attempt ...": the fault tests count those lines as attempts.
     log.info("job %s: %d checkpoints took %.3f s of %.3f s training in this attempt", claim.job_id,
              cadence.written, cadence.spent_seconds, attempt_seconds)
-    return conclude(connection, claim, writer.stop_cause, result, train_seconds, settings)
+    return write_outcome(connection, claim, writer.stop_cause, result, train_seconds, settings)
 
 
-def conclude(connection: Connection, claim: Claim, cause: StopCause | None, result: mlp.FitResult,
-             train_seconds: float, settings: Settings) -> Outcome:
+def write_outcome(connection: Connection, claim: Claim, cause: StopCause | None, result: mlp.FitResult,
+                  train_seconds: float, settings: Settings) -> Outcome:
     """Write how training ended, given why the epoch callback stopped it (None: the fit ran to its
     own end), and return this delivery's outcome; a write the lease no longer allows is LEASE_LOST."""
     match cause:

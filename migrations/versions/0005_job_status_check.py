@@ -16,7 +16,7 @@ down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-STATUSES = ('queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled')
+STATUSES = ('queued', 'running', 'succeeded', 'failed', 'cancelling', 'cancelled')
 
 
 def upgrade() -> None:
