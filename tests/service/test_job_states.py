@@ -1,6 +1,7 @@
 """The job state machine's table walked on SQLite and PostgreSQL, migrated as in production: every
-move performs from each of its source statuses and is refused from every other one, each through
-the very UPDATE the service or the worker runs; the CHECK constraint refuses a status outside the table."""
+move performs from each of its source statuses and is refused from every other one, each built by
+the same job_states builder the service or the worker calls; the CHECK constraint refuses a status
+outside the table."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def add_job(engine, status: str, heartbeat_age: timedelta = timedelta(days=1), l
 
 
 def statements(name: str, job_id: str) -> list:
-    """Move ``name``'s UPDATEs on ``job_id``, each built as its maker builds it (the service's, one per status it may read)."""
+    """Move ``name``'s UPDATEs on ``job_id``, each built as its maker builds it (the service's: one
+    per status it may have read)."""
     move, now = MOVES[name], utcnow()
     if move.by is By.ANY_WORKER:
         return [job_states.claim(jobs.c.id == job_id, now, LEASE_SECONDS).values(lease_token="n" * 32)]
@@ -127,5 +129,6 @@ def test_the_table_is_closed_finished_is_final_and_every_status_is_reachable():
     assert not [pair for pair in ALLOWED if STATUSES[pair[0]] is Phase.FINISHED]
     assert {target for _, target in ALLOWED} | {"queued"} == set(STATUSES)
     # A cancel moves every active status but the one already on its way.
-    assert {status for status, phase in STATUSES.items() if phase is not Phase.FINISHED} == {*CANCEL_MOVES, "cancelling"}
+    active = {status for status, phase in STATUSES.items() if phase is not Phase.FINISHED}
+    assert active == {*CANCEL_MOVES, "cancelling"}
     assert all(MOVES[name].by is By.SERVICE and status in MOVES[name].sources for status, name in CANCEL_MOVES.items())
