@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine
 
 from .app_state import app_state
 from .database import utcnow
-from .tables import JOB_STATUSES, Job
+from .job_states import HELD_STATUSES, JOB_STATUSES
+from .tables import Job
 from .queue import TRAINING_QUEUE
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 BROKER_TIMEOUT = 0.5
 # kombu's Redis transport keeps messages with priority p > 0 in the list "<queue>\x06\x16<p>".
 REDIS_PRIORITY_SEPARATOR, REDIS_PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
-HEARTBEAT_STATUSES = ("running", "cancelling")
-
 PREDICT_SECONDS = Histogram(
     "axon_predict_seconds", "Time to predict: model lookup (and load on a cache miss) and the forward pass.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
@@ -65,7 +64,7 @@ class JobCollector:
             with self.engine.connect() as connection:
                 counts = dict(connection.execute(select(Job.status, func.count()).group_by(Job.status)).all())
                 heartbeats = connection.execute(
-                    select(Job.heartbeat_at).where(Job.status.in_(HEARTBEAT_STATUSES))).scalars().all()
+                    select(Job.heartbeat_at).where(Job.status.in_(HELD_STATUSES))).scalars().all()
         except Exception as error:  # Any driver error means the same here: no database numbers.
             log.warning("metrics: the database did not answer: %s", error)
             up.add_metric([], 0)

@@ -19,7 +19,7 @@ from mlp.playground_data import GeneratorSpec
 from mlp.footprint import Footprint
 from mlp.spec import NetworkSpec, Task
 
-from .tables import JOB_STATUSES
+from .job_states import JOB_STATUSES
 from .paging import CURSOR_PATTERN
 
 INT64_RANGE = range(-(2**63), 2**63)

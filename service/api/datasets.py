@@ -19,7 +19,8 @@ from ..database import get_session
 from ..errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
 from ..http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
 from ..json_upload import ArraysBody, read_arrays_body
-from ..tables import ACTIVE_STATUSES, Dataset, Job
+from ..job_states import ACTIVE_STATUSES
+from ..tables import Dataset, Job
 from ..paging import newest_first
 from ..quota import ensure_room
 from ..schemas import (

@@ -23,7 +23,8 @@ from ..app_state import app_state
 from ..errors import ApiError, InvalidRequest, problem_docs
 from . import resource_blueprint
 from .jobs import find_job
-from ..tables import EpochMetric, FINISHED_STATUSES, Job
+from ..job_states import FINISHED_STATUSES
+from ..tables import EpochMetric, Job
 from ..openapi import LAST_EVENT_ID_PATTERN
 from ..schemas import JobPath, MetricsQuery
 
