@@ -65,13 +65,13 @@ def test_the_status_check_keeps_every_row_and_refuses_a_status_outside_the_table
     command.downgrade(config, "0004")
     engine = make_engine(migrated_url)
     rows = {
-        models.Dataset: dict(id="d" * 32, tenant=models.LOCAL_TENANT, name="d", task="classification", n_samples=1,
+        tables.Dataset: dict(id="d" * 32, tenant=tables.LOCAL_TENANT, name="d", task="classification", n_samples=1,
                              n_features=1, dtype="float64", checksum="0" * 64, data=b"x", created_at=utcnow()),
-        models.Job: dict(id="j" * 32, tenant=models.LOCAL_TENANT, dataset_id="d" * 32, spec={}, status="succeeded",
+        tables.Job: dict(id="j" * 32, tenant=tables.LOCAL_TENANT, dataset_id="d" * 32, spec={}, status="succeeded",
                          epoch=1, epochs=1, attempts=1, train_seconds=0.0, created_at=utcnow()),
-        models.EpochMetric: dict(job_id="j" * 32, epoch=1, record={"epoch": 1}),
-        models.Checkpoint: dict(job_id="j" * 32, epoch=1, data=b"c", created_at=utcnow()),
-        models.TrainedModel: dict(id="m" * 32, tenant=models.LOCAL_TENANT, job_id="j" * 32, task="classification",
+        tables.EpochMetric: dict(job_id="j" * 32, epoch=1, record={"epoch": 1}),
+        tables.Checkpoint: dict(job_id="j" * 32, epoch=1, data=b"c", created_at=utcnow()),
+        tables.TrainedModel: dict(id="m" * 32, tenant=tables.LOCAL_TENANT, job_id="j" * 32, task="classification",
                                   n_features=1, spec={}, artefact=b"a", created_at=utcnow()),
     }
     try:
@@ -86,6 +86,6 @@ def test_the_status_check_keeps_every_row_and_refuses_a_status_outside_the_table
             assert counts == [1] * len(rows)
         with pytest.raises(IntegrityError, match="ck_jobs_status|CHECK constraint failed"):
             with engine.begin() as connection:
-                connection.execute(update(models.Job.__table__).values(status="paused"))
+                connection.execute(update(tables.Job.__table__).values(status="paused"))
     finally:
         engine.dispose()
