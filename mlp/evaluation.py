@@ -55,7 +55,7 @@ def classification_report(true_indices, probabilities, classes: list) -> dict:
     f1_values = np.array([0.0 if value is None else value for value in f1])
     report = {
         "task": "classification",
-        "n_samples": int(len(true_indices)),
+        "n_samples": len(true_indices),
         "classes": list(classes),
         "confusion_matrix": confusion.tolist(),
         "per_class": [
@@ -136,7 +136,7 @@ def regression_report(targets, predictions) -> dict:
     r2 = _r2(targets, errors)
     report = {
         "task": "regression",
-        "n_samples": int(len(targets)),
+        "n_samples": len(targets),
         "n_targets": int(targets.shape[1]),
         "mae": float(mae.mean()),
         "rmse": float(rmse.mean()),
