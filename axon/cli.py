@@ -1,7 +1,8 @@
 """The ``axon`` command: the server commands ``serve``, ``api``, ``worker``, ``db upgrade`` and
 ``settings`` here, and the client commands from ``axon.cli_jobs`` (``train``, ``watch``, ``jobs``,
 ``status``, ``metrics``, ``cancel``) and ``axon.cli_data`` (``datasets``, ``dataset``, ``model``,
-``predict``, ``export``), and the operator's ``keys`` (``axon.cli_keys``).
+``predict``, ``export``) and ``axon.cli_evaluation`` (``evaluate``), and the operator's ``keys``
+(``axon.cli_keys``).
 
 The server commands read their configuration from the ``AXON_*`` environment variables (see
 ``service.settings``); the client commands talk to a server at ``--url``/``AXON_URL`` through
@@ -22,6 +23,7 @@ from typing import Sequence
 import click
 
 from axon.cli_data import DATA_COMMANDS
+from axon.cli_evaluation import evaluate
 from axon.cli_jobs import JOB_COMMANDS
 from axon.cli_keys import keys
 from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_commands, celery_argv,
@@ -277,7 +279,7 @@ def show_settings(markdown: bool) -> None:
 
 # ---- client commands: one module per resource, each only needs axon.Client --------------------
 
-for command in (*JOB_COMMANDS, *DATA_COMMANDS):
+for command in (*JOB_COMMANDS, *DATA_COMMANDS, evaluate):
     cli.add_command(command)
 cli.add_command(keys)
 
