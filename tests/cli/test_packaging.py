@@ -21,7 +21,7 @@ SERVER_PACKAGES = ("flask", "flask_openapi3", "celery", "kombu", "sqlalchemy", "
                    "gunicorn", "redis", "limits", "pyarrow", "onnx", "werkzeug", "pydantic_settings")
 # The client side of the axon package: axon.Client and the client commands of the axon command.
 CLIENT_MODULES = ("axon/__init__.py", "axon/client.py", "axon/cli.py", "axon/cli_common.py", "axon/cli_jobs.py",
-                  "axon/cli_data.py", "axon/progress.py")
+                  "axon/cli_data.py", "axon/cli_evaluation.py", "axon/progress.py")
 
 
 def declared(requirements: list[str]) -> set[str]:
