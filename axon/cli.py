@@ -129,8 +129,8 @@ def masked(url: str) -> str:
 
 
 def database_notice(settings) -> str:
-    """``database: URL``, the line each server command prints at start; with the default SQLite, where
-    a relative AXON_HOME (the default ``.axon``) was resolved from."""
+    """``database: URL``, the line each server command prints at start; with the default SQLite and a
+    relative AXON_HOME, where it was resolved from (the default is absolute)."""
     notice = f"database: {masked(settings.resolved_database_url)}"
     if settings.database_url is None and not settings.home.is_absolute():
         notice += f" (AXON_HOME={settings.home}, relative to the current folder {Path.cwd()})"

@@ -24,8 +24,8 @@ def database_engine(must_exist: bool = False):
     sqlite_file = settings.home / "axon.db"
     if must_exist and settings.database_url is None and not sqlite_file.exists():
         raise click.ClickException(
-            f"no Axon database at {sqlite_file.absolute()}. Run this where `axon serve` runs (it prints its "
-            "database at start), or set AXON_HOME to that folder (or AXON_DATABASE_URL).")
+            f"no Axon database at {sqlite_file.absolute()}. Set AXON_HOME to the folder `axon serve` printed "
+            "at start, or AXON_DATABASE_URL to its database.")
     upgrade_database(settings)
     return make_engine(settings.resolved_database_url)
 

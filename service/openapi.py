@@ -8,6 +8,9 @@ with what the models cannot say.
 - The response headers: ``X-Request-ID`` on every answer the app gives, ``Location`` on what a
   POST creates, ``Retry-After`` on 429 (and on a 503 when there is a wait to say),
   ``WWW-Authenticate`` on 401.
+- Links (OpenAPI 3 ``links``) from what an answer names to the operations that take it (a created
+  job's id to its status, metrics, events and cancel; a metrics page's ``next_after`` to the next
+  page), so a generated client or a docs page can follow them without reading prose.
 
 flask-openapi3 builds the document once per app, on first use; :class:`AxonOpenAPI` finishes
 that dict, which is the app's own copy, so apps with other settings never share one.
@@ -49,6 +52,28 @@ HEADER_PARAMETERS = {("/v1/jobs/{job_id}/events", "get"): [{
     "description": "The id of the last event received (an epoch): the stream resumes after it. Sent by an "
                    "EventSource when it reconnects; it wins over `after`. Empty means from the start.",
     "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}]}
+# (path, method, status) -> {link name: (target path, target method, {parameter: runtime expression})}.
+# Targets are named by path and method; their operationId is looked up, so renaming one breaks nothing.
+_JOB_ID = {"job_id": "$response.body#/id"}
+_JOB_LINKS = {"GetJob": ("/v1/jobs/{job_id}", "get", _JOB_ID),
+              "ListMetrics": ("/v1/jobs/{job_id}/metrics", "get", _JOB_ID),
+              "StreamEvents": ("/v1/jobs/{job_id}/events", "get", _JOB_ID),
+              "CancelJob": ("/v1/jobs/{job_id}/cancel", "post", _JOB_ID)}
+LINKS = {
+    ("/v1/datasets", "post", "201"): {"GetDataset": ("/v1/datasets/{dataset_id}", "get",
+                                                     {"dataset_id": "$response.body#/id"})},
+    ("/v1/jobs", "post", "202"): _JOB_LINKS,
+    ("/v1/jobs/from-playground", "post", "202"): _JOB_LINKS,
+    ("/v1/jobs/{job_id}", "get", "200"): {
+        "GetModel": ("/v1/models/{model_id}", "get", {"model_id": "$response.body#/model_id"}),
+        "PredictWithModel": ("/v1/models/{model_id}/predict", "post", {"model_id": "$response.body#/model_id"})},
+    ("/v1/jobs/{job_id}/metrics", "get", "200"): {
+        "NextPage": ("/v1/jobs/{job_id}/metrics", "get",
+                     {"job_id": "$request.path.job_id", "after": "$response.body#/next_after"})},
+    ("/v1/datasets", "get", "200"): {"NextPage": ("/v1/datasets", "get", {"cursor": "$response.body#/next_cursor"})},
+    ("/v1/jobs", "get", "200"): {"NextPage": ("/v1/jobs", "get", {"cursor": "$response.body#/next_cursor",
+                                                                  "status": "$request.query.status"})},
+}
 LOCATION_HEADER = {"Location": {"description": "Path of the resource created.", "required": True,
                                 "schema": {"type": "string"}}}
 
@@ -81,6 +106,14 @@ def finish_document(document: dict, settings: Settings) -> None:
         if (path, method, status) in CREATES:
             headers.update(LOCATION_HEADER)
         response["headers"] = {**headers, **response.get("headers", {})}
+        links = LINKS.get((path, method, status))
+        if links:
+            response["links"] = {name: _link(document, *target) for name, target in links.items()}
+
+
+def _link(document: dict, path: str, method: str, parameters: dict[str, str]) -> dict:
+    """An OpenAPI link to the operation at ``path``/``method``, by its operationId."""
+    return {"operationId": document["paths"][path][method]["operationId"], "parameters": parameters}
 
 
 def describe_limits(description: str, settings: Settings) -> str:

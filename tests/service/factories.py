@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from service.db import utcnow
 from service.models import LOCAL_TENANT, Job, TrainedModel
 
@@ -44,8 +46,9 @@ def insert_job(app, dataset_id: str | None, status: str, **fields) -> Job:
 def insert_model(app, result) -> TrainedModel:
     """A succeeded job and its model, as the worker leaves them after training ``result``."""
     model = result.model
-    job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"])
-    row = TrainedModel(tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
+    model_id = uuid.uuid4().hex
+    job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"], model_id=model_id)
+    row = TrainedModel(id=model_id, tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
                        spec=model.meta["spec"], metrics=model.metrics, epoch=model.epoch,
                        last_metrics=model.last_metrics, evaluation=model.evaluation, artefact=model.to_bytes())
     add_rows(app, row)
