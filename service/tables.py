@@ -133,5 +133,7 @@ class TrainedModel(Base):
     metrics: Mapped[dict | None] = mapped_column(JSON)
     epoch: Mapped[int | None] = mapped_column(Integer)
     last_metrics: Mapped[dict | None] = mapped_column(JSON)
+    # The evaluation report training made of the weights (mlp.evaluation); null for older models.
+    evaluation: Mapped[dict | None] = mapped_column(JSON)
     artefact: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -261,7 +261,7 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
             classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
-            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
+            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
             artefact=artefact, created_at=utcnow(),
         ))
         connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))

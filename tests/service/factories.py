@@ -51,7 +51,7 @@ def insert_model(app, result) -> TrainedModel:
     job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"], model_id=model_id)
     row = TrainedModel(id=model_id, tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
                        spec=model.meta["spec"], metrics=model.metrics, epoch=model.epoch,
-                       last_metrics=model.last_metrics, artefact=model.to_bytes())
+                       last_metrics=model.last_metrics, evaluation=model.evaluation, artefact=model.to_bytes())
     add_rows(app, row)
     return row
 

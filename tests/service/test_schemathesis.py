@@ -31,10 +31,11 @@ IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c
 # A schema-valid body can still be a 422 by design, as each of these operations documents: limits
 # that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
 # cannot train on its dataset, ragged rows, a CSV without the target column or a wrong feature
-# count at predict, a text that is not a playground URL the import can take. JSON Schema cannot say these, so positive_data_acceptance takes a 422 from
+# count at predict, a text that is not a playground URL the import can take, a label the model does not know or a
+# dataset that does not fit the model at evaluate. JSON Schema cannot say these, so positive_data_acceptance takes a 422 from
 # these operations only; everywhere else a 422 on valid data is still a failure.
 SEMANTIC_422 = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict", "POST /v1/models/{model_id}/predict",
-                "POST /v1/jobs/from-playground"]
+                "POST /v1/jobs/from-playground", "POST /v1/models/{model_id}/evaluate"]
 # The key seeded_app stores; Schemathesis sends it where the document's security scheme says,
 # and leaves it out or spoils it in negative cases, expecting a 401.
 API_KEY = "axon_schemathesis-fixed-test-key-0000000000000000000"
@@ -90,7 +91,7 @@ def seeded_app(make_app, classifier):
     add_rows(app, ApiKey(tenant=LOCAL_TENANT, key_hash=hash_key(API_KEY), prefix=API_KEY[:12]))
     add_rows(app, TrainedModel(id=IDS["model_id"][0], tenant=LOCAL_TENANT, job_id=succeeded_id, task=model.task,
                                n_features=model.n_features, classes=model.classes, spec=model.meta["spec"],
-                               metrics=model.metrics, artefact=model.to_bytes()),
+                               metrics=model.metrics, evaluation=model.evaluation, artefact=model.to_bytes()),
              *(EpochMetric(job_id=succeeded_id, epoch=epoch, record={"epoch": epoch, "loss": 1.0 / epoch})
                for epoch in range(1, 4)))
     return app

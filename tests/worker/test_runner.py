@@ -375,3 +375,7 @@ def test_a_restored_model_is_stored_with_the_record_of_its_weights(engine):
     assert (model.epoch, model.metrics, model.last_metrics) == (best, records[best], records[last])
     stored = Model.from_bytes(model.artefact)
     assert (stored.epoch, stored.metrics) == (best, records[best])
+    # The evaluation report is stored with the model, of the restored weights on the validation split.
+    assert model.evaluation == stored.evaluation and model.evaluation["evaluated_on"] == "validation"
+    assert model.evaluation["accuracy"] == pytest.approx(records[best]["val_accuracy"])
+    assert sum(map(sum, model.evaluation["confusion_matrix"])) == model.evaluation["n_samples"] == 60
