@@ -87,7 +87,7 @@ def test_a_dataset_of_fewer_classes_than_the_model_lists_the_absent_class_with_n
 
 def test_a_binary_model_reports_roc_auc_and_none_on_one_class(client, app):
     import mlp
-    from mlp.datasets import GeneratorSpec, generate
+    from mlp.playground_data import GeneratorSpec, generate
 
     data = generate(GeneratorSpec(kind="circle", n_samples=200, noise=0.1, seed=4))
     result = mlp.fit(mlp.NetworkSpec.model_validate({"layers": [{"units": 8, "activation": "tanh"}], "epochs": 30,
@@ -103,7 +103,7 @@ def test_a_binary_model_reports_roc_auc_and_none_on_one_class(client, app):
 
 
 def test_evaluate_regression_rows_and_dataset(client, app, regressor):
-    from mlp.datasets import GeneratorSpec, generate
+    from mlp.playground_data import GeneratorSpec, generate
 
     model_id = insert_model(app, regressor).id
     stored = client.get(f"/v1/models/{model_id}").get_json()["evaluation"]
