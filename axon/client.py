@@ -372,6 +372,23 @@ class Client:
                           None if probabilities is None else np.asarray(probabilities, dtype=float),
                           answer.get("classes"))
 
+    def evaluate(self, model_id: str, dataset_id: str | None = None, *, inputs=None, targets=None) -> dict:
+        """The model's evaluation report on the dataset ``dataset_id``, or on labelled rows:
+        ``inputs`` (n_rows, n_features) and ``targets`` (n_rows,). ``client.model(id)["evaluation"]``
+        is the report training stored (on its validation split)."""
+        if (dataset_id is None) == (inputs is None):
+            raise ValueError("give either dataset_id or inputs (with targets)")
+        if dataset_id is not None:
+            body: dict = {"dataset_id": dataset_id}
+        else:
+            if targets is None:
+                raise ValueError("inputs need their targets")
+            rows = np.asarray(inputs, dtype=float)
+            if rows.ndim != 2:
+                raise ValueError(f"inputs must be 2-D (n_rows, n_features), got shape {rows.shape}")
+            body = {"inputs": rows.tolist(), "targets": np.asarray(targets).tolist()}
+        return self._request("POST", f"/v1/models/{model_id}/evaluate", json=body).json()
+
     def export(self, model_id: str, path: str | os.PathLike, format: str = "npz") -> Path:
         """Write the model to ``path`` and return the path: ``format="npz"``, the artefact
         (``mlp.Model.from_bytes`` loads it), or ``"onnx"``, the ONNX model (see ``axon.onnx_export``)."""

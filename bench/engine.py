@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 # Benchmark the working tree's engine, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mlp  # noqa: E402
-from mlp.datasets import GeneratorSpec, generate  # noqa: E402
+from mlp.playground_data import GeneratorSpec, generate  # noqa: E402
 
 try:
     import torch

@@ -35,7 +35,8 @@ from sqlalchemy import create_engine
 # Fuzz the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import migrations  # noqa: E402
-from axon.serve import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
+from service.app_state import app_state  # noqa: E402
+from service.commands.supervisor import API_THREADS, create_broker_tables, gunicorn_control_socket  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service_processes import REPO, free_port, started, status_of  # noqa: E402
 from tests.support.schemathesis_hooks import ACCEPTED_REFUSALS, SEMANTIC_REFUSALS  # noqa: E402
@@ -48,7 +49,8 @@ SMALL_SPEC = {"layers": [{"units": 8, "activation": "tanh"}], "epochs": 3, "batc
 
 def served_app():
     """The app gunicorn serves here (``fuzz:served_app()``): Axon's, with short event streams."""
-    from service import create_app, events
+    from service import create_app
+    from service.api import events
 
     events.STREAM_SECONDS = EVENT_STREAM_SECONDS
     return create_app()
@@ -80,7 +82,7 @@ def seed(url: str, key: str, database_url: str, broker_url: str, home: Path) -> 
         app = create_app({"database_url": database_url, "broker_url": broker_url, "home": home})
         with app.app_context():
             outcome = run_job(trained["id"])
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()
         if outcome != Outcome.SUCCEEDED:
             raise RuntimeError(f"the seed job ended {outcome}")
         model_id = client.get(f"/v1/jobs/{trained['id']}").json()["model_id"]

@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 # The working tree's engine and its test helpers, whatever the venv's editable install says.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mlp import NetworkSpec, fit  # noqa: E402
-from mlp.datasets import GeneratorSpec, generate  # noqa: E402
+from mlp.playground_data import GeneratorSpec, generate  # noqa: E402
 from tests.mlp.parity import (  # noqa: E402
     BUNDLED, Cell, axon_score, bundled_cells, fit_quietly, mean_scores, playground_cells, score,
     sklearn_initial_parameters, sklearn_score,

@@ -45,10 +45,10 @@ from sqlalchemy import create_engine, func, select
 
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from axon.serve import API_THREADS  # noqa: E402
+from service.commands.supervisor import API_THREADS  # noqa: E402
 from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
 from service.auth import create_key  # noqa: E402
-from service.models import EpochMetric, Job  # noqa: E402
+from service.tables import EpochMetric, Job  # noqa: E402
 from service_predict import BODY_BYTES, JSON_HEADERS, concurrently  # noqa: E402
 from service_processes import REPO, axon_api, bench_database, celery_worker  # noqa: E402
 

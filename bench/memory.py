@@ -56,14 +56,15 @@ def serve(port: int, home: str, with_model: bool) -> None:
 def add_many_class_model(app) -> None:
     """A trained 1,000-class model (one epoch on 2,000 rows), stored as the worker stores one."""
     from mlp import NetworkSpec, fit
-    from service.db import utcnow
-    from service.models import LOCAL_TENANT, Job, Tenant, TrainedModel
+    from service.app_state import app_state
+    from service.database import utcnow
+    from service.tables import LOCAL_TENANT, Job, Tenant, TrainedModel
 
     rng = np.random.default_rng(0)
     labels = np.arange(2 * PREDICT_CLASSES) % PREDICT_CLASSES
     spec = NetworkSpec.model_validate({"layers": [{"units": 16}], "epochs": 1, "device": "cpu", "validation_split": 0})
     model = fit(spec, rng.normal(size=(len(labels), PREDICT_FEATURES)), labels).model
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         if session.get(Tenant, LOCAL_TENANT) is None:
             session.add(Tenant(name=LOCAL_TENANT))
         job = Job(tenant=LOCAL_TENANT, dataset_id=None, spec=model.meta["spec"], status="succeeded", epochs=1,

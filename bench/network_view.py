@@ -3,7 +3,7 @@
 For a 6x8 tanh network (six hidden layers of 8) on 2-feature data at 50x50, it times both ways of
 getting every neuron's grid to the page, each the best of the repetitions:
 
-* server: service.network_view.neuron_grids (one re-entrant forward pass over the 2,500 grid
+* server: service.api.network_view.neuron_grids (one re-entrant forward pass over the 2,500 grid
   points, mlp.activity) and the JSON of the answer; the bytes that then cross the network.
 * browser: the JSON of the weights alone (what the page would fetch instead), and a batched
   forward pass over the same 2,500 points written in JavaScript, timed in the headless chromium
@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlp import NetworkSpec, fit  # noqa: E402
-from mlp.datasets import GeneratorSpec, generate  # noqa: E402
-from service.network_view import network_layers, neuron_grids  # noqa: E402
+from mlp.playground_data import GeneratorSpec, generate  # noqa: E402
+from service.api.network_view import network_layers, neuron_grids  # noqa: E402
 from service.plane import Plane  # noqa: E402
 
 FORWARD_JS = """

@@ -1,6 +1,6 @@
 """How many epochs the issue's classic playground URL needs in Axon, to choose an imported job's epochs.
 
-It imports the URL as POST /v1/jobs/from-playground would (service.playground.parse), trains the
+It imports the URL as POST /v1/jobs/from-playground would (service.playground_url.parse), trains the
 spec with mlp.fit for the import's default epochs, and prints every 20th epoch's loss and
 validation accuracy, the first epoch at 100% validation accuracy, and the seconds it took.
 A benchmark, not a test: it always exits 0.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlp import NetworkSpec, fit  # noqa: E402
-from mlp.datasets import GeneratorSpec, generate  # noqa: E402
-from service.playground import parse  # noqa: E402
+from mlp.playground_data import GeneratorSpec, generate  # noqa: E402
+from service.playground_url import parse  # noqa: E402
 
 CLASSIC = ("#activation=tanh&batchSize=10&dataset=circle&regDataset=reg-plane&learningRate=0.03"
            "&regularizationRate=0&noise=0&networkShape=4,2&seed=0.72826&showTestData=false&discretize=false"

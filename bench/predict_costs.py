@@ -20,10 +20,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlp import NetworkSpec, fit  # noqa: E402
 from report import cpu_model, load_average  # noqa: E402
+from service.app_state import app_state  # noqa: E402
 from service import create_app  # noqa: E402
 from service.auth import create_key  # noqa: E402
-from service.db import utcnow  # noqa: E402
-from service.models import LOCAL_TENANT, Job, TrainedModel, new_id  # noqa: E402
+from service.database import utcnow  # noqa: E402
+from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id  # noqa: E402
 from service_processes import bench_database  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -48,7 +49,7 @@ def add_model(app) -> str:
     job = Job(id=new_id(), tenant=LOCAL_TENANT, spec=SPEC, status="succeeded", epochs=3, epoch=3, finished_at=utcnow())
     row = TrainedModel(id=new_id(), tenant=LOCAL_TENANT, job_id=job.id, task=model.task, n_features=2,
                        classes=model.classes, spec=model.meta["spec"], metrics=None, artefact=model.to_bytes())
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.add(job)
         session.flush()
         session.add(row)
@@ -79,14 +80,14 @@ def main() -> None:
         settings = {"database_url": database_url, "broker_url": REDIS_URL, "rate_limit": "100000000/minute"}
         first = create_app(settings)
         model_id = add_model(first)
-        headers = {"Authorization": f"Bearer {create_key(first.extensions['axon.engine'], LOCAL_TENANT)}"}
-        first.extensions["axon.engine"].dispose()
+        headers = {"Authorization": f"Bearer {create_key(app_state(first).engine, LOCAL_TENANT)}"}
+        app_state(first).engine.dispose()
         rows = []
         for name, overrides, logged in VARIANTS:
             access_log.disabled = not logged
             app = create_app({**settings, **overrides})
             cpu, wall = cpu_per_predict(app, model_id, headers, options.requests)
-            app.extensions["axon.engine"].dispose()
+            app_state(app).engine.dispose()
             rows.append(f"| {name} | {cpu * 1e3:.3f} ms | {wall * 1e3:.3f} ms |")
         access_log.disabled = False
     print(f"\n## Cached single-row predict in process, {options.requests:,} requests per variant "

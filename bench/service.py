@@ -44,14 +44,15 @@ from threadpoolctl import threadpool_limits
 # Benchmark the working tree, whatever the venv's (possibly stale) editable install says.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mlp  # noqa: E402
-from axon.serve import APP_FACTORY  # noqa: E402
+from service.commands.supervisor import APP_FACTORY  # noqa: E402
 from report import cpu_model, load_average, ms, table, verdict  # noqa: E402
-from service.models import LOCAL_TENANT, Job  # noqa: E402
+from service.tables import LOCAL_TENANT, Job  # noqa: E402
 from service_predict import CLIENTS, in_process_cpu, predict_measures  # noqa: E402
 from service_processes import (API_HEADERS, REPO, bench_api_key, bench_database, celery_worker,  # noqa: E402
                                embedded, gunicorn)
 from worker.claim import claim_job  # noqa: E402
-from worker.persist import CheckpointCadence, EpochWriter, finish  # noqa: E402
+from service.job_states import by_service  # noqa: E402
+from worker.persist import CheckpointCadence, EpochWriter, mark_cancelled  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/7"
 CHECKPOINT_SECONDS = 5.0  # AXON_CHECKPOINT_SECONDS's default, for the worker and the timed callback alike.
@@ -174,7 +175,10 @@ def timed_epoch_writer(database_url: str, dataset_id: str, spec: dict, features,
                 return stop
 
             direct_fit(spec, features, labels, callback=timed)
-            finish(connection, claim, "cancelled")  # Finished, so the worker's reconciler leaves it alone.
+            # Cancelled, as the API would: finished, so the worker's reconciler leaves it alone.
+            with connection.begin():
+                connection.execute(by_service("cancel_running", job_id, "running"))
+            mark_cancelled(connection, claim, writer.train_seconds())
     finally:
         engine.dispose()
     return {"walls": np.array(walls), "cpus": np.array(cpus), "wrote_checkpoint": np.array(wrote_checkpoint)}

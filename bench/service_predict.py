@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from axon.serve import APP_FACTORY
+from service.app_state import app_state
+from service.commands.supervisor import APP_FACTORY
 from service import create_app
 from service_bare_app import app as bare_app
 from service_processes import API_HEADERS, REPO, gunicorn
@@ -133,5 +134,5 @@ def in_process_cpu(database_url: str, broker_url: str, model_id: str, n_requests
             if client.post(path, json=PREDICT_BODY, headers=API_HEADERS).status_code != 200:
                 raise RuntimeError(f"in-process POST {path} did not answer 200")
         cpu_per_request.append((time.process_time() - cpu_began) / n_requests)
-    axon_app.extensions["axon.engine"].dispose()
+    app_state(axon_app).engine.dispose()
     return cpu_per_request[0], cpu_per_request[1]

@@ -16,7 +16,7 @@ import httpx
 import psycopg
 
 import migrations
-from axon.serve import APP_FACTORY, gunicorn_control_socket
+from service.commands.supervisor import APP_FACTORY, gunicorn_control_socket
 from tests.support import processes
 from tests.support.processes import free_port
 
@@ -90,7 +90,7 @@ def bench_api_key(database_url: str) -> None:
     from sqlalchemy import create_engine
 
     from service.auth import create_key
-    from service.models import LOCAL_TENANT
+    from service.tables import LOCAL_TENANT
 
     engine = create_engine(database_url)
     try:
@@ -127,8 +127,8 @@ def insert_trained_model(database_url: str, model) -> str:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from service.db import utcnow
-    from service.models import LOCAL_TENANT, Job, TrainedModel
+    from service.database import utcnow
+    from service.tables import LOCAL_TENANT, Job, TrainedModel
 
     engine = create_engine(database_url)
     try:

@@ -11,8 +11,9 @@ from .artefact import Model, Prediction
 from .backend import DeviceUnavailableError, gpu_available
 from .checkpoint import CheckpointMismatchError, checkpoint_epoch
 from .data import DataError, EncodedTargets, encode_targets, infer_task
-# The TensorFlow Playground's datasets (mlp/datasets.py): generators and their input features.
-from .datasets import FEATURES, GENERATORS, GeneratedDataset, GeneratorSpec, generate
+from .evaluation import classification_report, regression_report
+# The TensorFlow Playground's datasets (mlp/playground_data.py): generators and their input features.
+from .playground_data import FEATURES, GENERATORS, GeneratedDataset, GeneratorSpec, generate
 from .footprint import Footprint, estimate_footprint
 from .replay import checkpoint_model, validation_rows
 from .serialisation import FormatError
@@ -46,6 +47,7 @@ __all__ = [
     "bind_spec",
     "checkpoint_epoch",
     "checkpoint_model",
+    "classification_report",
     "count_parameters",
     "encode_targets",
     "estimate_footprint",
@@ -54,5 +56,6 @@ __all__ = [
     "gpu_available",
     "infer_task",
     "layer_outputs",
+    "regression_report",
     "validation_rows",
 ]

@@ -43,7 +43,7 @@ class Model:
     Parameters
     ----------
     meta : JSON-able description (spec, task, classes, loss, layer sizes, dtype, the held epoch
-        and its record, the last epoch's record).
+        and its record, the last epoch's record, the evaluation report).
     params : (n_params,) flat weights then biases, as :class:`mlp.network.Network` lays them out.
     mean, std : (n_features,) standardisation of the training split.
     target_mean, target_std : (n_targets,) standardisation of the regression targets the network
@@ -80,6 +80,12 @@ class Model:
     def last_metrics(self) -> dict | None:
         """The record of the last epoch trained, which differs from :attr:`metrics` after a restore."""
         return self.meta.get("last_metrics")
+
+    @property
+    def evaluation(self) -> dict | None:
+        """The evaluation report training made of these weights (:mod:`mlp.evaluation`): on the
+        validation split, or on the training split when there was none; None for older models."""
+        return self.meta.get("evaluation")
 
     def to_bytes(self) -> bytes:
         arrays = {"params": self.params, "mean": self.mean, "std": self.std}

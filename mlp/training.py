@@ -16,6 +16,7 @@ import numpy as np
 
 from .artefact import Model, model_from_state
 from .checkpoint import load_checkpoint, save_checkpoint
+from .evaluation import final_report
 from .losses import ClassificationSums, RegressionSums, add_sums
 from .optimizers import clip_by_global_norm
 from .spec import DEFAULT_LIMITS, Limits, NetworkSpec, Task
@@ -275,9 +276,14 @@ def fit(
 def final_model(state: TrainingState, stop_reason: StopReason) -> Model:
     """The model a run ends with: the best epoch's weights and record when early stopping keeps
     them (and training was not stopped by the callback), else the last epoch's; the last epoch's
-    record goes with it either way, under its own name."""
+    record goes with it either way, under its own name, and so does the evaluation report of the
+    weights it holds (:func:`mlp.evaluation.final_report`)."""
     stopper, last = state.stopper, state.last_record
     if stop_reason != "callback" and stopper.best_params is not None and stopper.best_epoch != state.epoch:
         state.network.params[...] = stopper.best_params
-        return model_from_state(state, stopper.best_record, stopper.best_epoch, last_metrics=last)
-    return model_from_state(state, last, state.epoch, last_metrics=last)
+        model = model_from_state(state, stopper.best_record, stopper.best_epoch, last_metrics=last)
+    else:
+        model = model_from_state(state, last, state.epoch, last_metrics=last)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        model.meta["evaluation"] = final_report(state)
+    return model

@@ -34,12 +34,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .database import get_session
-from .db import utcnow
+from .app_state import AppState
+from .database import get_session, utcnow
 from .errors import ApiError, TooManyRequests
 from .lru import LRUCache
-from .models import LOCAL_TENANT, ApiKey, Tenant, new_id
-from .settings import Settings
+from .tables import LOCAL_TENANT, ApiKey, Tenant, new_id
 
 KEY_PREFIX = "axon_"
 KEY_BYTES = 32
@@ -182,12 +181,9 @@ def current_tenant() -> str:
     return g.tenant
 
 
-def init_auth(app: Flask, settings: Settings) -> None:
+def init_auth(app: Flask, state: AppState) -> None:
     """Check the key of every /v1 request and remember its tenant (and the key, for rate limits)."""
-    cache = KeyCache(settings.key_cache_seconds)
-    app.extensions["axon.key_cache"] = cache
-    throttle = FailureThrottle(settings.auth_failure_limit)
-    app.extensions["axon.auth_throttle"] = throttle
+    settings, cache, throttle = state.settings, state.key_cache, state.auth_throttle
 
     @app.before_request
     def _authenticate():

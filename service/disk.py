@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import Flask, request
 from sqlalchemy.engine import Engine
 
+from .app_state import app_state
 from .errors import InsufficientStorage
 from .settings import Settings
 
@@ -40,7 +41,7 @@ def init_disk(app: Flask, settings: Settings) -> None:
     """Keep ``min_free_disk_bytes`` free for deletes on an embedded database (after the blueprints)."""
     if not settings.embedded or settings.min_free_disk_bytes == 0:
         return
-    engine: Engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     database = engine.url.database
     if not database or database == ":memory:":
         return

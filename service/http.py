@@ -12,13 +12,14 @@ import io
 import json
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_openapi3 import APIBlueprint
 from flask_openapi3.models import Schema
 from flask_openapi3.utils import get_model_schema
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .app_state import app_state
 from .integers import integral_floats_as_ints
 from .errors import MalformedBody, UnsupportedContentEncoding, UnsupportedMediaType, invalid_body
 from .settings import Settings
@@ -34,7 +35,7 @@ ACCEPTED_CONTENT_ENCODINGS = ("", "identity")
 
 def current_settings() -> Settings:
     """The settings the current app was built with."""
-    return current_app.extensions["axon.settings"]
+    return app_state().settings
 
 
 def negotiate(*accepted: str) -> str:

@@ -16,7 +16,7 @@ import os
 from typing import Iterable, Iterator
 
 import redis
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -24,10 +24,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from .db import utcnow
-from .models import JOB_STATUSES, Job
+from .app_state import app_state
+from .database import utcnow
+from .job_states import HELD_STATUSES, JOB_STATUSES
+from .tables import Job
 from .queue import TRAINING_QUEUE
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 BROKER_TIMEOUT = 0.5
 # kombu's Redis transport keeps messages with priority p > 0 in the list "<queue>\x06\x16<p>".
 REDIS_PRIORITY_SEPARATOR, REDIS_PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
-HEARTBEAT_STATUSES = ("running", "cancelling")
-
 PREDICT_SECONDS = Histogram(
     "axon_predict_seconds", "Time to predict: model lookup (and load on a cache miss) and the forward pass.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
@@ -65,7 +64,7 @@ class JobCollector:
             with self.engine.connect() as connection:
                 counts = dict(connection.execute(select(Job.status, func.count()).group_by(Job.status)).all())
                 heartbeats = connection.execute(
-                    select(Job.heartbeat_at).where(Job.status.in_(HEARTBEAT_STATUSES))).scalars().all()
+                    select(Job.heartbeat_at).where(Job.status.in_(HELD_STATUSES))).scalars().all()
         except Exception as error:  # Any driver error means the same here: no database numbers.
             log.warning("metrics: the database did not answer: %s", error)
             up.add_metric([], 0)
@@ -127,11 +126,10 @@ def process_metrics() -> CollectorRegistry:
 
 def metrics_view() -> Response:
     """The Prometheus text exposition of every Axon series (not an /v1 operation: not in the API document)."""
-    collector = current_app.extensions["axon.job_collector"]
+    collector = app_state().job_collector
     return Response(generate_latest(Scrape(process_metrics(), collector)), mimetype=None,
                     content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
-def init_metrics(app: Flask, settings: Settings) -> None:
-    app.extensions["axon.job_collector"] = JobCollector(app.extensions["axon.engine"], settings.resolved_broker_url)
+def init_metrics(app: Flask) -> None:
     app.add_url_rule("/metrics", "metrics", metrics_view)

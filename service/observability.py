@@ -18,4 +18,4 @@ from .settings import Settings
 def init_observability(app: Flask, settings: Settings) -> None:
     init_logging(settings)
     init_access(app)
-    init_metrics(app, settings)
+    init_metrics(app)

@@ -8,6 +8,9 @@ with what the models cannot say.
 - The response headers: ``X-Request-ID`` on every answer the app gives, ``Location`` on what a
   POST creates, ``Retry-After`` on 429 (and on a 503 when there is a wait to say),
   ``WWW-Authenticate`` on 401.
+- Links (OpenAPI 3 ``links``) from what an answer names to the operations that take it (a created
+  job's id to its status, metrics, events and cancel; a metrics page's ``next_after`` to the next
+  page), so a generated client or a docs page can follow them without reading prose.
 
 flask-openapi3 builds the document once per app, on first use; :class:`AxonOpenAPI` finishes
 that dict, which is the app's own copy, so apps with other settings never share one.
@@ -19,9 +22,10 @@ from typing import Any, Iterator
 
 from flask_openapi3 import OpenAPI
 
+from .app_state import app_state
 from .settings import Settings
 
-# waitress's max_request_header_size, which axon.http_server leaves at its default: a request line
+# waitress's max_request_header_size, which service.commands.http_server leaves at its default: a request line
 # and headers longer than this together are refused by the server itself, before the app.
 MAX_REQUEST_HEAD_BYTES = 262_144
 
@@ -49,6 +53,28 @@ HEADER_PARAMETERS = {("/v1/jobs/{job_id}/events", "get"): [{
     "description": "The id of the last event received (an epoch): the stream resumes after it. Sent by an "
                    "EventSource when it reconnects; it wins over `after`. Empty means from the start.",
     "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}]}
+# (path, method, status) -> {link name: (target path, target method, {parameter: runtime expression})}.
+# Targets are named by path and method; their operationId is looked up, so renaming one breaks nothing.
+_JOB_ID = {"job_id": "$response.body#/id"}
+_JOB_LINKS = {"GetJob": ("/v1/jobs/{job_id}", "get", _JOB_ID),
+              "ListMetrics": ("/v1/jobs/{job_id}/metrics", "get", _JOB_ID),
+              "StreamEvents": ("/v1/jobs/{job_id}/events", "get", _JOB_ID),
+              "CancelJob": ("/v1/jobs/{job_id}/cancel", "post", _JOB_ID)}
+LINKS = {
+    ("/v1/datasets", "post", "201"): {"GetDataset": ("/v1/datasets/{dataset_id}", "get",
+                                                     {"dataset_id": "$response.body#/id"})},
+    ("/v1/jobs", "post", "202"): _JOB_LINKS,
+    ("/v1/jobs/from-playground", "post", "202"): _JOB_LINKS,
+    ("/v1/jobs/{job_id}", "get", "200"): {
+        "GetModel": ("/v1/models/{model_id}", "get", {"model_id": "$response.body#/model_id"}),
+        "PredictWithModel": ("/v1/models/{model_id}/predict", "post", {"model_id": "$response.body#/model_id"})},
+    ("/v1/jobs/{job_id}/metrics", "get", "200"): {
+        "NextPage": ("/v1/jobs/{job_id}/metrics", "get",
+                     {"job_id": "$request.path.job_id", "after": "$response.body#/next_after"})},
+    ("/v1/datasets", "get", "200"): {"NextPage": ("/v1/datasets", "get", {"cursor": "$response.body#/next_cursor"})},
+    ("/v1/jobs", "get", "200"): {"NextPage": ("/v1/jobs", "get", {"cursor": "$response.body#/next_cursor",
+                                                                  "status": "$request.query.status"})},
+}
 LOCATION_HEADER = {"Location": {"description": "Path of the resource created.", "required": True,
                                 "schema": {"type": "string"}}}
 
@@ -58,7 +84,7 @@ class AxonOpenAPI(OpenAPI):
 
     def generate_spec_json(self) -> None:
         super().generate_spec_json()
-        finish_document(self.spec_json, self.extensions["axon.settings"])
+        finish_document(self.spec_json, app_state(self).settings)
 
 
 def finish_document(document: dict, settings: Settings) -> None:
@@ -81,6 +107,14 @@ def finish_document(document: dict, settings: Settings) -> None:
         if (path, method, status) in CREATES:
             headers.update(LOCATION_HEADER)
         response["headers"] = {**headers, **response.get("headers", {})}
+        links = LINKS.get((path, method, status))
+        if links:
+            response["links"] = {name: _link(document, *target) for name, target in links.items()}
+
+
+def _link(document: dict, path: str, method: str, parameters: dict[str, str]) -> dict:
+    """An OpenAPI link to the operation at ``path``/``method``, by its operationId."""
+    return {"operationId": document["paths"][path][method]["operationId"], "parameters": parameters}
 
 
 def describe_limits(description: str, settings: Settings) -> str:

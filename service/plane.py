@@ -1,7 +1,7 @@
 """The input plane the dashboard's heatmaps span, for the boundary and the network view alike.
 
 A dataset of two features spans the plane of those two. A dataset of the playground's features
-(x1, x2, their squares, their product, their sines: mlp.datasets.FEATURES) spans the plane of the
+(x1, x2, their squares, their product, their sines: mlp.playground_data.FEATURES) spans the plane of the
 x1 and x2 they are computed from, whichever of them it holds: each grid point's features are
 computed from its (x1, x2). Any other dataset has no plane.
 """

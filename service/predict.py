@@ -9,29 +9,24 @@ database read would be.
 from __future__ import annotations
 
 import numpy as np
-from flask import current_app, request
+from flask import request
 from flask_openapi3 import APIBlueprint
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from mlp import DataError, Model
 
+from .app_state import app_state
 from .auth import current_tenant
 from .csv_input import read_predict_csv
 from .database import get_session
 from .errors import InvalidRequest, NotFound
 from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
-from .lru import LRUCache
 from .metrics import PREDICT_SECONDS
-from .models import TrainedModel
+from .tables import TrainedModel
 from .schemas import PredictOut, PredictRequest
 
 CSV_BODY_DOC = {"type": "string", "description": "Rows of numbers, one per line; a header row is skipped."}
-
-
-def init_predict(app, capacity: int) -> None:
-    # (tenant, model) by model id: the tenant travels with the model so a hit is scoped like a read.
-    app.extensions["axon.model_cache"] = LRUCache(capacity)
 
 
 def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
@@ -47,7 +42,8 @@ def find_model_row(model_id: str, with_artefact: bool = False) -> TrainedModel:
 
 def load_model(model_id: str) -> Model:
     """The model ``model_id``, from the cache or else from the database (404 when unknown)."""
-    cache: LRUCache = current_app.extensions["axon.model_cache"]
+    # (tenant, model) by model id: the tenant travels with the model so a hit is scoped like a read.
+    cache = app_state().model_cache
     cached = cache.get(model_id)
     if cached is None:
         # Two threads missing at once both load; the second put simply replaces the first.

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .errors import Conflict
-from .models import Checkpoint, Dataset, Job, Tenant, TrainedModel
+from .tables import Checkpoint, Dataset, Job, Tenant, TrainedModel
 
 
 class StorageQuotaExceeded(Conflict):

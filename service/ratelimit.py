@@ -28,9 +28,9 @@ from limits import parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from .app_state import AppState
 from .auth import PROTECTED_PREFIX
 from .errors import TooManyRequests
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +134,9 @@ def batch_size(limit_amount: int) -> int:
     return max(1, min(MAX_BATCH, limit_amount // BATCH_SHARE))
 
 
-def init_rate_limit(app: Flask, settings: Settings) -> None:
+def init_rate_limit(app: Flask, state: AppState) -> None:
     """Count every authenticated /v1 request against its key (after ``init_auth``'s hook)."""
-    limiter = RateLimiter(settings.rate_limit, settings.resolved_rate_limit_storage_url)
-    app.extensions["axon.rate_limiter"] = limiter
+    settings, limiter = state.settings, state.rate_limiter
 
     @app.before_request
     def _limit():

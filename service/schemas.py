@@ -11,13 +11,23 @@ from typing import Annotated, Any, Literal, Union
 
 from flask_openapi3.models.file import FileStorage
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, SkipValidation, StrictFloat, StrictInt,
-    StrictStr, ValidationInfo, field_validator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SkipValidation,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
 )
 
 from mlp import Footprint, GeneratorSpec, NetworkSpec, Task
 
-from .models import JOB_STATUSES
+from .evaluation_schemas import Evaluation
+from .job_states import JOB_STATUSES
 from .paging import CURSOR_PATTERN
 
 INT64_RANGE = range(-(2**63), 2**63)
@@ -39,7 +49,7 @@ def _number_or_string(value: Any) -> Any:
     return value
 
 
-Target = Annotated[Union[StrictInt, StrictFloat, StrictStr], BeforeValidator(_number_or_string)]
+Target = Annotated[StrictInt | StrictFloat | StrictStr, BeforeValidator(_number_or_string)]
 Row = list[StrictFloat]
 
 
@@ -205,6 +215,9 @@ class ModelOut(BaseModel):
     last_metrics: dict[str, Any] | None = Field(..., description="The record of the last epoch trained; "
                                                 "the same as metrics unless the best epoch's weights "
                                                 "were restored.")
+    evaluation: Evaluation | None = Field(..., description="The evaluation report training made of the "
+                                          "weights, on the validation split (on the training split, "
+                                          "labelled so, without one); null for models made before it.")
     created_at: datetime
 
 

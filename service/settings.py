@@ -1,12 +1,15 @@
 """Every setting, from ``AXON_*`` environment variables (pydantic-settings).
 
 With nothing set, Axon runs embedded: SQLite for the database and a SQLite-backed Celery broker
-(kombu's SQLAlchemy transport), both under ``AXON_HOME``. Production points ``AXON_DATABASE_URL``
+(kombu's SQLAlchemy transport), both under ``AXON_HOME``: by default the per-user data folder
+(``$XDG_DATA_HOME/axon``, else ``~/.local/share/axon``), the same from any current folder, so
+``axon keys`` finds the database ``axon serve`` made wherever either runs. Production points ``AXON_DATABASE_URL``
 at PostgreSQL and ``AXON_BROKER_URL`` at Redis.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +20,13 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mlp import Limits
+
+
+def default_home() -> Path:
+    """The per-user data folder of the XDG Base Directory spec: ``$XDG_DATA_HOME/axon``, else
+    ``~/.local/share/axon``; absolute, so it never depends on the current folder."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return (Path(base) / "axon").absolute()
 
 
 class LimitsFromEnvironment(EnvSettingsSource):
@@ -42,7 +52,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AXON_", extra="ignore")
 
-    home: Path = Field(Path(".axon"), description="Folder for embedded state (SQLite files).")
+    home: Path = Field(default_factory=default_home, description="Folder for embedded state (SQLite files); "
+                       "default $XDG_DATA_HOME/axon, else ~/.local/share/axon.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in AXON_HOME.")
     broker_url: str | None = Field(None, description="Celery broker URL; default SQLite in AXON_HOME.")
 

@@ -44,3 +44,18 @@ def json_log():
     yield JsonLog(stream)
     root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_data_folder(tmp_path_factory):
+    """Point the per-user data folder (AXON_HOME's default) into the session's temporary folder, so
+    no test, nor any command a test starts, reads or writes the real ~/.local/share/axon."""
+    import os
+
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME")
+    else:
+        os.environ["XDG_DATA_HOME"] = previous

@@ -18,7 +18,7 @@ import pytest
 
 from axon.cli_jobs import train, train_spec
 from mlp import NetworkSpec, fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 FLOOR = 0.9

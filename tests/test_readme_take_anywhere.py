@@ -8,7 +8,7 @@ import numpy as np
 
 from axon.onnx_export import to_onnx
 from mlp import NetworkSpec, fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 
 from .test_readme import README
 

@@ -9,6 +9,7 @@ When the worker begins to stop, its running job is handed back at the next epoch
 from celery.signals import (after_setup_logger, after_setup_task_logger, worker_process_init, worker_ready,
                             worker_shutdown, worker_shutting_down)
 
+from service.app_state import app_state
 from service import create_app, logs
 from service.settings import Settings
 from worker import stopping, telemetry
@@ -28,7 +29,7 @@ reconciler_threads: list[ReconcilerThread] = []
 
 @worker_ready.connect
 def start_reconciler(**_) -> None:
-    interval_seconds = flask_app.extensions["axon.settings"].reconcile_seconds
+    interval_seconds = app_state(flask_app).settings.reconcile_seconds
     if interval_seconds > 0:
         thread = ReconcilerThread(flask_app, interval_seconds)
         thread.start()
@@ -37,7 +38,7 @@ def start_reconciler(**_) -> None:
 
 @worker_ready.connect
 def start_metrics_server(**_) -> None:
-    port = flask_app.extensions["axon.settings"].worker_metrics_port
+    port = app_state(flask_app).settings.worker_metrics_port
     if port:
         telemetry.serve_metrics(port)
 
@@ -45,7 +46,7 @@ def start_metrics_server(**_) -> None:
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def use_axon_log_format(logger, **_) -> None:
-    telemetry.restyle_celery_logging(logger, flask_app.extensions["axon.settings"].log_format)
+    telemetry.restyle_celery_logging(logger, app_state(flask_app).settings.log_format)
 
 
 @worker_shutting_down.connect
@@ -70,4 +71,4 @@ def remove_metrics_dir(**_) -> None:
 @worker_process_init.connect
 def drop_inherited_connections(**_) -> None:
     # A forked pool process must not share the parent's database sockets; it opens its own.
-    flask_app.extensions["axon.engine"].dispose(close=False)
+    app_state(flask_app).engine.dispose(close=False)

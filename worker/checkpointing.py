@@ -23,7 +23,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Engine
 
-from service.models import Checkpoint
+from service.tables import Checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select, update
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from service.db import utcnow
-from service.models import Job
+from service import job_states
+from service.database import utcnow
+from service.job_states import HELD_STATUSES, claimable
+from service.tables import Job
 
 jobs = Job.__table__
 
@@ -41,12 +43,6 @@ class Claim:
     metrics: dict | None  # The latest epoch's record an earlier attempt wrote.
     train_seconds: float  # Spent by earlier attempts.
     claimed_at: datetime  # This worker's clock when it won the job.
-
-
-def claimable(now: datetime, lease_seconds: float, table: Table = jobs):
-    """The WHERE clause of a job (a row of ``table``, the jobs table or an alias of it) a worker may take at ``now``."""
-    lease_expired = table.c.heartbeat_at < now - timedelta(seconds=lease_seconds)
-    return or_(table.c.status == "queued", and_(table.c.status == "running", lease_expired))
 
 
 def claim_job(connection: Connection, job_id: str, lease_seconds: float, now: datetime | None = None) -> Claim | None:
@@ -74,7 +70,7 @@ def fairest_job(message_job_id: str, lease_seconds: float, now: datetime):
     candidate, message, busy = jobs.alias("candidate"), jobs.alias("message"), jobs.alias("busy")
     # Jobs a live worker holds: a dead worker's job is a candidate itself, not a tenant's load.
     running = (select(busy.c.tenant, func.count().label("n_running"))
-               .where(busy.c.status.in_(("running", "cancelling")),
+               .where(busy.c.status.in_(HELD_STATUSES),
                       busy.c.heartbeat_at >= now - timedelta(seconds=lease_seconds))
                .group_by(busy.c.tenant)
                .subquery("running"))
@@ -109,10 +105,8 @@ def _claim(connection: Connection, which, lease_seconds: float, now: datetime) -
     """The conditional UPDATE of a claim, on the job ``which`` (a WHERE clause) selects."""
     lease_token = uuid.uuid4().hex
     statement = (
-        update(jobs)
-        .where(which, claimable(now, lease_seconds))
+        job_states.claim(which, now, lease_seconds)
         .values(
-            status="running",
             lease_token=lease_token,
             heartbeat_at=now,
             attempts=jobs.c.attempts + 1,

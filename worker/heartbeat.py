@@ -13,7 +13,7 @@ import threading
 
 from sqlalchemy.engine import Engine
 
-from service.db import utcnow
+from service.database import utcnow
 
 from .claim import Claim
 from .persist import fenced

@@ -17,6 +17,7 @@ from flask import Flask
 
 from .checkpointing import reclaim_checkpoint_space
 from .reconciler import reconcile
+from service.app_state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class ReconcilerThread(threading.Thread):
             try:
                 with self.flask_app.app_context():
                     reconcile()
-                reclaim_checkpoint_space(self.flask_app.extensions["axon.engine"])
+                reclaim_checkpoint_space(app_state(self.flask_app).engine)
             except Exception:  # A database or broker outage must not end the thread.
                 log.exception("reconciler run failed; trying again in %s s", self.interval_seconds)
             self.stopping.wait(self.interval_seconds)

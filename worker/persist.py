@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+from enum import Enum
 from typing import Callable
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from mlp import CheckpointHandle, FitResult
-from service.db import utcnow
-from service.models import Checkpoint, EpochMetric, Job, TrainedModel, new_id
+from service.database import utcnow
+from service.job_states import CANCELLING, HELD_STATUSES, RUNNING, by_lease_holder, progress
+from service.tables import Checkpoint, EpochMetric, Job, TrainedModel, new_id
 
 from .checkpointing import CheckpointCadence, reclaim_checkpoint_space
 from .claim import Claim
@@ -31,8 +33,6 @@ models = TrainedModel.__table__
 Clock = Callable[[], float]
 Flag = Callable[[], bool]
 UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-# A worker may write only while the job is still its own and still in training.
-WRITABLE_STATUSES = ("running", "cancelling")
 # An epoch's writes need not wait for the disk: if the database crashes just after a commit
 # and loses it, the job resumes from an earlier checkpoint and writes those epochs again. A
 # flush per epoch would cost more than the 2 ms an epoch's persistence may take. SQLite
@@ -63,7 +63,7 @@ WITH job AS (
     UPDATE jobs
     SET epoch = %(epoch)s, metrics = %(record)s::json, heartbeat_at = %(heartbeat_at)s,
         train_seconds = %(train_seconds)s
-    WHERE id = %(job_id)s AND lease_token = %(lease_token)s AND status IN ('running', 'cancelling')
+    WHERE id = %(job_id)s AND lease_token = %(lease_token)s AND status IN ({held_statuses})
     RETURNING id, status
 ), metric AS (
     INSERT INTO epoch_metrics (job_id, epoch, record)
@@ -71,16 +71,39 @@ WITH job AS (
     ON CONFLICT (job_id, epoch) DO UPDATE SET record = excluded.record
 )
 SELECT status FROM job
-"""
+""".format(held_statuses=", ".join(f"'{status}'" for status in HELD_STATUSES))  # job_states.progress's WHERE
 
 
 def fenced(claim: Claim):
-    """An UPDATE of the claimed job that matches only while this worker still holds its lease."""
-    return update(jobs).where(
-        jobs.c.id == claim.job_id,
-        jobs.c.lease_token == claim.lease_token,
-        jobs.c.status.in_(WRITABLE_STATUSES),
-    )
+    """An UPDATE of the claimed job's progress that matches only while this worker still holds its lease."""
+    return progress(claim.job_id, claim.lease_token)
+
+
+class StopCause(Enum):
+    """Why the epoch callback stopped training before the engine's own end (see :func:`stop_cause`)."""
+
+    LEASE_LOST = "lease_lost"  # Another worker holds the job, or it has finished: write nothing more.
+    HANDED_BACK = "handed_back"  # The worker is stopping: the job is queued again, checkpointed at this epoch.
+    CANCEL_REQUESTED = "cancel_requested"  # The job is cancelling: it is to end cancelled.
+    TIMED_OUT = "timed_out"  # Past max_run_seconds, checkpointed at this epoch: it is to end failed.
+
+
+def stop_cause(status: str | None, handed_back: bool, timed_out: bool) -> StopCause | None:
+    """Why to stop after an epoch whose fenced update returned ``status``; None to train on.
+
+    ``status`` None: the update matched no row, so another worker holds the job now and this
+    epoch is theirs to write, not ours. A job can be handed back only while ``running``, so a
+    cancel that landed first wins over a stopping worker; either wins over the time limit.
+    """
+    if status is None:
+        return StopCause.LEASE_LOST
+    if handed_back:
+        return StopCause.HANDED_BACK
+    if status == CANCELLING:
+        return StopCause.CANCEL_REQUESTED
+    if timed_out:
+        return StopCause.TIMED_OUT
+    return None
 
 
 class EpochWriter:
@@ -90,7 +113,9 @@ class EpochWriter:
     time so far) that also returns the status, the metrics row, and the checkpoint when due.
     When the worker is stopping, that same transaction writes a checkpoint and hands the job
     back (see :func:`hand_back`), so the next worker resumes after exactly this epoch.
-    Returns True to stop when the job is being cancelled, handed back, or its lease was lost.
+    Returns True to stop, with the reason in ``stop_cause``: the job is being cancelled, handed
+    back, past its time limit, or its lease was lost. ``stop_cause`` stays None when the fit
+    ends on its own (its last epoch, or early stopping).
 
     Parameters
     ----------
@@ -109,14 +134,11 @@ class EpochWriter:
         self.lease_lost_elsewhere = lease_lost
         self.fit_started = clock()
         self.max_seconds = max_seconds
-        self.lease_lost = False
-        self.cancelling = False
-        self.handed_back = False
-        self.timed_out = False
+        self.stop_cause: StopCause | None = None
         # Built once: constructing the statements each epoch would cost more than executing them.
         dialect_name = connection.dialect.name
         self.async_commit = ASYNC_COMMIT.get(dialect_name)
-        self.heartbeat = fenced(claim).returning(jobs.c.status)
+        self.write_progress = fenced(claim).returning(jobs.c.status)
         self.write_metrics = upsert(dialect_name, epoch_metrics, key=("job_id", "epoch"), changed=("record",))
         self.write_checkpoint = upsert(dialect_name, checkpoints, key=("job_id",),
                                        changed=("epoch", "data", "created_at"))
@@ -144,14 +166,13 @@ class EpochWriter:
         epoch = record["epoch"]
         observe_epoch(record)  # The epoch ran, whatever becomes of its writes.
         if self.lease_lost_elsewhere():
-            self.lease_lost = True
-            return True
+            return self._stop(StopCause.LEASE_LOST)
         # At the last epoch storing the model is quicker than handing the job to another worker.
         handing_back = epoch < self.cadence.last_epoch and self.stopping()
         # Past its time limit a job stops here, with this epoch checkpointed, and is failed.
-        self.timed_out = epoch < self.cadence.last_epoch and self.train_seconds() > self.max_seconds
+        timed_out = epoch < self.cadence.last_epoch and self.train_seconds() > self.max_seconds
         # Serialise before the transaction opens, so the job row stays locked only for the writes.
-        due = handing_back or self.timed_out or self.cadence.due(epoch)
+        due = handing_back or timed_out or self.cadence.due(epoch)
         checkpoint_started = self.clock()
         checkpoint_blob = checkpoint.to_bytes() if due else None
         connection, job_id, now = self.connection, self.claim.job_id, utcnow()
@@ -160,36 +181,33 @@ class EpochWriter:
                 "epoch": epoch, "record": json.dumps(record), "heartbeat_at": now,
                 "train_seconds": self.train_seconds(), "job_id": job_id, "lease_token": self.claim.lease_token,
             }).scalar_one_or_none()
-            return self._after_write(status)
+            return self._stop(stop_cause(status, False, timed_out))
+        handed_back = False
         with connection.begin() as transaction:
             if self.async_commit is not None:
                 connection.execute(self.async_commit)
-            status = connection.execute(self.heartbeat, {
+            status = connection.execute(self.write_progress, {
                 "epoch": epoch, "metrics": record, "heartbeat_at": now, "train_seconds": self.train_seconds(),
             }).scalar_one_or_none()
             if status is None:
                 transaction.rollback()
-                return self._after_write(None)
+                return self._stop(StopCause.LEASE_LOST)
             connection.execute(self.write_metrics, {"job_id": job_id, "epoch": epoch, "record": record})
             if checkpoint_blob is not None:
                 connection.execute(self.write_checkpoint,
                                    {"job_id": job_id, "epoch": epoch, "data": checkpoint_blob, "created_at": now})
             # A cancel that landed first wins: the job ends cancelled rather than queued.
-            if handing_back and status == "running":
-                self.handed_back = hand_back(connection, self.claim)
+            if handing_back and status == RUNNING:
+                handed_back = hand_back(connection, self.claim)
         if checkpoint_blob is not None:
             reclaim_checkpoint_space(connection.engine)  # The checkpoint this one replaced.
             self.cadence.mark_written(self.clock() - checkpoint_started)
-        return self._after_write(status)
+        return self._stop(stop_cause(status, handed_back, timed_out))
 
-    def _after_write(self, status: str | None) -> bool:
-        """Whether to stop, given the job's status as the fenced update returned it."""
-        if status is None:
-            # Another worker holds the job now: this epoch is theirs to write, not ours.
-            self.lease_lost = True
-            return True
-        self.cancelling = status == "cancelling"
-        return self.cancelling or self.handed_back or self.timed_out
+    def _stop(self, cause: StopCause | None) -> bool:
+        """Keep why this epoch stops training (None: it does not), and tell the engine whether it does."""
+        self.stop_cause = cause
+        return cause is not None
 
 
 def hand_back(connection: Connection, claim: Claim) -> bool:
@@ -200,25 +218,28 @@ def hand_back(connection: Connection, claim: Claim) -> bool:
     attempts that ended uncleanly (a crash, a kill, an error), so restarting workers can never
     use up a job's ``max_attempts``.
     """
-    statement = fenced(claim).where(jobs.c.status == "running").values(
-        status="queued", lease_token=None, published_at=None, attempts=jobs.c.attempts - 1,
-    )
+    statement = by_lease_holder("hand_back", claim.job_id, claim.lease_token).values(attempts=jobs.c.attempts - 1)
     return connection.execute(statement).rowcount == 1
 
 
-def finish(connection: Connection, claim: Claim, status: str, **values) -> bool:
-    """Give the job its final ``status`` and release the lease; False when the lease was lost."""
-    statement = fenced(claim).values(status=status, lease_token=None, finished_at=utcnow(), **values)
+def mark_cancelled(connection: Connection, claim: Claim, train_seconds: float) -> bool:
+    """End a cancelling job cancelled and release the lease, in a transaction of its own; False
+    when the lease was lost."""
+    statement = by_lease_holder("end_cancelled", claim.job_id, claim.lease_token).values(train_seconds=train_seconds)
     with connection.begin():
         return connection.execute(statement).rowcount == 1
 
 
-def fail(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
-    """Mark the job failed with ``error_type`` and ``message``; False when the lease was lost."""
-    return finish(connection, claim, "failed", error_type=error_type, error_message=message, **values)
+def mark_failed(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
+    """Mark the job failed with ``error_type`` and ``message`` (and ``values``), in a transaction of
+    its own; False when the lease was lost."""
+    statement = by_lease_holder("fail", claim.job_id, claim.lease_token).values(
+        error_type=error_type, error_message=message, **values)
+    with connection.begin():
+        return connection.execute(statement).rowcount == 1
 
 
-def succeed(connection: Connection, claim: Claim, result: FitResult, train_seconds: float) -> bool:
+def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, train_seconds: float) -> bool:
     """Store the model and mark the job succeeded, in one transaction; False when the lease was lost.
 
     The model's records are the engine's: the epoch whose weights it holds and that epoch's
@@ -230,18 +251,17 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, train_secon
     model_id, model = new_id(), result.model
     artefact = model.to_bytes()
     with connection.begin() as transaction:
-        mark_succeeded = fenced(claim).values(
-            status="succeeded", lease_token=None, finished_at=utcnow(), model_id=model_id,
-            train_seconds=train_seconds, error_type=None, error_message=None,
+        succeed = by_lease_holder("succeed", claim.job_id, claim.lease_token).values(
+            model_id=model_id, train_seconds=train_seconds, error_type=None, error_message=None,
         )
-        if connection.execute(mark_succeeded).rowcount != 1:
+        if connection.execute(succeed).rowcount != 1:
             transaction.rollback()
             return False
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
             classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
-            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
+            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
             artefact=artefact, created_at=utcnow(),
         ))
         connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from service.db import utcnow
-from service.models import Job
+from service.app_state import app_state
+from service.database import utcnow
+from service.job_states import QUEUED, by_reconciler, claimable
+from service.tables import Job
 from service.queue import publish_job
 from service.settings import Settings
 
@@ -44,26 +45,16 @@ def needs_publishing(now: datetime, settings: Settings):
     not published within ``republish_seconds``, so a job waiting behind busy workers gets one
     message per period rather than one per run.
     """
-    lease_expired = jobs.c.heartbeat_at < now - timedelta(seconds=settings.lease_seconds)
     not_recently = or_(
         jobs.c.published_at.is_(None),
         jobs.c.published_at < now - timedelta(seconds=settings.republish_seconds),
     )
-    return and_(not_recently, or_(jobs.c.status == "queued", and_(jobs.c.status == "running", lease_expired)))
+    return and_(not_recently, claimable(now, settings.lease_seconds))
 
 
 def cancel_abandoned(connection: Connection, now: datetime, settings: Settings) -> list[str]:
     """Mark ``cancelling`` jobs cancelled when no worker is left to notice (stale or no heartbeat)."""
-    no_worker = or_(
-        jobs.c.heartbeat_at.is_(None),
-        jobs.c.heartbeat_at < now - timedelta(seconds=settings.lease_seconds),
-    )
-    statement = (
-        update(jobs)
-        .where(jobs.c.status == "cancelling", no_worker)
-        .values(status="cancelled", finished_at=now, lease_token=None)
-        .returning(jobs.c.id)
-    )
+    statement = by_reconciler("abandon", now, settings.lease_seconds).returning(jobs.c.id)
     with connection.begin():
         return list(connection.execute(statement).scalars())
 
@@ -117,7 +108,7 @@ def publish_again(connection: Connection, job_id: str, publish: Callable[[str], 
     or the broker is down (its ``published_at`` is then cleared, so the next run sends it)."""
     now = utcnow()
     with connection.begin():
-        queued = connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued")
+        queued = connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == QUEUED)
                                     .values(published_at=now)).rowcount == 1
     if not queued:
         return False
@@ -135,10 +126,10 @@ def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publ
     now : the time to judge staleness by (default: the clock).
     publish : sends a job id to the training queue (default: the app's Celery).
     """
-    settings: Settings = current_app.extensions["axon.settings"]
+    settings: Settings = app_state().settings
     now = now or utcnow()
     result = Reconciliation()
-    with current_app.extensions["axon.engine"].connect() as connection:
+    with app_state().engine.connect() as connection:
         result.cancelled = cancel_abandoned(connection, now, settings)
         candidates = find_unpublished(connection, now, settings)
         won = mark_published(connection, candidates, now, settings) if candidates else []

@@ -22,10 +22,11 @@ from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from service.db import utcnow
+from service.database import utcnow
+from service.job_states import CANCELLED, QUEUED, by_lease_holder
 
 from .claim import Claim
-from .persist import checkpoints, fenced, jobs
+from .persist import checkpoints, jobs
 from .reconciler import publish_again
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,13 @@ def hand_back_after_lost_connection(engine: Engine, claim: Claim, retry_seconds:
                 return None
             time.sleep(wait)
             wait = min(2 * wait, LONGEST_RETRY_SECONDS)
-    if status == "queued":
+    if status == QUEUED:
         counted = "not counted as an attempt" if attempts < claim.attempts else "counted: it saved no checkpoint"
         log.info("job %s attempt %d: handed back after the lost connection (%s)", claim.job_id, claim.attempts,
                  counted)
         if may_publish():
             _publish(engine, claim.job_id)
-    elif status == "cancelled":
+    elif status == CANCELLED:
         log.info("job %s: cancelled (a cancel landed before the lost connection)", claim.job_id)
     return status
 
@@ -94,16 +95,14 @@ def _release(engine: Engine, claim: Claim) -> tuple[str | None, int]:
     saved_checkpoint = select(checkpoints.c.job_id).where(
         checkpoints.c.job_id == claim.job_id, checkpoints.c.created_at >= claim.claimed_at).exists()
     with engine.begin() as connection:
-        attempts = connection.execute(fenced(claim).where(jobs.c.status == "running").values(
-            status="queued", lease_token=None, published_at=None,
+        attempts = connection.execute(by_lease_holder("hand_back", claim.job_id, claim.lease_token).values(
             attempts=case((saved_checkpoint, jobs.c.attempts - 1), else_=jobs.c.attempts),
         ).returning(jobs.c.attempts)).scalar_one_or_none()
         if attempts is not None:
-            return "queued", attempts
-        cancelled = connection.execute(fenced(claim).where(jobs.c.status == "cancelling").values(
-            status="cancelled", lease_token=None, finished_at=now,
-        )).rowcount == 1
-    return ("cancelled" if cancelled else None), claim.attempts
+            return QUEUED, attempts
+        cancelled = connection.execute(
+            by_lease_holder("end_cancelled", claim.job_id, claim.lease_token, now=now)).rowcount == 1
+    return (CANCELLED if cancelled else None), claim.attempts
 
 
 def _publish(engine: Engine, job_id: str) -> None:

@@ -12,15 +12,16 @@ from enum import StrEnum
 from functools import partial
 
 import numpy as np
-from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
+from service.app_state import app_state
+from service.job_states import QUEUED
 from service.logs import job_context
-from service.models import Checkpoint, Dataset, Job
+from service.tables import Checkpoint, Dataset, Job
 from service.settings import Settings
 from service.storage import decode_arrays, training_targets
 
@@ -28,7 +29,7 @@ from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
-from .persist import Clock, EpochWriter, Flag, fail, finish, succeed
+from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_succeeded
 from .reconciler import publish_again
 from .release import hand_back_after_lost_connection, lost_connection
 
@@ -96,8 +97,8 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
     -------
     What this delivery came to; every outcome but RETRY has been written, or needs no write.
     """
-    settings: Settings = current_app.extensions["axon.settings"]
-    engine = current_app.extensions["axon.engine"]
+    settings: Settings = app_state().settings
+    engine = app_state().engine
     with engine.connect() as connection:
         if worker_stopping():
             return leave_for_another(connection, job_id)
@@ -148,7 +149,7 @@ def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: 
 def leave_for_another(connection: Connection, job_id: str) -> Outcome:
     """A stopping worker claims nothing; a queued job is marked unpublished, so it is sent again soon."""
     with connection.begin():
-        connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued").values(published_at=None))
+        connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == QUEUED).values(published_at=None))
     log.info("job %s: this worker is stopping; left for another", job_id)
     return Outcome.HANDED_BACK
 
@@ -168,7 +169,7 @@ def give_up(connection: Connection, claim: Claim, max_attempts: int) -> Outcome:
     message = (f"gave up after {max_attempts} attempts; the last one stopped after "
                f"epoch {claim.epoch} of {claim.epochs}")
     # This claim only discovered the limit; it trained nothing, so it is not counted.
-    if not fail(connection, claim, "max_attempts", message, attempts=claim.attempts - 1):
+    if not mark_failed(connection, claim, "max_attempts", message, attempts=claim.attempts - 1):
         return Outcome.LEASE_LOST
     log.warning("job %s: %s", claim.job_id, message)
     return Outcome.FAILED
@@ -181,7 +182,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
         with connection.begin():
             inputs = load_inputs(connection, claim, settings)
     except PERMANENT as error:
-        return failed(connection, claim, error, claim.train_seconds)
+        return fail_for_error(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
                          max_seconds=settings.max_run_seconds)
@@ -189,7 +190,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     try:
         result = fit_resuming(inputs, writer, settings)
     except PERMANENT as error:
-        return failed(connection, claim, error, writer.train_seconds())
+        return fail_for_error(connection, claim, error, writer.train_seconds())
     finally:
         writer.close()
     train_seconds = writer.train_seconds()
@@ -197,26 +198,36 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     # Not "job ... attempt ...": the fault tests count those lines as attempts.
     log.info("job %s: %d checkpoints took %.3f s of %.3f s training in this attempt", claim.job_id,
              cadence.written, cadence.spent_seconds, attempt_seconds)
-    if writer.lease_lost:
-        log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
-        return Outcome.LEASE_LOST
-    if writer.handed_back:
-        log.info("job %s: worker stopping; handed back after epoch %d", claim.job_id, result.history[-1]["epoch"])
-        return Outcome.HANDED_BACK
-    if writer.cancelling:
-        written = finish(connection, claim, "cancelled", train_seconds=train_seconds)
-        return Outcome.CANCELLED if written else Outcome.LEASE_LOST
-    if writer.timed_out:
-        epoch = result.history[-1]["epoch"]
-        message = f"timeout: trained {train_seconds:.1f} s, past the {settings.max_run_seconds:g} s limit, at epoch {epoch}"
-        if not fail(connection, claim, "timeout", message, train_seconds=train_seconds):
+    return write_outcome(connection, claim, writer.stop_cause, result, train_seconds, settings)
+
+
+def write_outcome(connection: Connection, claim: Claim, cause: StopCause | None, result: mlp.FitResult,
+                  train_seconds: float, settings: Settings) -> Outcome:
+    """Write how training ended, given why the epoch callback stopped it (None: the fit ran to its
+    own end), and return this delivery's outcome; a write the lease no longer allows is LEASE_LOST."""
+    match cause:
+        case StopCause.LEASE_LOST:
+            log.warning("job %s attempt %d: lease taken over by another worker; stopped", claim.job_id, claim.attempts)
             return Outcome.LEASE_LOST
-        log.warning("job %s failed: %s", claim.job_id, message)
-        return Outcome.FAILED
-    if not succeed(connection, claim, result, train_seconds):
-        return Outcome.LEASE_LOST
-    log.info("job %s succeeded (%s)", claim.job_id, result.stop_reason)
-    return Outcome.SUCCEEDED
+        case StopCause.HANDED_BACK:  # Written already, with the epoch's checkpoint.
+            log.info("job %s: worker stopping; handed back after epoch %d", claim.job_id, result.history[-1]["epoch"])
+            return Outcome.HANDED_BACK
+        case StopCause.CANCEL_REQUESTED:
+            written = mark_cancelled(connection, claim, train_seconds)
+            return Outcome.CANCELLED if written else Outcome.LEASE_LOST
+        case StopCause.TIMED_OUT:
+            epoch = result.history[-1]["epoch"]
+            message = (f"timeout: trained {train_seconds:.1f} s, past the {settings.max_run_seconds:g} s limit, "
+                       f"at epoch {epoch}")
+            if not mark_failed(connection, claim, "timeout", message, train_seconds=train_seconds):
+                return Outcome.LEASE_LOST
+            log.warning("job %s failed: %s", claim.job_id, message)
+            return Outcome.FAILED
+        case None:
+            if not mark_succeeded(connection, claim, result, train_seconds):
+                return Outcome.LEASE_LOST
+            log.info("job %s succeeded (%s)", claim.job_id, result.stop_reason)
+            return Outcome.SUCCEEDED
 
 
 def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> TrainingInputs:
@@ -263,11 +274,11 @@ def fit_resuming(inputs: TrainingInputs, writer: EpochWriter, settings: Settings
         return fit()
 
 
-def failed(connection: Connection, claim: Claim, error: Exception, train_seconds: float) -> Outcome:
-    """Fail the job for a permanent ``error``, typed by :data:`PERMANENT_ERRORS`."""
+def fail_for_error(connection: Connection, claim: Claim, error: Exception, train_seconds: float) -> Outcome:
+    """Fail the job for a permanent ``error``, typed by :data:`PERMANENT_ERRORS`, and log it."""
     error_type = next(name for errors, name in PERMANENT_ERRORS if isinstance(error, errors))
     message = describe(error)
-    if not fail(connection, claim, error_type, message, train_seconds=train_seconds):
+    if not mark_failed(connection, claim, error_type, message, train_seconds=train_seconds):
         return Outcome.LEASE_LOST
     log.warning("job %s failed (%s): %s", claim.job_id, error_type, message)
     return Outcome.FAILED

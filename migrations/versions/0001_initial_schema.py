@@ -6,7 +6,7 @@ Create Date: 2026-11-27 20:37:40.535929
 """
 from alembic import op
 import sqlalchemy as sa
-import service.db
+import service.database
 
 
 revision = '0001'
@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('dtype', sa.String(length=16), nullable=False),
     sa.Column('checksum', sa.String(length=64), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_datasets'))
     )
     op.create_table('jobs',
@@ -44,11 +44,11 @@ def upgrade() -> None:
     sa.Column('error_message', sa.Text(), nullable=True),
     sa.Column('model_id', sa.String(length=32), nullable=True),
     sa.Column('lease_token', sa.String(length=32), nullable=True),
-    sa.Column('heartbeat_at', service.db.UTCDateTime(), nullable=True),
-    sa.Column('published_at', service.db.UTCDateTime(), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
-    sa.Column('started_at', service.db.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('heartbeat_at', service.database.UTCDateTime(), nullable=True),
+    sa.Column('published_at', service.database.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
+    sa.Column('started_at', service.database.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', service.database.UTCDateTime(), nullable=True),
     sa.Column('train_seconds', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_jobs_dataset_id_datasets'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('job_id', sa.String(length=32), nullable=False),
     sa.Column('epoch', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_checkpoints_job_id_jobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('job_id', name=op.f('pk_checkpoints'))
     )
@@ -84,7 +84,7 @@ def upgrade() -> None:
     sa.Column('spec', sa.JSON(), nullable=False),
     sa.Column('metrics', sa.JSON(), nullable=True),
     sa.Column('artefact', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_models_job_id_jobs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_models')),
     sa.UniqueConstraint('job_id', name=op.f('uq_models_job_id'))

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 23:40:00
 """
 from alembic import op
 import sqlalchemy as sa
-import service.db
+import service.database
 
 
 revision = '0002'
@@ -22,17 +22,17 @@ OWNED_TABLES = ('datasets', 'jobs', 'models')
 def upgrade() -> None:
     tenants = op.create_table('tenants',
     sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_tenants'))
     )
-    op.bulk_insert(tenants, [{'name': 'local', 'created_at': service.db.utcnow()}])
+    op.bulk_insert(tenants, [{'name': 'local', 'created_at': service.database.utcnow()}])
     op.create_table('api_keys',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('tenant', sa.String(length=64), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', service.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', service.database.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', service.database.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['tenant'], ['tenants.name'], name=op.f('fk_api_keys_tenant_tenants')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))

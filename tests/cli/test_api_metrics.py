@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import migrations
 from mlp import NetworkSpec, fit
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from tests.support.rows import insert_model
 from tests.support.specs import SMALL_SPEC
 
@@ -48,8 +49,8 @@ def test_both_api_processes_serve_predicts_and_metrics_add_them_up(tmp_path):
     app = create_app({"database_url": database_url, "broker_url": "memory://"})
     features = np.random.default_rng(0).normal(size=(60, 2))
     model = insert_model(app, fit(NetworkSpec.model_validate(SMALL_SPEC), features, (features[:, 0] > 0).astype(int)))
-    headers = {"Authorization": f"Bearer {create_key(app.extensions['axon.engine'], LOCAL_TENANT)}"}
-    app.extensions["axon.engine"].dispose()
+    headers = {"Authorization": f"Bearer {create_key(app_state(app).engine, LOCAL_TENANT)}"}
+    app_state(app).engine.dispose()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = clean_env(AXON_DATABASE_URL=database_url, AXON_BROKER_URL="memory://", AXON_HOME=str(tmp_path))

@@ -12,17 +12,17 @@ import pytest
 import sqlalchemy
 from click.testing import CliRunner
 
-import axon.cli
+import service.commands.serving
 from axon.cli import cli
-from service.db import Base
-from service.models import Job  # noqa: F401  (registers the tables on Base.metadata)
+from service.database import Base
+from service.tables import Job  # noqa: F401  (registers the tables on Base.metadata)
 from service.queue import TRAINING_QUEUE
 from service.settings import Settings
 
 from tests.support.processes import AXON, REPO_ROOT, clean_env, free_port
 
 COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "watch", "jobs", "status", "metrics", "cancel",
-            "datasets", "dataset", "model", "predict", "export", "keys")
+            "datasets", "dataset", "model", "predict", "export", "evaluate", "keys")
 
 
 def invoke(*args: str):
@@ -134,12 +134,12 @@ def exec_calls(monkeypatch):
         calls.append(list(argv))
         calls.envs.append(env)
 
-    monkeypatch.setattr(axon.cli, "exec_argv", record)
+    monkeypatch.setattr(service.commands.serving, "exec_argv", record)
     return calls
 
 
 class RecordedSupervisor:
-    """Stands in for ``axon.serve.Supervisor``: keeps what it was asked to run, runs nothing."""
+    """Stands in for ``service.commands.supervisor.Supervisor``: keeps what it was asked to run, runs nothing."""
 
     runs: list["RecordedSupervisor"] = []
 
@@ -153,14 +153,14 @@ class RecordedSupervisor:
 
 def test_api_runs_its_processes_on_one_inherited_socket(axon_env, monkeypatch):
     RecordedSupervisor.runs = []
-    monkeypatch.setattr(axon.cli, "Supervisor", RecordedSupervisor)
+    monkeypatch.setattr(service.commands.serving, "Supervisor", RecordedSupervisor)
     result = invoke("api", "--host", "127.0.0.1", "--port", str(free_port()), "--workers", "3", "--threads", "12", "--grace", "4")
     assert result.exit_code == 0, result.output
     [run] = RecordedSupervisor.runs
     assert list(run.commands) == ["api-1", "api-2", "api-3"]
     [fd] = run.pass_fds
     for argv in run.commands.values():
-        assert argv[1:3] == ["-m", "axon.http_server"]
+        assert argv[1:3] == ["-m", "service.commands.http_server"]
         assert argv[argv.index("--fd") + 1] == str(fd)
         assert argv[argv.index("--threads") + 1] == "12"
         assert argv[argv.index("--grace") + 1] == "4"

@@ -16,9 +16,10 @@ import numpy as np
 
 import migrations
 from mlp import NetworkSpec, fit
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 from tests.support.rows import insert_model
 
 from tests.support.processes import AXON, clean_env, free_port, started_server
@@ -37,8 +38,8 @@ def test_concurrent_predicts_answer_as_sequential_ones(tmp_path):
     features = rng.normal(size=(200, 2))
     model = insert_model(app, fit(NetworkSpec.model_validate(WIDE_SPEC), features, (features[:, 0] * features[:, 1] > 0)
                                   .astype(int)))
-    headers = {"Authorization": f"Bearer {create_key(app.extensions['axon.engine'], LOCAL_TENANT)}"}
-    app.extensions["axon.engine"].dispose()
+    headers = {"Authorization": f"Bearer {create_key(app_state(app).engine, LOCAL_TENANT)}"}
+    app_state(app).engine.dispose()
     # Batches of 1 to 400 rows: threads overlap inside one another's forward passes.
     bodies = [json.dumps({"inputs": rng.normal(size=(int(size), 2)).round(6).tolist()})
               for size in rng.integers(1, 401, size=24)]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import migrations
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
 
@@ -30,8 +31,8 @@ def server(request, tmp_path_factory):
     database_url = f"sqlite:///{folder / 'axon.db'}"
     migrations.upgrade(database_url)
     app = create_app({"database_url": database_url, "broker_url": "memory://"})
-    headers = {"Authorization": f"Bearer {create_key(app.extensions['axon.engine'], 'bodies')}"}
-    app.extensions["axon.engine"].dispose()
+    headers = {"Authorization": f"Bearer {create_key(app_state(app).engine, 'bodies')}"}
+    app_state(app).engine.dispose()
     port = free_port()
     argv = ([*AXON, "serve", "--port", str(port), "--grace", "1"] if request.param == "serve" else
             [*AXON, "api", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--grace", "1"])
@@ -100,7 +101,7 @@ def test_a_stop_lets_a_request_under_way_finish_within_the_grace(tmp_path):
     client = app.test_client()
     dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 40}}).get_json()
     job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": {"layers": []}}).get_json()
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
     port, grace = free_port(), 3
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "api.log"
@@ -161,7 +162,7 @@ def test_a_request_head_still_arriving_after_the_header_deadline_is_closed(tmp_p
     connection that is merely idle keeps its own."""
     from waitress import wasyncore
 
-    from axon import http_server
+    from service.commands import http_server
 
     monkeypatch.setattr(http_server, "HEADER_SECONDS", 1.0)
     monkeypatch.setattr(http_server, "CLEANUP_INTERVAL_SECONDS", 0)  # Check at every turn of the loop.
@@ -199,4 +200,4 @@ def test_a_request_head_still_arriving_after_the_header_deadline_is_closed(tmp_p
     finally:
         server.task_dispatcher.shutdown(timeout=1)
         wasyncore.close_all(server._map)
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()

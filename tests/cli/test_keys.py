@@ -88,14 +88,34 @@ def test_keys_say_which_database_they_use(served):
     assert f"  {served_database}\n" in (folder / "serve.log").read_text()  # The same file `axon serve` named.
 
 
-def test_keys_list_where_no_database_is_refuses_and_creates_none(tmp_path):
-    """From a folder without ``.axon`` and AXON_HOME unset, no new empty database appears there."""
+def test_the_default_database_is_the_users_wherever_the_command_runs(tmp_path):
+    """With AXON_HOME unset, every command uses ~/.local/share/axon (or $XDG_DATA_HOME/axon), not the
+    current folder: ``keys list`` from a folder without a database makes none there, and finds the one
+    ``keys create`` made from another folder."""
+    user = tmp_path / "user"
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+
+    def keys(*args, cwd, **extra):
+        env = {name: value for name, value in clean_env(HOME=str(user), **extra).items()
+               if name != "XDG_DATA_HOME" or extra}
+        return subprocess.run([*AXON, "keys", *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
+
+    default = user / ".local" / "share" / "axon" / "axon.db"
     for args in (["list"], ["revoke", "some-id"]):
-        completed = run("keys", *args, cwd=tmp_path)
+        completed = keys(*args, cwd=here)
         assert completed.returncode == 1
-        assert f"relative to the current folder {tmp_path}" in completed.stderr
-        assert f"no Axon database at {tmp_path / '.axon' / 'axon.db'}" in completed.stderr
-        assert not (tmp_path / ".axon" / "axon.db").exists()
+        assert f"no Axon database at {default}" in completed.stderr
+        assert not default.exists() and list(here.iterdir()) == []
+    created = keys("create", "--tenant", "acme", cwd=here)
+    assert created.returncode == 0, created.stderr
+    assert created.stderr.splitlines()[0] == f"axon keys: database: sqlite:///{default}"
+    listed = keys("list", cwd=there)
+    assert listed.returncode == 0 and "acme" in listed.stdout
+    assert list(here.iterdir()) == list(there.iterdir()) == []
+    xdg = tmp_path / "xdg"
+    moved = keys("list", cwd=here, XDG_DATA_HOME=str(xdg))
+    assert moved.returncode == 1 and f"no Axon database at {xdg / 'axon' / 'axon.db'}" in moved.stderr
 
 
 def test_the_worker_and_the_api_say_which_database_they_use(tmp_path):

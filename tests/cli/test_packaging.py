@@ -19,9 +19,12 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # What running the server takes, and what the client must not pull in.
 SERVER_PACKAGES = ("flask", "flask_openapi3", "celery", "kombu", "sqlalchemy", "alembic", "psycopg", "waitress",
                    "gunicorn", "redis", "limits", "pyarrow", "onnx", "werkzeug", "pydantic_settings")
-# The client side of the axon package: axon.Client and the client commands of the axon command.
+# The client side of the axon package: axon.Client and the client commands of the axon command,
+# and the server's commands (service/commands), which the axon command loads beside them.
 CLIENT_MODULES = ("axon/__init__.py", "axon/client.py", "axon/cli.py", "axon/cli_common.py", "axon/cli_jobs.py",
-                  "axon/cli_data.py", "axon/progress.py")
+                  "axon/cli_data.py", "axon/cli_evaluation.py", "axon/progress.py", "service/__init__.py",
+                  "service/commands/__init__.py", "service/commands/common.py", "service/commands/serving.py",
+                  "service/commands/configuration.py", "service/commands/keys.py", "service/commands/supervisor.py")
 
 
 def declared(requirements: list[str]) -> set[str]:

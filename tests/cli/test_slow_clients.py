@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import migrations
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
 
@@ -41,14 +42,14 @@ def database(tmp_path):
     url = f"sqlite:///{tmp_path / 'axon.db'}"
     migrations.upgrade(url)
     app = create_app({"database_url": url, "broker_url": "memory://"})
-    key = create_key(app.extensions["axon.engine"], "slow")
+    key = create_key(app_state(app).engine, "slow")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}"}
     dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 40}}, headers=headers)
     job = client.post("/v1/jobs", json={"dataset_id": dataset.get_json()["id"], "spec": {"layers": []}},
                       headers=headers)
     assert job.status_code == 202, job.get_data(as_text=True)
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
     return url, key, job.get_json()["id"]
 
 

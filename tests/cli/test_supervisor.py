@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from axon.serve import Supervisor
+from service.commands.supervisor import Supervisor
 
 from tests.support.processes import AXON, clean_env
 
@@ -88,7 +88,7 @@ def test_serve_exits_non_zero_when_its_port_is_taken(tmp_path):
 def test_children_get_sigterm_when_the_supervisor_is_killed_alone(tmp_path):
     """No orphan keeps the port: the children learn of a SIGKILLed supervisor (Linux)."""
     script = (
-        "import sys; from axon.serve import Supervisor; "
+        "import sys; from service.commands.supervisor import Supervisor; "
         f"Supervisor({{'worker': {child(tmp_path, 'worker')!r}}}, {{}}, 5.0, print)"
         ".run(ready=lambda: False, on_ready=lambda: None)"
     )

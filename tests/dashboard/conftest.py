@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from service.auth import create_key
-from service.db import make_engine
+from service.database import make_engine
 from tests.support.processes import AXON, REPO_ROOT, clean_env, free_port, kill_group, spawn, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from service.app_state import app_state
 from service import create_app
 from tests.support.processes import free_port
 from tests.support.databases import postgres_database
@@ -104,7 +105,7 @@ def start_worker(database_url, redis_server, tmp_path) -> Iterator[Callable[...,
 def api_app(database_url, redis_server, tmp_path):
     app = create_app({"database_url": database_url, "broker_url": redis_server.url, "home": tmp_path / "api-home"})
     yield app
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
 
 
 @pytest.fixture

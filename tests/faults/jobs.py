@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 import mlp
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from tests.integration.test_training import SPEC, SPIRAL
 from tests.support.rows import TERMINAL, engine_of, job_row
 

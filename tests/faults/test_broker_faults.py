@@ -51,12 +51,12 @@ def test_a_job_submitted_while_the_broker_is_down_is_accepted_and_runs_once_it_i
 # The API, in a process of its own, commits a job and dies where it would publish it.
 DIE_BEFORE_PUBLISHING = """
 import json, os, signal, sys
-import service.jobs
+import service.api.jobs
 from service import create_app
 
 database_url, broker_url, home, body = sys.argv[1:]
 app = create_app({"database_url": database_url, "broker_url": broker_url, "home": home, "auth": False})
-service.jobs.publish_job = lambda job_id: os.kill(os.getpid(), signal.SIGKILL)
+service.api.jobs.publish_job = lambda job_id: os.kill(os.getpid(), signal.SIGKILL)
 app.test_client().post("/v1/jobs", json=json.loads(body))
 sys.exit("the API survived its publish")
 """

@@ -14,7 +14,7 @@ from sqlalchemy import Text, cast, select
 
 import mlp
 from mlp.checkpoint import load_checkpoint
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from mlp.state import start
 from service.queue import TRAINING_QUEUE
 from tests.support.services import WORKER_SETTINGS

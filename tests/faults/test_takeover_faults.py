@@ -76,7 +76,9 @@ def test_a_frozen_worker_that_wakes_after_a_takeover_writes_nothing_more(api, ap
 
     assert (job.status, job.attempts, job.epoch) == ("succeeded", 2, SLOW_SPEC["epochs"]), successor.log()
     assert metric_epochs(api_app, job_id) == list(range(1, SLOW_SPEC["epochs"] + 1))
-    assert f"job {job_id} succeeded" in successor.log() and f"job {job_id} succeeded" not in zombie.log()
+    # The worker logs the success after the commit and the checkpoint VACUUM that follows it.
+    wait_until(lambda: f"job {job_id} succeeded" in successor.log(), 10, successor.log)
+    assert f"job {job_id} succeeded" not in zombie.log()
     assert model_ids(api_app, job_id) == [job.model_id]
     # The model is the uninterrupted run's: no epoch, checkpoint or weight of the zombie's
     # after the takeover got in.

@@ -12,6 +12,7 @@ import os
 import pytest
 import redis
 
+from service.app_state import app_state
 from service import create_app
 from tests.support.databases import postgres_database
 from tests.support.services import WORKER_READY_SECONDS, WorkerProcess, served
@@ -75,7 +76,7 @@ def api_app(database_url, redis_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("api-home")
     app = create_app({"database_url": database_url, "broker_url": redis_url, "home": home})
     yield app
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from tests.support.rows import job_row
 
 from .test_stopping import add_job, send_to
 from .test_training import SPEC, create_dataset, wait_for
+from service.app_state import app_state
 
 # A 2-768-768-1 network under Adam: a 9.5 MB checkpoint, a few hundredths of a second an epoch.
 WIDE_SPEC = {**SPEC, "layers": [{"units": 768, "activation": "tanh"}] * 2, "batch_size": 100,
@@ -23,12 +24,12 @@ MB = 1e6
 
 def table_bytes(api_app) -> int:
     """``pg_total_relation_size`` of the checkpoints table: heap, indexes and TOAST, dead or alive."""
-    with api_app.extensions["axon.engine"].connect() as connection:
+    with app_state(api_app).engine.connect() as connection:
         return connection.execute(text("SELECT pg_total_relation_size('checkpoints')")).scalar_one()
 
 
 def checkpoint_bytes(api_app, job_id: str) -> int | None:
-    with api_app.extensions["axon.engine"].connect() as connection:
+    with app_state(api_app).engine.connect() as connection:
         return connection.execute(text("SELECT octet_length(data) FROM checkpoints WHERE job_id = :job_id"),
                                   {"job_id": job_id}).scalar_one_or_none()
 

@@ -10,6 +10,7 @@ import pytest
 from flask import g
 from sqlalchemy import text
 
+from service.app_state import app_state
 from service import create_app
 from tests.support.databases import POSTGRES_ADMIN_URL, postgres_database
 
@@ -19,7 +20,7 @@ def app():
     with postgres_database("axon_drops") as url:
         app = create_app({"database_url": url, "broker_url": "memory://", "auth": False})
         yield app
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()
 
 
 def drop_the_connection_after_the_view(app) -> list[int]:

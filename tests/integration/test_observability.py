@@ -16,6 +16,7 @@ from tests.support.rows import job_row
 
 from .test_stopping import add_job, send_to
 from .test_training import SPEC, create_dataset, wait_for
+from service.app_state import app_state
 
 EPOCHS = 12
 
@@ -62,7 +63,7 @@ def test_a_prefork_worker_reports_its_epochs_and_logs_json_naming_the_job(api, a
 
 def test_the_api_metrics_read_the_database_and_the_redis_broker(api, api_app):
     def succeeded() -> int:
-        with api_app.extensions["axon.engine"].connect() as connection:
+        with app_state(api_app).engine.connect() as connection:
             return connection.exec_driver_sql("SELECT count(*) FROM jobs WHERE status = 'succeeded'").scalar_one()
 
     before = succeeded()

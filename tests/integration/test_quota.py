@@ -10,6 +10,7 @@ from typing import Iterator
 import httpx
 from sqlalchemy import text
 
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
 
@@ -33,16 +34,16 @@ def tenant_api(database_url: str, redis_url: str, home, quota_bytes: int, tenant
     app = create_app({"database_url": database_url, "broker_url": redis_url, "home": home,
                       "storage_quota_bytes": quota_bytes})
     try:
-        key = create_key(app.extensions["axon.engine"], tenant)
+        key = create_key(app_state(app).engine, tenant)
         with served(app) as local_client, httpx.Client(base_url=local_client.base_url, timeout=30,
                                                        headers={"Authorization": f"Bearer {key}"}) as client:
             yield client
     finally:
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()
 
 
 def stored(api_app, tenant: str) -> int:
-    with api_app.extensions["axon.engine"].connect() as connection:
+    with app_state(api_app).engine.connect() as connection:
         return connection.execute(STORED_BYTES, {"tenant": tenant}).scalar_one()
 
 

@@ -20,9 +20,10 @@ from sqlalchemy import insert, select
 
 import mlp
 from mlp import Model
-from mlp.datasets import GeneratorSpec, generate
-from service.db import utcnow
-from service.models import LOCAL_TENANT, Job, TrainedModel, new_id
+from mlp.playground_data import GeneratorSpec, generate
+from service.app_state import app_state
+from service.database import utcnow
+from service.tables import LOCAL_TENANT, Job, TrainedModel, new_id
 from service.queue import TRAIN_TASK
 from tests.support.rows import job_row
 from worker.claim import claim_job
@@ -40,7 +41,7 @@ HEARTBEAT_LEASE_SECONDS = 3.0  # The heartbeat beats every third of it: room for
 def add_job(api_app, dataset_id: str, spec: dict) -> tuple[str, datetime]:
     """A queued job, marked as published just now so no reconciler sends it elsewhere; (id, published_at)."""
     job_id, published_at = new_id(), utcnow()
-    with api_app.extensions["axon.engine"].begin() as connection:
+    with app_state(api_app).engine.begin() as connection:
         connection.execute(insert(jobs).values(id=job_id, tenant=LOCAL_TENANT, dataset_id=dataset_id, spec=spec, epochs=spec["epochs"],
                                                created_at=utcnow(), published_at=published_at))
     return job_id, published_at
@@ -51,7 +52,7 @@ def send_to(api_app, queue: str, job_id: str) -> None:
 
 
 def stored_weights(api_app, model_id: str) -> bytes:
-    with api_app.extensions["axon.engine"].connect() as connection:
+    with app_state(api_app).engine.connect() as connection:
         artefact = connection.execute(select(models.c.artefact).where(models.c.id == model_id)).scalar_one()
     return Model.from_bytes(artefact).params.tobytes()
 
@@ -124,7 +125,7 @@ def test_an_epoch_longer_than_the_lease_is_not_taken_from_its_live_worker(api, a
     send_to(api_app, queue, job_id)
 
     # Play a second worker: try to claim the job, as it would, all the while it trains.
-    engine = api_app.extensions["axon.engine"]
+    engine = app_state(api_app).engine
     deadline = time.monotonic() + 120
     while (status := job_row(api_app, job_id).status) in {"queued", "running"}:
         assert time.monotonic() < deadline, f"the job did not finish:\n{slow_worker.log()}"

@@ -9,9 +9,10 @@ import redis
 from sqlalchemy import insert
 
 import mlp
-from mlp.datasets import GeneratorSpec, generate
-from service.db import utcnow
-from service.models import LOCAL_TENANT, Job, new_id
+from mlp.playground_data import GeneratorSpec, generate
+from service.app_state import app_state
+from service.database import utcnow
+from service.tables import LOCAL_TENANT, Job, new_id
 from service.queue import TRAINING_QUEUE, publish_job
 
 SPIRAL = {"kind": "spiral", "n_samples": 300, "noise": 0.1, "seed": 1}
@@ -106,7 +107,7 @@ def test_a_job_nobody_published_is_found_by_the_workers_reconciler(api, api_app)
     dataset_id = create_dataset(api, n_samples=60)
     job_id = new_id()
     # As if the broker had been down when the job was submitted: a committed row, no message.
-    with api_app.extensions["axon.engine"].begin() as connection:
+    with app_state(api_app).engine.begin() as connection:
         connection.execute(insert(Job.__table__).values(
             id=job_id, tenant=LOCAL_TENANT, dataset_id=dataset_id, spec={**SPEC, "epochs": 3}, epochs=3,
             created_at=utcnow()))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlp import NetworkSpec, fit
 from mlp.checkpoint import save_checkpoint
-from mlp.datasets import GENERATORS, GeneratorSpec, generate
+from mlp.playground_data import GENERATORS, GeneratorSpec, generate
 from mlp.state import TrainingState, start
 
 SKLEARN_ACTIVATION = {"tanh": "tanh", "relu": "relu", "sigmoid": "logistic", "linear": "identity"}

@@ -32,6 +32,10 @@ def test_gpu_training_matches_the_cpu_closely(spiral):
     assert isinstance(on_gpu.model.params, np.ndarray)  # Artefacts come back to the host.
     np.testing.assert_allclose(on_gpu.model.params, on_cpu.model.params, rtol=1e-6, atol=1e-8)
     assert on_gpu.history[-1]["loss"] == pytest.approx(on_cpu.history[-1]["loss"], rel=1e-6)
+    # The evaluation report is made on the device and comes back as plain host numbers.
+    gpu_report, cpu_report = on_gpu.model.evaluation, on_cpu.model.evaluation
+    assert gpu_report["confusion_matrix"] == cpu_report["confusion_matrix"]
+    assert gpu_report["log_loss"] == pytest.approx(cpu_report["log_loss"], rel=1e-6)
 
 
 @pytest.mark.gpu

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mlp import fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 from mlp.initialisers import INITIALISERS, initial_parameters
 
 from tests.support.specs import make_spec

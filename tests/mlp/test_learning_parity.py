@@ -15,7 +15,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlp import NetworkSpec, fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
 
 from .parity import (
     PLAYGROUND_TRAINING, Cell, axon_score, bundled_cells, fit_quietly, mean_scores, playground_cells,

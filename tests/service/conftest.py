@@ -10,10 +10,11 @@ from flask.testing import FlaskClient
 
 import migrations
 from mlp import NetworkSpec, fit
-from mlp.datasets import GeneratorSpec, generate
+from mlp.playground_data import GeneratorSpec, generate
+from service.app_state import app_state
 from service import create_app
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 
 from tests.support.specs import SMALL_SPEC
 
@@ -32,7 +33,7 @@ class KeyedClient(FlaskClient):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        key = self.application.extensions.get("axon.test_key")
+        key = self.application.config.get("AXON_TEST_KEY")
         if key is not None:
             self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
 
@@ -49,7 +50,7 @@ def make_app(tmp_path, migrated_database):
         app = create_app(config)
         app.config["TESTING"] = True
         if "database_url" not in overrides:
-            app.extensions["axon.test_key"] = create_key(app.extensions["axon.engine"], LOCAL_TENANT)
+            app.config["AXON_TEST_KEY"] = create_key(app_state(app).engine, LOCAL_TENANT)
         app.test_client_class = KeyedClient
         return app
 

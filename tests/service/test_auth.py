@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from service.app_state import app_state
 from service.auth import create_key, hash_key, issue_key, list_keys, revoke_key
-from service.models import ApiKey
+from service.tables import ApiKey
 
 from tests.support.calls import spiral_dataset
 
@@ -50,7 +51,7 @@ def test_an_unknown_key_is_401(app):
 
 def test_a_revoked_key_is_401_and_other_keys_still_work(make_app):
     app = make_app(key_cache_seconds=0)  # Every request reads the key: revocation shows at once.
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     doomed, kept = issue_key(engine, "acme"), issue_key(engine, "acme")
     assert with_key(app, doomed.key).get("/v1/jobs").status_code == 200
 
@@ -62,7 +63,7 @@ def test_a_revoked_key_is_401_and_other_keys_still_work(make_app):
 
 
 def test_a_key_can_be_revoked_by_the_key_itself(app):
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     key = create_key(engine, "acme")
     assert revoke_key(engine, key)
     assert_unauthorized(with_key(app, key).get("/v1/jobs"), "unknown or revoked")
@@ -71,8 +72,8 @@ def test_a_key_can_be_revoked_by_the_key_itself(app):
 def test_a_revoked_key_keeps_working_in_a_process_only_for_key_cache_seconds(make_app):
     app = make_app(key_cache_seconds=5)
     now = [0.0]
-    app.extensions["axon.key_cache"].clock = lambda: now[0]
-    engine = app.extensions["axon.engine"]
+    app_state(app).key_cache.clock = lambda: now[0]
+    engine = app_state(app).engine
     issued = issue_key(engine, "acme")
     client = with_key(app, issued.key)
     assert client.get("/v1/jobs").status_code == 200  # Found live: remembered for 5 s.
@@ -93,7 +94,7 @@ def statements(engine) -> list[str]:
 
 def test_wrong_keys_from_one_address_are_throttled_without_reading_the_database(make_app):
     app = make_app(auth_failure_limit="5/minute", key_cache_seconds=60)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     good = create_key(engine, "acme")
     guesser = {"REMOTE_ADDR": "203.0.113.7"}
     client = app.test_client()
@@ -125,9 +126,9 @@ def test_missing_keys_are_not_counted_as_wrong_ones(make_app):
 
 
 def test_only_the_hash_of_a_key_is_stored(app):
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     issued = issue_key(engine, "acme")
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         row = session.get(ApiKey, issued.id)
     assert row.key_hash == hash_key(issued.key) != issued.key
     assert issued.key not in {str(value) for value in row.__dict__.values()}
@@ -138,7 +139,7 @@ def test_only_the_hash_of_a_key_is_stored(app):
 @pytest.mark.parametrize("tenant", ["", "-leading-dash", "has space", "x" * 65, "a/b"])
 def test_a_bad_tenant_name_is_refused(app, tenant):
     with pytest.raises(ValueError, match="tenant name"):
-        issue_key(app.extensions["axon.engine"], tenant)
+        issue_key(app_state(app).engine, tenant)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs/swagger"])
@@ -164,10 +165,10 @@ def test_with_auth_off_no_key_is_needed_and_everything_is_tenant_local(make_app)
     dataset = spiral_dataset(client)
     assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 200
     # The same rows are tenant "local": a key for "local" sees them once auth is on again.
-    local_key = create_key(app.extensions["axon.engine"], "local")
-    app_with_auth = make_app(database_url=app.extensions["axon.settings"].database_url)
+    local_key = create_key(app_state(app).engine, "local")
+    app_with_auth = make_app(database_url=app_state(app).settings.database_url)
     assert with_key(app_with_auth, local_key).get(f"/v1/datasets/{dataset['id']}").status_code == 200
-    assert with_key(app_with_auth, create_key(app.extensions["axon.engine"], "other")) \
+    assert with_key(app_with_auth, create_key(app_state(app).engine, "other")) \
         .get(f"/v1/datasets/{dataset['id']}").status_code == 404
 
 

@@ -7,7 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from service.models import Dataset, Job
+from service.app_state import app_state
+from service.tables import Dataset, Job
 from service.storage import decode_arrays
 
 from tests.support.calls import create_dataset, spiral_dataset, submit_job
@@ -17,7 +18,7 @@ FEATURES = [[0.0, 1.0], [1.0, 0.5], [2.0, 0.0], [3.0, 1.5]]
 
 
 def stored(app, dataset_id):
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         row = session.get(Dataset, dataset_id)
         return row, *decode_arrays(row.data)
 
@@ -122,7 +123,7 @@ def test_generator_dataset_matches_the_engine(client, app):
     body = create_dataset(client, generator={"kind": "plane", "n_samples": 50, "seed": 4, "features": ["x1", "x1*x2"]})
     assert (body["task"], body["n_samples"], body["n_features"], body["classes"]) == ("regression", 50, 2, None)
     assert body["feature_names"] == ["x1", "x1*x2"] and body["name"] == "plane"
-    from mlp.datasets import GeneratorSpec, generate
+    from mlp.playground_data import GeneratorSpec, generate
 
     expected = generate(GeneratorSpec(kind="plane", n_samples=50, seed=4, features=["x1", "x1*x2"]))
     _, features, targets = stored(app, body["id"])
@@ -245,5 +246,5 @@ def test_delete_after_the_job_finished_keeps_the_job(client, app):
     assert client.post(f"/v1/jobs/{job['id']}/cancel").get_json()["status"] == "cancelled"
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     assert client.get(f"/v1/jobs/{job['id']}").get_json()["dataset_id"] is None
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         assert session.get(Job, job["id"]) is not None

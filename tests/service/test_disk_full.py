@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event
 
 import migrations
+from service.app_state import app_state
 from service import create_app
 
 # Past SQLite's 4 MB write-ahead log, which it then checkpoints and writes again in place.
@@ -54,10 +55,10 @@ def full_disk_app(tmp_path, request):
             migrations.upgrade(url)
         app = create_app({"database_url": url, "broker_url": "memory://", "auth": False, **settings})
         if not real:
-            @event.listens_for(app.extensions["axon.engine"], "connect")
+            @event.listens_for(app_state(app).engine, "connect")
             def _small(connection, _record):
                 connection.execute(f"PRAGMA max_page_count={MAX_PAGES}")
-        stack.callback(app.extensions["axon.engine"].dispose)
+        stack.callback(app_state(app).engine.dispose)
         return app
 
     yield build, real
@@ -107,7 +108,7 @@ def test_room_is_kept_for_deletes_and_space_they_free_is_used_again(full_disk_ap
 
     assert refused.status_code == 507 and refused.mimetype == "application/problem+json"
     assert "delete datasets" in refused.get_json()["detail"]
-    assert shutil.disk_usage(Path(client.application.extensions["axon.engine"].url.database).parent).free > kept // 2
+    assert shutil.disk_usage(Path(app_state(client.application).engine.url.database).parent).free > kept // 2
     # Deleting works on the nearly full disk, and reads do.
     deleted = stored[: len(stored) // 2]  # About 1.5 MB of pages: past the room kept.
     for dataset_id in deleted:

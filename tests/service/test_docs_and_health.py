@@ -21,6 +21,7 @@ ROUTES = {
     "/v1/models/{model_id}/weights": {"get"},
     "/v1/models/{model_id}/onnx": {"get"},
     "/v1/models/{model_id}/predict": {"post"},
+    "/v1/models/{model_id}/evaluate": {"post"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }

@@ -148,7 +148,7 @@ def test_response_headers_are_documented(app):
 
 
 def test_metrics_pages_follow_by_next_after_as_by_next(make_app):
-    from service.models import EpochMetric
+    from service.tables import EpochMetric
     from tests.support.rows import add_rows
 
     app = make_app(page_size=2)
@@ -193,3 +193,76 @@ def test_every_operation_with_inputs_has_an_example_and_the_body_examples_fit_th
             for parameter in operation.get("parameters", []):
                 if parameter["required"]:
                     assert "example" in parameter, (method, path, parameter["name"])
+
+
+def _operations_by_id(paths: dict) -> dict[str, tuple[str, str, dict]]:
+    return {operation["operationId"]: (path, method, operation)
+            for path, item in paths.items() for method, operation in item.items()}
+
+
+def _follow(paths: dict, link: dict, request_path: dict, request_query: dict, body: dict) -> tuple[str, str, dict]:
+    """The (method, path, query) a client gets by evaluating ``link``'s runtime expressions."""
+    path, method, operation = _operations_by_id(paths)[link["operationId"]]
+    where = {parameter["name"]: parameter["in"] for parameter in operation.get("parameters", [])}
+    query = {}
+    for name, expression in link["parameters"].items():
+        source, _, key = expression.partition("#/") if "#/" in expression else expression.rpartition(".")
+        value = {"$response.body": body, "$request.path": request_path,
+                 "$request.query": request_query}[source.rstrip(".")].get(key)
+        if where[name] == "path":
+            path = path.replace("{" + name + "}", str(value))
+        elif value is not None:
+            query[name] = value
+    return method, path, query
+
+
+def test_every_link_names_an_operation_and_parameters_it_takes(app):
+    paths = app.test_client().get("/openapi.json").get_json()["paths"]
+    operations = _operations_by_id(paths)
+    links = [link for item in paths.values() for operation in item.values()
+             for response in operation["responses"].values() for link in response.get("links", {}).values()]
+    assert len(links) >= 10
+    for link in links:
+        _, _, target = operations[link["operationId"]]
+        assert set(link["parameters"]) <= {parameter["name"] for parameter in target.get("parameters", [])}, link
+
+
+def test_links_lead_where_the_server_goes(make_app, classifier):
+    """Following the documented links from real answers reaches the job, its pages and its model."""
+    from service.tables import EpochMetric
+    from tests.support.rows import add_rows
+
+    app = make_app(page_size=2)
+    client = app.test_client()
+    paths = client.get("/openapi.json").get_json()["paths"]
+    dataset = spiral_dataset(client, n_samples=20)
+    created = paths["/v1/datasets"]["post"]["responses"]["201"]["links"]["GetDataset"]
+    method, path, query = _follow(paths, created, {}, {}, dataset)
+    assert (method, client.get(path, query_string=query).get_json()["id"]) == ("get", dataset["id"])
+
+    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": SMALL_SPEC})
+    assert job.status_code == 202
+    job_links = paths["/v1/jobs"]["post"]["responses"]["202"]["links"]
+    method, path, query = _follow(paths, job_links["GetJob"], {}, {}, job.get_json())
+    assert path == job.headers["Location"] and client.get(path).get_json()["id"] == job.get_json()["id"]
+
+    model = insert_model(app, classifier)
+    done_id = model.job_id
+    add_rows(app, *(EpochMetric(job_id=done_id, epoch=epoch, record={"epoch": epoch}) for epoch in range(1, 6)))
+    next_page = paths["/v1/jobs/{job_id}/metrics"]["get"]["responses"]["200"]["links"]["NextPage"]
+    epochs, query = [], {}
+    while True:
+        page = client.get(f"/v1/jobs/{done_id}/metrics", query_string=query).get_json()
+        epochs += [record["epoch"] for record in page["items"]]
+        if page["next_after"] is None:
+            break
+        method, path, query = _follow(paths, next_page, {"job_id": done_id}, query, page)
+        assert path == f"/v1/jobs/{done_id}/metrics"
+    assert epochs == [1, 2, 3, 4, 5]
+
+    answer = client.get(f"/v1/jobs/{done_id}").get_json()
+    model_link = paths["/v1/jobs/{job_id}"]["get"]["responses"]["200"]["links"]["GetModel"]
+    method, path, query = _follow(paths, model_link, {"job_id": done_id}, {}, answer)
+    got = client.get(path)
+    assert got.status_code == 200, (path, answer, got.get_json())
+    assert got.get_json()["id"] == answer["model_id"] == model.id

@@ -9,8 +9,9 @@ import time
 import pytest
 from sqlalchemy import update
 
-from service import events as events_module
-from service.models import EpochMetric, Job
+from service.app_state import app_state
+from service.api import events as events_module
+from service.tables import EpochMetric, Job
 
 from tests.support.rows import add_rows, insert_job
 
@@ -77,7 +78,7 @@ def test_a_running_job_streams_new_epochs_as_written_then_end(app, client):
         add_rows(app, *epoch_rows(job.id, [2]))
         time.sleep(0.1)
         add_rows(app, *epoch_rows(job.id, [3]))
-        with app.extensions["axon.sessions"]() as session:
+        with app_state(app).sessions() as session:
             session.execute(update(Job).where(Job.id == job.id).values(status="succeeded", epoch=3))
             session.commit()
 

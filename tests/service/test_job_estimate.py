@@ -7,7 +7,7 @@ import numpy as np
 from mlp import NetworkSpec, bind_spec
 from mlp.footprint import estimate_footprint
 from mlp.spec import DataShape
-from service.models import LOCAL_TENANT, Dataset
+from service.tables import LOCAL_TENANT, Dataset
 from service.storage import encode_arrays
 
 from tests.support.calls import spiral_dataset

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.models import Job
+from service.app_state import app_state
+from service.tables import Job
 
 from tests.support.rows import insert_job, insert_model
 
@@ -12,7 +13,7 @@ from tests.support.rows import insert_job, insert_model
 def test_a_succeeded_job_predicts_as_its_model_does(app, client, classifier, blobs):
     model = insert_model(app, classifier)
     job_id = model.job_id
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.get(Job, job_id).model_id = model.id
         session.commit()
     inputs = blobs[0][:4].tolist()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service import jobs as jobs_module
-from service.models import EpochMetric, Job
+from service.app_state import app_state
+from service.api import jobs as jobs_module
+from service.tables import EpochMetric, Job
 
 from tests.support.calls import create_dataset, spiral_dataset, submit_job
 from tests.support.rows import add_rows, insert_job, job_row
@@ -185,7 +186,7 @@ def test_cancel_cannot_resurrect_a_job_the_worker_just_finished(client, app, mon
     def find_then_worker_finishes(job_id):
         found = real_find(job_id)
         if found.status == "running":  # The worker commits "succeeded" between our read and update.
-            with app.extensions["axon.sessions"]() as session:
+            with app_state(app).sessions() as session:
                 session.get(Job, job_id).status = "succeeded"
                 session.commit()
         return found

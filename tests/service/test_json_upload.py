@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import text as sql
 
+from service.app_state import app_state
 import service.json_upload
 from service.json_upload import read_arrays_body
 from service.schemas import DatasetFromArrays
@@ -48,7 +49,7 @@ def small_chunks(monkeypatch):
 
 def only_the_old_path(monkeypatch) -> None:
     """From now on, pydantic's parser on the whole body, as before the chunked reader: the oracle."""
-    monkeypatch.setattr("service.datasets.read_arrays_body", lambda *arguments: None)
+    monkeypatch.setattr("service.api.datasets.read_arrays_body", lambda *arguments: None)
 
 
 def post(client, body: bytes):
@@ -157,7 +158,7 @@ def test_invalid_bodies_get_the_old_paths_answer(make_app, monkeypatch, case, ch
     assert 400 <= fast[0] < 500, fast
     only_the_old_path(monkeypatch)
     assert answer_of(post(app.test_client(), body)) == fast
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         assert session.execute(sql("select count(*) from datasets")).scalar() == 0
 
 

@@ -85,7 +85,7 @@ def test_an_unauthenticated_request_still_gets_an_id_and_an_access_line(client, 
 
 def test_no_api_key_reaches_the_log_even_at_debug(app, client, json_log):
     logging.getLogger().setLevel(logging.DEBUG)  # The most any deployment would log.
-    valid = app.extensions["axon.test_key"]  # The key the test client sends.
+    valid = app.config["AXON_TEST_KEY"]  # The key the test client sends.
     wrong = "axon_" + secrets.token_urlsafe(32)
 
     accepted = client.get("/v1/jobs", headers={REQUEST_ID_HEADER: "valid-key"})

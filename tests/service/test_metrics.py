@@ -10,7 +10,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.db import utcnow
+from service.app_state import app_state
+from service.database import utcnow
 from service.queue import TRAINING_QUEUE
 
 from tests.support.rows import insert_job, insert_model
@@ -84,10 +85,10 @@ def test_a_predict_is_counted_in_the_latency_histogram(app, client, classifier):
 
 def test_an_unreachable_database_is_reported_not_a_500(app, client):
     # A folder where the database file was: SQLite can no longer open it.
-    path = Path(app.extensions["axon.settings"].resolved_database_url.removeprefix("sqlite:///"))
+    path = Path(app_state(app).settings.resolved_database_url.removeprefix("sqlite:///"))
     path.rename(path.with_suffix(".moved"))
     path.mkdir()
-    app.extensions["axon.engine"].dispose()
+    app_state(app).engine.dispose()
 
     samples = scrape(client)
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import delete
 
 from mlp import Model
+from service.app_state import app_state
 from service.lru import LRUCache
-from service.models import TrainedModel
+from service.tables import TrainedModel
 
 from tests.support.rows import insert_model
 
@@ -111,7 +112,7 @@ def test_unknown_model_is_404_on_every_route(client):
 
 def test_a_loaded_model_is_served_from_the_cache(client, app, classifier_id):
     assert client.post(f"/v1/models/{classifier_id}/predict", json={"inputs": [[1, 2, 3]]}).status_code == 200
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(delete(TrainedModel).where(TrainedModel.id == classifier_id))
         session.commit()
     assert client.get(f"/v1/models/{classifier_id}").status_code == 404

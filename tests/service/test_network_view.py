@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from mlp import Model, NetworkSpec, fit
-from service.models import Checkpoint
+from service.app_state import app_state
+from service.tables import Checkpoint
 
 from tests.support.calls import create_dataset, submit_job
 from tests.support.rows import add_rows
 
-from .test_boundary import commit_success, dataset_arrays, train_with_checkpoint
+from .test_decision_boundary import commit_success, dataset_arrays, train_with_checkpoint
 
 
 def playground_job(client, **spec):
@@ -97,7 +98,7 @@ def test_an_answer_is_cached_per_weights_and_the_tenant_check_still_runs(app, cl
     first = client.get(f"/v1/jobs/{job['id']}/network?resolution=4")
     second = client.get(f"/v1/jobs/{job['id']}/network?resolution=4")
     assert first.data == second.data
-    assert len(app.extensions["axon.network_cache"]) == 1
+    assert len(app_state(app).network_cache) == 1
     assert client.get("/v1/jobs/unknown/network").status_code == 404
     assert client.get(f"/v1/jobs/{job['id']}/network?resolution=1000").status_code == 422
 

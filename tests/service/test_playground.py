@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.playground import fragment_of, parse, seed_number
+from service.playground_url import fragment_of, parse, seed_number
 
 from tests.support.calls import create_dataset, submit_job
 

@@ -11,6 +11,7 @@ import pytest
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from service.app_state import app_state
 from service.auth import create_key
 from service.ratelimit import RateLimiter
 from tests.support.databases import postgres_database
@@ -41,7 +42,7 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(make_app):
 
     assert retry_after <= 60
     # Counted per key: another key, even of the same tenant, has its own allowance.
-    assert with_key(app, create_key(app.extensions["axon.engine"], "local")).get("/v1/jobs").status_code == 200
+    assert with_key(app, create_key(app_state(app).engine, "local")).get("/v1/jobs").status_code == 200
     assert client.get("/healthz").status_code == 200  # Outside /v1: not limited.
 
 
@@ -77,7 +78,7 @@ def test_a_tenant_at_its_active_job_cap_gets_429_until_a_job_ends(make_app):
     assert "max_active_jobs" in response.get_json()["detail"]
     assert len(client.get("/v1/jobs").get_json()["items"]) == 2  # Nothing written for the refused job.
     # Another tenant has slots of its own.
-    other = with_key(app, create_key(app.extensions["axon.engine"], "other"))
+    other = with_key(app, create_key(app_state(app).engine, "other"))
     submit_job(other, spiral_dataset(other)["id"])
     # A finished (here: cancelled) job frees its slot.
     assert client.post(f"/v1/jobs/{first['id']}/cancel").status_code == 202
@@ -94,9 +95,9 @@ def capped_app(request, make_app):
     with postgres_database("axon_job_cap") as url:
         migrations.upgrade(url)
         app = make_app(database_url=url, max_active_jobs=3)
-        app.extensions["axon.test_key"] = create_key(app.extensions["axon.engine"], "local")
+        app.config["AXON_TEST_KEY"] = create_key(app_state(app).engine, "local")
         yield app
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()
 
 
 def test_concurrent_submissions_never_exceed_the_cap(capped_app):

@@ -14,9 +14,11 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from sqlalchemy import update
 
-from service import create_app, events
+from service.app_state import app_state
+from service import create_app
+from service.api import events
 from service.auth import hash_key
-from service.models import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
 
 from tests.support import schemathesis_hooks
 from tests.support.calls import spiral_dataset
@@ -59,7 +61,7 @@ def seeded_app(make_app, classifier):
     """
     app = make_app(auth_failure_limit="1000000/minute")
     created = spiral_dataset(app.test_client())
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(update(Dataset).where(Dataset.id == created["id"]).values(id=IDS["dataset_id"][0]))
         session.commit()
     succeeded_id, queued_id = IDS["job_id"]
@@ -70,7 +72,7 @@ def seeded_app(make_app, classifier):
     add_rows(app, ApiKey(tenant=LOCAL_TENANT, key_hash=hash_key(API_KEY), prefix=API_KEY[:12]))
     add_rows(app, TrainedModel(id=IDS["model_id"][0], tenant=LOCAL_TENANT, job_id=succeeded_id, task=model.task,
                                n_features=model.n_features, classes=model.classes, spec=model.meta["spec"],
-                               metrics=model.metrics, artefact=model.to_bytes()),
+                               metrics=model.metrics, evaluation=model.evaluation, artefact=model.to_bytes()),
              *(EpochMetric(job_id=succeeded_id, epoch=epoch, record={"epoch": epoch, "loss": 1.0 / epoch})
                for epoch in range(1, 4)))
     return app

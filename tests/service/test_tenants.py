@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.app_state import app_state
 from service.auth import create_key
 
 from tests.support.calls import spiral_dataset, submit_job
@@ -24,7 +25,7 @@ def owned(app, client, classifier):
 @pytest.fixture
 def intruder(app):
     """A client with a key of tenant "intruder"."""
-    return with_key(app, create_key(app.extensions["axon.engine"], "intruder"))
+    return with_key(app, create_key(app_state(app).engine, "intruder"))
 
 
 def test_every_route_with_an_id_answers_404_to_another_tenant(client, owned, intruder):

@@ -12,9 +12,10 @@ from flask import Flask
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from service.db import utcnow
-from service.models import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
+from service.app_state import app_state
+from service.database import utcnow
 from service.storage import encode_arrays
+from service.tables import LOCAL_TENANT, Checkpoint, Dataset, EpochMetric, Job, TrainedModel, new_id
 
 from .specs import SMALL_SPEC, job_spec, spiral_arrays
 
@@ -25,7 +26,7 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 def engine_of(database: Engine | Flask) -> Engine:
     """The engine itself, or the app's."""
-    return database.extensions["axon.engine"] if isinstance(database, Flask) else database
+    return app_state(database).engine if isinstance(database, Flask) else database
 
 
 # ---- writing rows, as the worker does (SQLAlchemy Core) ------------------------------------------
@@ -75,7 +76,7 @@ def age_lease(database, job_id: str, by: timedelta = timedelta(hours=1)) -> None
 
 def add_rows(app: Flask, *rows):
     """Commit ``rows`` the way the worker would, outside any request."""
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.add_all(rows)
         session.commit()
     return rows
@@ -93,10 +94,11 @@ def insert_job(app: Flask, dataset_id: str | None, status: str, **fields) -> Job
 def insert_model(app: Flask, result) -> TrainedModel:
     """A succeeded job and its model, as the worker leaves them after training ``result`` (an ``mlp.FitResult``)."""
     model = result.model
-    job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"])
-    row = TrainedModel(tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features, classes=model.classes,
-                       spec=model.meta["spec"], metrics=model.metrics, epoch=model.epoch,
-                       last_metrics=model.last_metrics, artefact=model.to_bytes())
+    model_id = new_id()
+    job = insert_job(app, None, "succeeded", epoch=SMALL_SPEC["epochs"], model_id=model_id)
+    row = TrainedModel(id=model_id, tenant=job.tenant, job_id=job.id, task=model.task, n_features=model.n_features,
+                       classes=model.classes, spec=model.meta["spec"], metrics=model.metrics, epoch=model.epoch,
+                       last_metrics=model.last_metrics, evaluation=model.evaluation, artefact=model.to_bytes())
     add_rows(app, row)
     return row
 

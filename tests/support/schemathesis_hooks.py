@@ -15,12 +15,14 @@ PREDICT_OPERATIONS = {"POST /v1/models/{model_id}/predict", "POST /v1/jobs/{job_
 # A schema-valid body can still be a 422 by design, as each of these operations documents: limits
 # that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
 # cannot train on its dataset, ragged rows, a CSV without the target column or a wrong feature
-# count at predict, a text that is not a playground URL the import can take; or a 409 (a job
+# count at predict, a text that is not a playground URL the import can take, a label the model does
+# not know or a dataset that does not fit the model at evaluate; or a 409 (a job
 # without a model) or a 429 (the tenant's job cap). JSON Schema cannot say these, so
 # positive_data_acceptance takes these statuses from these operations only; everywhere else a 422
 # on valid data is still a failure.
 SEMANTIC_REFUSALS = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict",
-                     "POST /v1/models/{model_id}/predict", "POST /v1/jobs/from-playground"]
+                     "POST /v1/models/{model_id}/predict", "POST /v1/jobs/from-playground",
+                     "POST /v1/models/{model_id}/evaluate"]
 ACCEPTED_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 

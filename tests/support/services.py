@@ -17,8 +17,9 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
+from service.app_state import app_state
 from service.auth import create_key
-from service.models import LOCAL_TENANT
+from service.tables import LOCAL_TENANT
 
 from .processes import REPO_ROOT
 
@@ -87,7 +88,7 @@ class WorkerProcess:
 def served(app, timeout: float = 10) -> Iterator[httpx.Client]:
     """Serve ``app`` with werkzeug on a free loopback port; yields an httpx client for it that
     sends a new API key of tenant "local" (where tests that insert rows directly put them)."""
-    key = create_key(app.extensions["axon.engine"], LOCAL_TENANT)
+    key = create_key(app_state(app).engine, LOCAL_TENANT)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="axon-test-api", daemon=True)
     thread.start()

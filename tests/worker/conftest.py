@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mlp
+from service.app_state import app_state
 from service import create_app
 
 from tests.support.databases import postgres_database, sqlite_database
@@ -33,7 +34,7 @@ def make_app(database_url, tmp_path):
 
     yield make
     for app in made:
-        app.extensions["axon.engine"].dispose()
+        app_state(app).engine.dispose()
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def app(make_app):
 
 @pytest.fixture
 def engine(app):
-    return app.extensions["axon.engine"]
+    return app_state(app).engine
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from service.auth import ensure_tenant
-from service.db import utcnow
+from service.database import utcnow
 from worker.claim import claim_fairest
 from worker.runner import Outcome, run_job
 

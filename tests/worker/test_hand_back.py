@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from service.db import utcnow
+from service.app_state import app_state
+from service.database import utcnow
 from worker.reconciler import reconcile
 from worker.runner import Outcome, run_job
 
@@ -26,7 +27,7 @@ class StopSwitch:
 def test_a_job_handed_back_twice_resumes_each_time_and_ends_as_if_uninterrupted(make_app, hook_epochs):
     # One attempt allowed, and checkpoints only at the end unless a hand-back asks for one.
     app = make_app(max_attempts=1, checkpoint_seconds=3600)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     dataset_id = add_dataset(engine)
     uninterrupted_id, job_id = add_job(engine, dataset_id), add_job(engine, dataset_id)
     with app.app_context():

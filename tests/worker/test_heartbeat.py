@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 import worker.runner
-from service.db import utcnow
+from service.app_state import app_state
+from service.database import utcnow
 from worker.claim import claim_job
 from worker.heartbeat import HeartbeatThread
 from worker.runner import Outcome, run_job
@@ -44,7 +45,7 @@ def claimable_by_another(engine, job_id: str) -> bool:
 
 def test_an_epoch_longer_than_the_lease_keeps_its_worker(make_app, hook_epochs, heartbeats):
     app = make_app(lease_seconds=LEASE_SECONDS)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
     taken_mid_epoch = []
 
@@ -66,7 +67,7 @@ def test_an_epoch_longer_than_the_lease_keeps_its_worker(make_app, hook_epochs, 
 @pytest.mark.parametrize("ending", ["succeeds", "crashes"])
 def test_the_heartbeat_stops_when_the_job_ends(make_app, hook_epochs, heartbeats, ending):
     app = make_app(lease_seconds=LEASE_SECONDS)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
 
     def slow_epoch_1(record):
@@ -93,7 +94,7 @@ def test_the_heartbeat_stops_when_the_job_ends(make_app, hook_epochs, heartbeats
 
 def test_the_heartbeat_notices_a_lost_lease_and_writes_nothing_more(make_app):
     app = make_app()
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine, n_samples=50))
     with engine.begin() as connection:
         claim = claim_job(connection, job_id, lease_seconds=60)

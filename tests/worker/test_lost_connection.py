@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from service.app_state import app_state
 from worker.runner import Outcome, run_job
 
 from tests.support.rows import add_dataset, add_job, checkpoint_epoch, job_row
@@ -29,7 +30,7 @@ def terminate_other_backends(engine) -> int:
 ])
 def test_a_lost_connection_hands_the_job_back_at_once(make_app, hook_epochs, checkpoint_seconds, attempts_after):
     app = make_app(checkpoint_seconds=checkpoint_seconds)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no connection to drop")
     job_id = add_job(engine, add_dataset(engine), spec=job_spec(epochs=8))

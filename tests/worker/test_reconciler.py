@@ -9,7 +9,8 @@ import threading
 import time
 from collections import Counter
 
-from service.db import utcnow
+from service.app_state import app_state
+from service.database import utcnow
 from worker.periodic import ReconcilerThread
 from worker.reconciler import find_unpublished, mark_published, reconcile
 from worker.runner import Outcome, run_job
@@ -86,7 +87,7 @@ def test_a_republished_stale_job_is_taken_over_and_finishes(engine):
 
 def test_two_reconcilers_that_read_the_same_jobs_publish_each_once(engine, app):
     jobs = make_jobs(engine)
-    settings = app.extensions["axon.settings"]
+    settings = app_state(app).settings
     now = utcnow()
     with engine.connect() as first, engine.connect() as second:
         first_candidates = find_unpublished(first, now, settings)
@@ -138,7 +139,7 @@ def test_abandoned_cancellations_end_cancelled(engine):
 
 def test_the_periodic_thread_reconciles_until_stopped(make_app):
     app = make_app()
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine, n_samples=50))
     thread = ReconcilerThread(app, interval_seconds=0.05)
     thread.start()

@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 import mlp
 from mlp import Model
+from service.app_state import app_state
 from worker.claim import claim_job
 from worker.runner import Outcome, run_job
 
@@ -94,7 +95,7 @@ def test_two_racing_claims_have_one_winner_and_the_loser_writes_nothing(engine, 
 @pytest.mark.parametrize("takeover", ["before_epoch_3", "after_last_epoch"])
 def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(make_app, hook_epochs, takeover):
     app = make_app(checkpoint_seconds=0)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
     successor = {}
 
@@ -123,7 +124,7 @@ def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(make_app, hook_
 def test_resume_after_a_crash_ends_identical_to_an_uninterrupted_run(make_app, hook_epochs, clock):
     # Checkpoints every 2.5 fake seconds at one second per epoch: after epochs 3 and 6 (and 8).
     app = make_app(checkpoint_seconds=2.5, lease_seconds=60)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     dataset_id = add_dataset(engine)
     uninterrupted_id = add_job(engine, dataset_id)
     crashing_id = add_job(engine, dataset_id)
@@ -197,7 +198,7 @@ def test_a_crash_between_the_last_epoch_and_the_model_finishes_without_training_
 ])
 def test_checkpoint_cadence_honours_checkpoint_seconds(make_app, hook_epochs, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
     stored_after_epoch = []
 
@@ -239,7 +240,7 @@ def test_divergence_fails_the_job_with_the_epoch(engine):
 
 def test_divergence_keeps_the_last_finite_checkpoint(make_app, hook_epochs):
     app = make_app(checkpoint_seconds=0)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
 
     def diverge_in_epoch_4(record):
@@ -262,7 +263,7 @@ def test_divergence_keeps_the_last_finite_checkpoint(make_app, hook_epochs):
 ])
 def test_a_spec_that_cannot_train_fails_as_invalid(make_app, spec_overrides, settings, fragment):
     app = make_app(**settings)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine), spec=job_spec(**spec_overrides))
 
     with app.app_context():
@@ -286,7 +287,7 @@ def test_a_job_whose_dataset_is_gone_fails_as_invalid(engine):
 
 def test_a_job_out_of_attempts_fails_instead_of_training(make_app):
     app = make_app(max_attempts=3, lease_seconds=60)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine), status="running", attempts=3, epoch=4)
     backdate(engine, job_id, "heartbeat_at", 61)
 
@@ -302,7 +303,7 @@ def test_a_job_out_of_attempts_fails_instead_of_training(make_app):
 def test_a_job_past_its_run_time_is_checkpointed_and_failed_not_retried(make_app, hook_epochs, clock):
     """Fault 8: each epoch takes 1 s on the fake clock and the limit is 2.5 s, so epoch 3 is the last."""
     app = make_app(max_run_seconds=2.5, checkpoint_seconds=100)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine))
 
     def tick(record):
@@ -339,7 +340,7 @@ class CostlyCheckpoint:
 ])
 def test_a_costly_checkpoint_spaces_out_the_next_ones(make_app, monkeypatch, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds, checkpoint_share=0.2)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     job_id = add_job(engine, add_dataset(engine, n_samples=40), spec=job_spec(epochs=30))
     written = []
     real_fit = mlp.fit
@@ -375,3 +376,7 @@ def test_a_restored_model_is_stored_with_the_record_of_its_weights(engine):
     assert (model.epoch, model.metrics, model.last_metrics) == (best, records[best], records[last])
     stored = Model.from_bytes(model.artefact)
     assert (stored.epoch, stored.metrics) == (best, records[best])
+    # The evaluation report is stored with the model, of the restored weights on the validation split.
+    assert model.evaluation == stored.evaluation and model.evaluation["evaluated_on"] == "validation"
+    assert model.evaluation["accuracy"] == pytest.approx(records[best]["val_accuracy"])
+    assert sum(map(sum, model.evaluation["confusion_matrix"])) == model.evaluation["n_samples"] == 60

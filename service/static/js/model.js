@@ -27,6 +27,49 @@ function renderModel() {
   document.querySelector("#metrics-table tbody").replaceChildren(...rows);
   document.getElementById("feature-count").textContent = model.n_features;
   input.value ||= Array(model.n_features).fill("0").join(", ");
+  if (model.evaluation) renderEvaluation(model.evaluation);
+}
+
+const EVALUATED_ON = {
+  validation: "on the validation split",
+  training: "on the training split (there was no validation split: rows the network learned from, so optimistic)",
+  dataset: "on a dataset",
+  rows: "on the given rows",
+};
+
+/** The report training stored: its scores, and for a classifier the confusion matrix and per-class scores. */
+function renderEvaluation(report) {
+  document.getElementById("evaluated-on").textContent = `${EVALUATED_ON[report.evaluated_on]}, ${report.n_samples} rows`;
+  const scores = report.task === "classification"
+    ? [["accuracy", report.accuracy], ["macro F1", report.macro_f1], ["weighted F1", report.weighted_f1],
+       ["log-loss", report.log_loss], ...(report.classes.length === 2 ? [["ROC AUC", report.roc_auc]] : [])]
+    : [["MAE", report.mae], ["RMSE", report.rmse], ["R²", report.r2]];
+  document.querySelector("#evaluation-table tbody").replaceChildren(...scores.map(([name, value]) =>
+    el("tr", {}, el("th", {}, name), el("td", {class: "number"}, number(value)))));
+  if (report.task === "classification") renderConfusion(report);
+  document.getElementById("evaluation").hidden = false;
+}
+
+function renderConfusion(report) {
+  const matrix = report.confusion_matrix;
+  const largest = Math.max(1, ...matrix.flat());
+  const table = document.getElementById("confusion-matrix");
+  table.querySelector("thead").replaceChildren(el("tr", {}, el("th", {class: "corner"}, "true \\ predicted"),
+    ...report.classes.map((label) => el("th", {class: "number"}, String(label)))));
+  table.querySelector("tbody").replaceChildren(...matrix.map((row, trueIndex) => el("tr", {},
+    el("th", {}, String(report.classes[trueIndex])),
+    ...row.map((count, predictedIndex) => el("td", {
+      // Shade by count: the diagonal (right answers) in blue, the rest (mistakes) in orange.
+      style: `background: rgba(${trueIndex === predictedIndex ? "8, 119, 189" : "245, 147, 34"}, ${(0.6 * count / largest).toFixed(3)})`,
+      "data-count": count,
+    }, String(count))))));
+  const perClass = document.getElementById("per-class");
+  perClass.querySelector("thead").replaceChildren(el("tr", {}, el("th", {}, "class"),
+    ...["precision", "recall", "F1", "support"].map((name) => el("th", {class: "number"}, name))));
+  perClass.querySelector("tbody").replaceChildren(...report.per_class.map((entry) => el("tr", {},
+    el("th", {}, String(entry.label)),
+    ...[entry.precision, entry.recall, entry.f1, entry.support].map((value) => el("td", {class: "number"}, number(value, 3))))));
+  document.getElementById("confusion").hidden = false;
 }
 
 /** "epoch 22 (the best; trained to 27)" when early stopping restored an earlier epoch's weights. */

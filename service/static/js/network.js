@@ -19,7 +19,7 @@ const ACTIVATIONS = {
   softplus: (z) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))),
 };
 
-// The playground's input features of a point (x1, x2), by Axon's names (mlp/datasets.py FEATURES).
+// The playground's input features of a point (x1, x2), by Axon's names (mlp/playground_data.py FEATURES).
 const FEATURES = {
   "x1": (x1, x2) => x1, "x2": (x1, x2) => x2, "x1^2": (x1, x2) => x1 * x1, "x2^2": (x1, x2) => x2 * x2,
   "x1*x2": (x1, x2) => x1 * x2, "sin(x1)": (x1, x2) => Math.sin(x1), "sin(x2)": (x1, x2) => Math.sin(x2),

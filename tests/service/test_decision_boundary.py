@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import delete, update
 
 from mlp import NetworkSpec, fit
-from service import boundary as boundary_module
+from service.app_state import app_state
+from service.api import boundary as boundary_module
 from service.auth import create_key
-from service.models import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
+from service.tables import LOCAL_TENANT, Checkpoint, Dataset, Job, TrainedModel
 from service.storage import decode_arrays, training_targets
 
 from tests.support.calls import create_dataset, spiral_dataset, submit_job
@@ -27,7 +28,7 @@ PROBLEM = "application/problem+json"
 
 def dataset_arrays(app, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(features, targets) as the worker hands them to the engine."""
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         dataset = session.get(Dataset, dataset_id)
         features, stored = decode_arrays(dataset.data)
         return features, training_targets(stored, dataset.classes)
@@ -53,7 +54,7 @@ def commit_success(app, job_id: str, result, epoch: int) -> str:
     model = result.model
     row = TrainedModel(tenant=LOCAL_TENANT, job_id=job_id, task=model.task, n_features=2, classes=model.classes,
                        spec=model.meta["spec"], metrics=model.metrics, artefact=model.to_bytes())
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.add(row)
         session.flush()
         session.execute(update(Job).where(Job.id == job_id).values(status="succeeded", epoch=epoch, model_id=row.id))
@@ -114,7 +115,7 @@ def test_a_finished_job_is_drawn_from_its_model(app, client):
     row = TrainedModel(tenant=LOCAL_TENANT, job_id=job["id"], task=model.task, n_features=2, classes=model.classes,
                        spec=model.meta["spec"], metrics=model.metrics, artefact=model.to_bytes())
     add_rows(app, row)
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(update(Job).where(Job.id == job["id"]).values(status="succeeded", epoch=3, model_id=row.id))
         session.commit()
     boundary = client.get(f"/v1/jobs/{job['id']}/boundary?resolution=9").get_json()
@@ -128,7 +129,7 @@ def test_a_model_committed_between_the_job_read_and_the_checkpoint_read_is_drawn
     job = submit_job(client, dataset["id"], epochs=3)
     result, blob = train_with_checkpoint(app, job)
     add_rows(app, Checkpoint(job_id=job["id"], epoch=2, data=blob))
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(update(Job).where(Job.id == job["id"]).values(status="running", epoch=2))
         session.commit()
     find_job = boundary_module.find_job
@@ -172,7 +173,7 @@ def test_a_newer_checkpoint_gives_a_new_answer(app, client, monkeypatch):
     add_rows(app, Checkpoint(job_id=job["id"], epoch=1, data=blobs[0]))
     url = f"/v1/jobs/{job['id']}/boundary?resolution=12"
     early = client.get(url).get_json()
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(update(Checkpoint).where(Checkpoint.job_id == job["id"]).values(epoch=4, data=blobs[3]))
         session.commit()
     late = client.get(url).get_json()
@@ -187,7 +188,7 @@ def test_a_cached_answer_is_still_scoped_to_its_tenant(app, client):
     job = submit_job(client, dataset["id"])
     url = f"/v1/jobs/{job['id']}/boundary?resolution=5"
     assert client.get(url).status_code == 200  # Now cached.
-    intruder = with_key(app, create_key(app.extensions["axon.engine"], "intruder"))
+    intruder = with_key(app, create_key(app_state(app).engine, "intruder"))
     response = intruder.get(url)
     assert response.status_code == 404 and response.mimetype == PROBLEM
 
@@ -197,7 +198,7 @@ def test_a_deleted_dataset_is_409_even_after_its_answer_was_cached(app, client):
     job = submit_job(client, dataset["id"])
     url = f"/v1/jobs/{job['id']}/boundary?resolution=5"
     assert client.get(url).status_code == 200  # Now cached.
-    with app.extensions["axon.sessions"]() as session:
+    with app_state(app).sessions() as session:
         session.execute(delete(Dataset).where(Dataset.id == dataset["id"]))
         session.commit()
     response = client.get(url)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
 
-from .auth import SECURITY
-from .errors import problem_docs
-from .http import json_response
-from .predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
-from .schemas import ModelOut, ModelPath, PredictOut
+from . import resource_blueprint
+from ..errors import problem_docs
+from ..evaluation import EvaluateDataset, EvaluateRows, evaluate_request
+from ..evaluation_schemas import EvaluationOut
+from ..http import JSON, body_docs, json_response
+from ..predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
+from ..schemas import ModelOut, ModelPath, PredictOut
 
-blueprint = APIBlueprint("models", __name__, url_prefix="/v1/models", abp_tags=[Tag(name="models")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("models", __name__, "/v1/models")
 
 WEIGHTS_DOC = {
     "description": "The engine's npz artefact: weights, spec and preprocessing (no pickle).",
@@ -66,3 +66,19 @@ def predict_rows(path: ModelPath):
     rows at all as `/inputs`.
     """
     return json_response(predict(path.model_id, read_predict_request().inputs), exclude_none=True)
+
+
+@blueprint.post("/<model_id>/evaluate", responses={200: EvaluationOut, **problem_docs(400, 404, 413, 415, 422)},
+                openapi_extensions=body_docs(blueprint, {JSON: [EvaluateDataset, EvaluateRows]},
+                                             {"inputs": [[0.5, -1.2], [3.0, 0.1]], "targets": [1, 0]}))
+def evaluate_model(path: ModelPath):
+    """Evaluate the model on a labelled dataset (`dataset_id`) or labelled rows (`inputs`, `targets`).
+
+    The answer is the report training stores with the model (`evaluation` of GET /v1/models/{id}),
+    made on the given rows. Rules the schema cannot hold, each a 422 naming the place: rows as
+    predict refuses them (`/inputs`); not one target per row (`/targets`); a class label the model
+    does not know, or a string for a regression model (`/targets/<i>`); an unknown dataset, one
+    with another task or feature count than the model's, with labels the model does not know, or
+    with rows x classes (targets) over max_predict_values (`/dataset_id`).
+    """
+    return json_response(evaluate_request(path.model_id))

@@ -8,7 +8,7 @@ as the app yields it (``send_bytes=1``), so event streams still stream; each ope
 thread, which is why ``AXON_MAX_EVENT_STREAMS`` stays below ``--threads``.
 
 ``axon serve`` and ``axon api`` bind the socket and start one of these per process (``python -m
-axon.http_server --fd N``), so several share one port the way gunicorn's workers do.
+service.commands.http_server --fd N``), so several share one port the way gunicorn's workers do.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from waitress import create_server, wasyncore
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 from waitress.wasyncore import ExitNow
+
+from service.app_state import app_state
 
 # Connections one process keeps at once, slow ones included; more wait in the kernel's backlog.
 # Each idle one costs a socket and a few KiB, so this is set far above the threads.
@@ -79,7 +81,7 @@ def close_slow_heads(server, now: float) -> None:
 
 def make_server(app, sock: socket.socket, threads: int):
     """waitress serving ``app`` on the listening ``sock``, with Axon's channel and head deadline."""
-    settings = app.extensions["axon.settings"]
+    settings = app_state(app).settings
     server = create_server(app, sockets=[sock], **waitress_options(settings.max_body_bytes, threads))
     server.channel_class = ProblemChannel
     idle_cleanup = server.maintenance
@@ -173,7 +175,7 @@ def _drain(server, grace_seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m axon.http_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m service.commands.http_server", description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="An inherited listening socket.")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--grace", type=float, default=10.0, help="Seconds for requests under way at a stop.")

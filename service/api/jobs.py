@@ -2,37 +2,35 @@
 predict with a job's model.
 
 The database is the source of truth: a job row commits before its message is published, and
-status changes the worker also makes are conditional updates, so neither side can undo the other.
+a cancel is one of :mod:`service.job_states`' conditional updates, as the worker's moves are, so
+neither side can undo the other.
 """
 
 from __future__ import annotations
 
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlp import DataShape, Footprint, NetworkSpec, bind_spec, estimate_footprint
 
-from .auth import SECURITY, current_tenant
-from .database import get_session
-from .db import utcnow
-from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
-from .http import JSON, body_docs, current_settings, json_body, json_response
-from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
-from .paging import newest_first
-from .predict import predict, predict_body_docs, read_predict_request
-from .quota import ensure_room
-from .queue import publish_job
-from .schemas import (
+from . import resource_blueprint
+from ..auth import current_tenant
+from ..database import get_session, utcnow
+from ..errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, invalid_body, problem_docs
+from ..http import JSON, body_docs, current_settings, json_body, json_response
+from ..job_states import ACTIVE_STATUSES, CANCEL_MOVES, CANCELLING, FINISHED_STATUSES, QUEUED, by_service
+from ..tables import Dataset, EpochMetric, Job, Tenant
+from ..paging import newest_first
+from ..predict import predict, predict_body_docs, read_predict_request
+from ..quota import ensure_room
+from ..queue import publish_job
+from ..schemas import (
     JobCreate, JobError, JobEstimate, JobListQuery, JobOut, JobPage, JobPath, MetricsPage, MetricsQuery, PredictOut,
 )
 
-blueprint = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("jobs", __name__, "/v1/jobs")
 
-# What cancel does from each status: the next status, and whether the job is finished by it.
-CANCEL_TRANSITIONS = {"queued": ("cancelled", True), "running": ("cancelling", False)}
 # A status can change between reading it and the conditional update; a few rounds settle it.
 CANCEL_ROUNDS = 3
 # No one knows when a tenant's running job will end; a few seconds is a polite first retry.
@@ -193,7 +191,7 @@ def submit_job(body: JobCreate) -> Job:
     _refuse_over_memory(footprint, settings.max_training_bytes)
     _take_job_slot(tenant, settings.max_active_jobs)
     ensure_room(session, tenant, 0, settings.storage_quota_bytes, "a new job")
-    job = Job(tenant=tenant, dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status="queued",
+    job = Job(tenant=tenant, dataset_id=dataset.id, spec=spec.model_dump(mode="json"), status=QUEUED,
               epochs=spec.epochs)
     session.add(job)
     try:
@@ -251,16 +249,12 @@ def request_cancel(job_id: str) -> Job:
     session = get_session()
     for _ in range(CANCEL_ROUNDS):
         job = find_job(job_id)
-        if job.status == "cancelling":
+        if job.status == CANCELLING:
             return job
         if job.status in FINISHED_STATUSES:
             raise Conflict(f"the job has already finished ({job.status})")
-        new_status, finishes = CANCEL_TRANSITIONS[job.status]
-        values = {"status": new_status, **({"finished_at": utcnow()} if finishes else {})}
-        result = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == job.status).values(**values),
-            execution_options={"synchronize_session": False},
-        )
+        result = session.execute(by_service(CANCEL_MOVES[job.status], job_id, job.status),
+                                 execution_options={"synchronize_session": False})
         session.commit()
         if result.rowcount == 1:
             return find_job(job_id)

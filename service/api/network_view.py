@@ -20,27 +20,30 @@ from dataclasses import replace
 from typing import Literal
 
 import numpy as np
-from flask import Response, current_app
+from flask import Response
 from pydantic import BaseModel, Field
 
 from mlp import Model, Task, layer_outputs
 
 from .boundary import MAX_POINTS, current_weights, dataset_deleted, first_column, latest_weights, sample_rows
 from .boundary import validation_rows
-from .database import get_session
-from .errors import Conflict, InvalidRequest, problem_docs
-from .http import JSON
-from .jobs import blueprint, find_job
-from .lru import LRUCache
-from .models import Dataset, Job
-from .plane import Plane as InputPlane, input_plane
-from .schemas import JobPath, Label
-from .storage import decode_arrays
+from ..app_state import app_state
+from ..database import get_session
+from ..errors import Conflict, InvalidRequest, problem_docs
+from ..http import JSON
+from . import resource_blueprint
+from .jobs import find_job
+from ..tables import Dataset, Job
+from ..plane import Plane as InputPlane, input_plane
+from ..schemas import JobPath, Label
+from ..storage import decode_arrays
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
 # The page draws every weight and runs the network over the plane itself: past this many
 # parameters the answer passes a megabyte and the page's pass a second, and a picture of so many
 # links says little. With 32 answers cached, at most about 30 MB per process.
+blueprint = resource_blueprint("network_view", __name__, "/v1/jobs", tag="jobs")
+
 MAX_VIEW_PARAMETERS = 100_000
 MAX_GRID_CELLS = 1_000_000  # grids=true: neurons x resolution^2, about 7 MB of JSON.
 DECIMALS = 3  # A heatmap cell needs no more, and it keeps a network's answer small.
@@ -110,10 +113,7 @@ def get_network(path: JobPath, query: NetworkQuery):
 def cached_network(job: Job, resolution: int, with_grids: bool) -> str:
     if job.dataset_id is None:
         raise dataset_deleted()
-    extensions = current_app.extensions
-    if "axon.network_cache" not in extensions:
-        extensions.setdefault("axon.network_cache", LRUCache(CACHE_SIZE))
-    answers = extensions["axon.network_cache"]
+    answers = app_state().network_cache
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution, with_grids))
     if text is None:

@@ -1,4 +1,4 @@
-"""Tests for mlp.datasets against the playground's own definitions (src/dataset.ts)."""
+"""Tests for mlp.playground_data against the playground's own definitions (src/dataset.ts)."""
 
 from typing import get_args
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from mlp.datasets import (
+from mlp.playground_data import (
     FEATURES,
     GENERATORS,
     DatasetKind,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from .common import database_notice, load_settings, require_server_extra, upgrade_database
+
 
 def database_engine(must_exist: bool = False):
     """The configured database, migrated to the current schema (a no-op when it already is), after
@@ -16,16 +18,15 @@ def database_engine(must_exist: bool = False):
     With ``must_exist``, a default SQLite database that is not there yet is an error rather than a
     new empty one: listing or revoking keys there would silently find none.
     """
-    from axon.cli import database_notice, load_settings, upgrade_database
-    from service.db import make_engine
+    from service.database import make_engine
 
     settings = load_settings()
     click.echo(f"axon keys: {database_notice(settings)}", err=True)
     sqlite_file = settings.home / "axon.db"
     if must_exist and settings.database_url is None and not sqlite_file.exists():
         raise click.ClickException(
-            f"no Axon database at {sqlite_file.absolute()}. Run this where `axon serve` runs (it prints its "
-            "database at start), or set AXON_HOME to that folder (or AXON_DATABASE_URL).")
+            f"no Axon database at {sqlite_file.absolute()}. Set AXON_HOME to the folder `axon serve` printed "
+            "at start, or AXON_DATABASE_URL to its database.")
     upgrade_database(settings)
     return make_engine(settings.resolved_database_url)
 
@@ -33,8 +34,6 @@ def database_engine(must_exist: bool = False):
 @click.group()
 def keys() -> None:
     """Manage API keys (Authorization: Bearer <key>), one tenant per key."""
-    from axon.cli import require_server_extra
-
     require_server_extra()  # Before the commands import the service.
 
 

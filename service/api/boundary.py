@@ -24,19 +24,22 @@ from sqlalchemy import select
 import mlp
 from mlp import CheckpointMismatchError, DataError, FormatError, Model, NetworkSpec, Task
 
-from .database import get_session
-from .errors import Conflict, problem_docs
-from .http import JSON, current_settings
-from .jobs import blueprint, find_job
-from .lru import LRUCache
-from .models import Checkpoint, Dataset, Job
-from .plane import Plane, input_plane
-from .predict import load_model
-from .schemas import JobPath, Label
-from .storage import decode_arrays, training_targets
+from ..app_state import app_state
+from ..database import get_session
+from ..errors import Conflict, problem_docs
+from ..http import JSON, current_settings
+from . import resource_blueprint
+from .jobs import find_job
+from ..tables import Checkpoint, Dataset, Job
+from ..plane import Plane, input_plane
+from ..predict import load_model
+from ..schemas import JobPath, Label
+from ..storage import decode_arrays, training_targets
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.
+blueprint = resource_blueprint("boundary", __name__, "/v1/jobs", tag="jobs")
+
 MAX_POINTS = 300
 DECIMALS = 4  # Plenty for a picture, and it keeps a 200x200 answer small.
 # At most about 0.5 MB of JSON each (200x200), so 16 MB per process at worst; enough for the
@@ -86,7 +89,7 @@ def cached_boundary(job: Job, resolution: int) -> str:
     """The JSON answer for ``job`` at ``resolution``, computed once per set of weights it is drawn from."""
     if job.dataset_id is None:  # Checked first: a deleted dataset's points must not live on in the cache.
         raise dataset_deleted()
-    answers = boundary_cache()
+    answers = app_state().boundary_cache
     source, epoch = current_weights(job)
     text = answers.get((job.id, source, epoch, resolution))
     if text is None:
@@ -95,15 +98,6 @@ def cached_boundary(job: Job, resolution: int) -> str:
         # Under the weights actually drawn, which may be a checkpoint newer than current_weights saw.
         answers.put((job.id, boundary.source, boundary.epoch, resolution), text)
     return text
-
-
-def boundary_cache() -> LRUCache:
-    """The current app's cache of answers (JSON text) by (job_id, source, epoch, resolution)."""
-    extensions = current_app.extensions
-    if "axon.boundary_cache" not in extensions:
-        # Made on first use; setdefault keeps two first requests at once on the same cache.
-        extensions.setdefault("axon.boundary_cache", LRUCache(CACHE_SIZE))
-    return extensions["axon.boundary_cache"]
 
 
 def current_weights(job: Job) -> tuple[str | None, int | None]:

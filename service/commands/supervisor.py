@@ -1,7 +1,7 @@
 """The API and worker command lines, and ``axon serve``'s supervisor that runs both as children.
 
 ``axon serve`` and ``axon api`` bind the listening socket themselves and hand it to each API
-process (``axon.http_server``), so a port in use fails at once and several processes share it.
+process (``service.commands.http_server``), so a port in use fails at once and several processes share it.
 
 The supervisor holds no state of its own: the database is the source of truth for jobs, so
 stopping it, or killing it, loses nothing. On a clean stop the worker hands its job back at the
@@ -26,7 +26,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1  # From <linux/prctl.h>.
 # Each open event stream holds a thread (at most AXON_MAX_EVENT_STREAMS of them); the rest serve
-# polls and predicts, which are short. Slow clients hold none (see axon.http_server).
+# polls and predicts, which are short. Slow clients hold none (see service.commands.http_server).
 API_THREADS = 16
 # The supervisor waits this much longer than an API process drains, so the drain ends first.
 DRAIN_MARGIN_SECONDS = 2.0
@@ -34,7 +34,7 @@ DRAIN_MARGIN_SECONDS = 2.0
 
 def api_argv(fd: int, threads: int, grace_seconds: float) -> list[str]:
     """The command line of one API process, serving on the inherited listening socket ``fd``."""
-    return [sys.executable, "-m", "axon.http_server", "--fd", str(fd), "--threads", str(threads),
+    return [sys.executable, "-m", "service.commands.http_server", "--fd", str(fd), "--threads", str(threads),
             "--grace", f"{grace_seconds:g}"]
 
 

@@ -1,4 +1,4 @@
-"""GET /v1/jobs/{job_id}/events: a job's epochs as server-sent events, on the jobs blueprint.
+"""GET /v1/jobs/{job_id}/events: a job's epochs as server-sent events.
 
 The stream polls the database with a fresh short session each time, so it never holds a
 transaction open; the generator takes the app and ids explicitly and needs no request context.
@@ -19,11 +19,16 @@ from typing import Iterator
 from flask import Flask, Response, current_app, request
 from sqlalchemy import select
 
-from .errors import ApiError, InvalidRequest, problem_docs
-from .jobs import blueprint, find_job
-from .models import EpochMetric, FINISHED_STATUSES, Job
-from .openapi import LAST_EVENT_ID_PATTERN
-from .schemas import JobPath, MetricsQuery
+from ..app_state import app_state
+from ..errors import ApiError, InvalidRequest, problem_docs
+from . import resource_blueprint
+from .jobs import find_job
+from ..job_states import FINISHED_STATUSES
+from ..tables import EpochMetric, Job
+from ..openapi import LAST_EVENT_ID_PATTERN
+from ..schemas import JobPath, MetricsQuery
+
+blueprint = resource_blueprint("events", __name__, "/v1/jobs", tag="jobs")
 
 EVENT_STREAM = "text/event-stream"
 POLL_SECONDS = 0.25
@@ -64,10 +69,6 @@ class StreamsBusy(ApiError):
     status, title, type = 503, "Service Unavailable", "urn:axon:problem:streams-busy"
 
 
-def init_events(app: Flask, max_streams: int) -> None:
-    app.extensions["axon.stream_slots"] = threading.BoundedSemaphore(max_streams) if max_streams else None
-
-
 @blueprint.get("/<job_id>/events", responses={**EVENTS_DOCS, **problem_docs(404, 422, 503)})
 def stream_events(path: JobPath, query: MetricsQuery):
     """Stream the job's epochs as server-sent events, resuming after ``Last-Event-ID`` (or ``after``).
@@ -76,7 +77,7 @@ def stream_events(path: JobPath, query: MetricsQuery):
     """
     find_job(path.job_id)  # A 404 now, before the stream starts.
     after = _last_event_id(query.after)
-    slots: threading.BoundedSemaphore | None = current_app.extensions["axon.stream_slots"]
+    slots = app_state().stream_slots
     if slots is None or not slots.acquire(blocking=False):
         raise StreamsBusy("this server has as many event streams open as it allows (max_event_streams); "
                           f"poll GET /v1/jobs/{path.job_id} meanwhile",
@@ -133,7 +134,7 @@ def job_events(app: Flask, job_id: str, after: int | None) -> Iterator[str]:
     last_epoch = -1 if after is None else after
     while True:
         # The job before its epochs: once it reads finished, every epoch it wrote is committed.
-        with app.extensions["axon.sessions"]() as session:
+        with app_state(app).sessions() as session:
             job = session.get(Job, job_id)
             rows = session.execute(
                 select(EpochMetric.epoch, EpochMetric.record)

@@ -6,9 +6,10 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import text
 
-from .errors import NotReady, problem_docs
-from .http import json_response
-from .schemas import Health
+from ..app_state import app_state
+from ..errors import NotReady, problem_docs
+from ..http import json_response
+from ..schemas import Health
 
 blueprint = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")], abp_responses=problem_docs(500))
 
@@ -40,7 +41,7 @@ def check_dependencies() -> dict[str, str]:
 
 def _database_error() -> str | None:
     try:
-        with current_app.extensions["axon.engine"].connect() as connection:
+        with app_state().engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # Any driver error means the same thing here: not reachable.
         return f"{type(error).__name__}: {error}"

@@ -10,14 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from .db import Base, UTCDateTime, utcnow
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelling", "cancelled")
-ACTIVE_STATUSES = ("queued", "running", "cancelling")
-FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+from .database import Base, UTCDateTime, utcnow
+from .job_states import QUEUED, status_check_sql
 # The tenant of everything made with auth off (AXON_AUTH=off); the migrations create it.
 LOCAL_TENANT = "local"
 
@@ -68,16 +65,17 @@ class Dataset(Base):
 
 
 class Job(Base):
-    """One training run; its status moves queued → running → succeeded | failed | cancelled."""
+    """One training run; its status moves as :mod:`service.job_states` allows, and only through it."""
 
     __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(status_check_sql(), name="status"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     # Deleting a dataset keeps its finished jobs (and their models), without the link.
     dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
     spec: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
     epoch: Mapped[int] = mapped_column(Integer, default=0)  # Epochs finished.
     epochs: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict | None] = mapped_column(JSON)  # The latest epoch's record.
@@ -135,5 +133,7 @@ class TrainedModel(Base):
     metrics: Mapped[dict | None] = mapped_column(JSON)
     epoch: Mapped[int | None] = mapped_column(Integer)
     last_metrics: Mapped[dict | None] = mapped_column(JSON)
+    # The evaluation report training made of the weights (mlp.evaluation); null for older models.
+    evaluation: Mapped[dict | None] = mapped_column(JSON)
     artefact: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

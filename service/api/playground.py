@@ -13,17 +13,20 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mlp import GENERATORS, DataShape, GeneratorSpec, NetworkSpec, bind_spec
 
-from .database import get_session
+from ..database import get_session
 from .datasets import create_from_generator, remove_dataset
-from .errors import ApiError, InvalidRequest, problem_docs
-from .http import JSON, body_docs, current_settings, json_body, json_response
-from .jobs import blueprint, find_job, job_out, submit_job
-from .models import Dataset
-from .playground import PlaygroundError, parse, to_url
-from .schemas import DatasetFromGenerator, JobCreate, JobOut, JobPath, RequestModel
+from ..errors import ApiError, InvalidRequest, problem_docs
+from ..http import JSON, body_docs, current_settings, json_body, json_response
+from . import resource_blueprint
+from .jobs import find_job, job_out, submit_job
+from ..tables import Dataset
+from ..playground_url import PlaygroundError, parse, to_url
+from ..schemas import DatasetFromGenerator, JobCreate, JobOut, JobPath, RequestModel
 
 
 # The playground's classic circle, as its address bar shows it.
+blueprint = resource_blueprint("playground", __name__, "/v1/jobs", tag="jobs")
+
 PLAYGROUND_EXAMPLE = ("https://playground.tensorflow.org/#activation=tanh&batchSize=10&dataset=circle"
                       "&regDataset=reg-plane&learningRate=0.03&regularizationRate=0&noise=0&networkShape=4,2"
                       "&seed=0.72826&showTestData=false&discretize=false&percTrainData=50&x=true&y=true"

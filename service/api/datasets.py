@@ -6,28 +6,28 @@ import io
 
 import numpy as np
 from flask import request
-from flask_openapi3 import APIBlueprint, Tag
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
 from mlp import DataError, EncodedTargets, encode_targets, generate, infer_task
 
-from .auth import SECURITY, current_tenant
-from .database import get_session
-from .errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
-from .http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
-from .json_upload import ArraysBody, read_arrays_body
-from .models import ACTIVE_STATUSES, Dataset, Job
-from .paging import newest_first
-from .quota import ensure_room
-from .schemas import (
+from . import resource_blueprint
+from ..auth import current_tenant
+from ..database import get_session
+from ..errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
+from ..http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
+from ..json_upload import ArraysBody, read_arrays_body
+from ..job_states import ACTIVE_STATUSES
+from ..tables import Dataset, Job
+from ..paging import newest_first
+from ..quota import ensure_room
+from ..schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
     DatasetUpload,
 )
-from .storage import ClassLabels, encode_arrays, encode_labels
+from ..storage import ClassLabels, encode_arrays, encode_labels
 
-blueprint = APIBlueprint("datasets", __name__, url_prefix="/v1/datasets", abp_tags=[Tag(name="datasets")],
-                         abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
+blueprint = resource_blueprint("datasets", __name__, "/v1/datasets")
 
 # Where each kind of dataset error points, per way of sending a dataset.
 JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/targets"}}
@@ -156,7 +156,7 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
 def create_from_upload() -> Dataset:
     # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
     # an upload need it (not the workers, which build the app too).
-    from .csv_upload import read_dataset_csv
+    from ..csv_upload import read_dataset_csv
 
     settings = current_settings()
     # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
