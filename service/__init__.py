@@ -26,6 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     from . import boundary  # noqa: F401  Adds GET /v1/jobs/{job_id}/boundary to the jobs blueprint.
     from . import network_view, playground_api  # noqa: F401  Add /network, /playground, /from-playground.
     from . import dashboard
+    from . import sweeps_api
+    from . import sweep_events  # noqa: F401  Adds GET /v1/sweeps/{sweep_id}/events to the sweeps blueprint.
     from .auth import SECURITY_SCHEMES, init_auth
     from .errors import Problem, parameter_validation_callback, register_error_handlers
     from .disk import init_disk
@@ -60,7 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     init_rate_limit(app, settings)
     init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
-    for module in (datasets, jobs, models_api, health):
+    for module in (datasets, jobs, models_api, sweeps_api, health):
         app.register_api(module.blueprint)
     app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)

@@ -26,7 +26,8 @@ from .settings import Settings
 MAX_REQUEST_HEAD_BYTES = 262_144
 
 # Operations whose success answer names what it created in Location.
-CREATES = {("/v1/datasets", "post", "201"), ("/v1/jobs", "post", "202"), ("/v1/jobs/from-playground", "post", "202")}
+CREATES = {("/v1/datasets", "post", "201"), ("/v1/jobs", "post", "202"), ("/v1/jobs/from-playground", "post", "202"),
+           ("/v1/sweeps", "post", "202")}
 
 REQUEST_ID_HEADER = {"X-Request-ID": {
     "description": "The request's id, as in the server's log lines: the request's own X-Request-ID when it "
@@ -48,7 +49,11 @@ HEADER_PARAMETERS = {("/v1/jobs/{job_id}/events", "get"): [{
     "name": "Last-Event-ID", "in": "header", "required": False,
     "description": "The id of the last event received (an epoch): the stream resumes after it. Sent by an "
                    "EventSource when it reconnects; it wins over `after`. Empty means from the start.",
-    "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}]}
+    "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}],
+    ("/v1/sweeps/{sweep_id}/events", "get"): [{
+        "name": "Last-Event-ID", "in": "header", "required": False,
+        "description": "The id of the last `epoch` event received: the stream resumes after it. Wins over `after`.",
+        "schema": {"type": "string", "pattern": r"^[0-9]{0,18}$"}}]}
 LOCATION_HEADER = {"Location": {"description": "Path of the resource created.", "required": True,
                                 "schema": {"type": "string"}}}
 

@@ -30,6 +30,7 @@ models = TrainedModel.__table__
 
 Clock = Callable[[], float]
 Flag = Callable[[], bool]
+Pruner = Callable[[Connection, int, dict], bool]
 UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # A worker may write only while the job is still its own and still in training.
 WRITABLE_STATUSES = ("running", "cancelling")
@@ -96,11 +97,12 @@ class EpochWriter:
     ----------
     stopping : True once the worker is shutting down (see :mod:`worker.stopping`).
     lease_lost : True once the heartbeat thread found the lease gone.
+    prune : a sweep trial's ASHA decision (see service.sweep_asha), asked after each epoch's write.
     """
 
     def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic,
                  stopping: Flag = lambda: False, lease_lost: Flag = lambda: False,
-                 max_seconds: float = float("inf")):
+                 max_seconds: float = float("inf"), prune: Pruner | None = None):
         self.connection = connection
         self.claim = claim
         self.cadence = cadence
@@ -113,6 +115,8 @@ class EpochWriter:
         self.cancelling = False
         self.handed_back = False
         self.timed_out = False
+        self.prune = prune
+        self.pruned = False
         # Built once: constructing the statements each epoch would cost more than executing them.
         dialect_name = connection.dialect.name
         self.async_commit = ASYNC_COMMIT.get(dialect_name)
@@ -160,7 +164,7 @@ class EpochWriter:
                 "epoch": epoch, "record": json.dumps(record), "heartbeat_at": now,
                 "train_seconds": self.train_seconds(), "job_id": job_id, "lease_token": self.claim.lease_token,
             }).scalar_one_or_none()
-            return self._after_write(status)
+            return self._after_write(status, epoch, record)
         with connection.begin() as transaction:
             if self.async_commit is not None:
                 connection.execute(self.async_commit)
@@ -180,16 +184,21 @@ class EpochWriter:
         if checkpoint_blob is not None:
             reclaim_checkpoint_space(connection.engine)  # The checkpoint this one replaced.
             self.cadence.mark_written(self.clock() - checkpoint_started)
-        return self._after_write(status)
+        return self._after_write(status, epoch, record)
 
-    def _after_write(self, status: str | None) -> bool:
+    def _after_write(self, status: str | None, epoch: int = 0, record: dict | None = None) -> bool:
         """Whether to stop, given the job's status as the fenced update returned it."""
         if status is None:
             # Another worker holds the job now: this epoch is theirs to write, not ours.
             self.lease_lost = True
             return True
         self.cancelling = status == "cancelling"
-        return self.cancelling or self.handed_back or self.timed_out
+        if self.cancelling or self.handed_back or self.timed_out:
+            return True
+        # A pruned trial stops with this epoch written; the runner ends it ``pruned``.
+        self.pruned = (self.prune is not None and epoch < self.cadence.last_epoch
+                       and self.prune(self.connection, epoch, record))
+        return self.pruned
 
 
 def hand_back(connection: Connection, claim: Claim) -> bool:

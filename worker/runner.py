@@ -21,7 +21,10 @@ import mlp
 from mlp import CheckpointMismatchError, DataError, DeviceUnavailableError, DivergenceError, FormatError, NetworkSpec
 from service.logs import job_context
 from service.models import Checkpoint, Dataset, Job
+from service.queue import publish_job
 from service.settings import Settings
+from service.sweep_asha import trial_pruner
+from service.sweep_scheduler import after_job_finished
 from service.storage import decode_arrays, training_targets
 
 from . import stopping, telemetry
@@ -44,6 +47,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # A sweep trial ASHA stopped at a rung.
     UNKNOWN = "unknown"  # No such job: the message is dropped.
     NOT_CLAIMED = "not_claimed"  # Another worker holds it, or it has finished.
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
@@ -52,6 +56,8 @@ class Outcome(StrEnum):
     RELEASED = "released"  # The database connection was lost: the job is queued and published again at once.
 
 
+# Outcomes that end the job: its tenant's sweeps may add trials then (see service.sweep_scheduler).
+FINISHED_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELLED, Outcome.PRUNED})
 # What worker.release made of a failed attempt's job, as this delivery's outcome.
 RELEASED_OUTCOMES = {"queued": Outcome.RELEASED, "cancelled": Outcome.CANCELLED}
 
@@ -122,6 +128,15 @@ def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job
 
 def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
                 worker_stopping: Flag) -> Outcome:
+    """Train a job this worker has just claimed, then let its tenant's sweeps add trials if it ended."""
+    outcome = run_leased(engine, connection, claim, settings, clock, worker_stopping)
+    if outcome in FINISHED_OUTCOMES:
+        after_job_finished(engine, claim.job_id, settings.max_active_jobs, publish_job)
+    return outcome
+
+
+def run_leased(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+               worker_stopping: Flag) -> Outcome:
     """Train a job this worker has just claimed, keeping its lease alive meanwhile."""
     job_id = claim.job_id
     if claim.attempts > settings.max_attempts:
@@ -184,7 +199,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
         return failed(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
-                         max_seconds=settings.max_run_seconds)
+                         max_seconds=settings.max_run_seconds, prune=trial_pruner(connection, claim.job_id))
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
     try:
         result = fit_resuming(inputs, writer, settings)
@@ -213,6 +228,10 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
             return Outcome.LEASE_LOST
         log.warning("job %s failed: %s", claim.job_id, message)
         return Outcome.FAILED
+    if writer.pruned:
+        written = finish(connection, claim, "pruned", train_seconds=train_seconds)
+        log.info("job %s: pruned at epoch %d by its sweep", claim.job_id, result.history[-1]["epoch"])
+        return Outcome.PRUNED if written else Outcome.LEASE_LOST
     if not succeed(connection, claim, result, train_seconds):
         return Outcome.LEASE_LOST
     log.info("job %s succeeded (%s)", claim.job_id, result.stop_reason)
