@@ -23,6 +23,7 @@ import click
 
 from axon.cli_data import DATA_COMMANDS
 from axon.cli_jobs import JOB_COMMANDS
+from axon.cli_sweeps import SWEEP_COMMANDS
 from axon.cli_keys import keys
 from axon.serve import (API_THREADS, DRAIN_MARGIN_SECONDS, Supervisor, api_commands, celery_argv,
                         create_broker_tables, embedded_commands, healthy)
@@ -277,7 +278,7 @@ def show_settings(markdown: bool) -> None:
 
 # ---- client commands: one module per resource, each only needs axon.Client --------------------
 
-for command in (*JOB_COMMANDS, *DATA_COMMANDS):
+for command in (*JOB_COMMANDS, *DATA_COMMANDS, *SWEEP_COMMANDS):
     cli.add_command(command)
 cli.add_command(keys)
 

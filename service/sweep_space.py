@@ -81,27 +81,32 @@ def apply_values(base_spec: dict, values: dict[str, Any]) -> dict:
     return spec
 
 
-def grid_axis(distribution: Distribution) -> list[Any]:
-    """The values a grid takes along one dimension; ValueError for a continuous range."""
+def axis_length(distribution: Distribution) -> int:
+    """How many values a grid takes along one dimension; ValueError for a continuous range."""
     if isinstance(distribution, Choice):
-        return list(distribution.values)
+        return len(distribution.values)
     if isinstance(distribution, IntRange):
-        return list(range(distribution.low, distribution.high + 1))
+        return distribution.high - distribution.low + 1
     raise ValueError(f"a grid needs choice or int dimensions; {distribution.type} is continuous")
 
 
+def axis_value(distribution: Distribution, index: int) -> Any:
+    """The ``index``-th value along a grid dimension (an int range is never listed: it may be huge)."""
+    if isinstance(distribution, IntRange):
+        return distribution.low + index
+    return copy.deepcopy(distribution.values[index])
+
+
 def grid_size(space: dict[str, Distribution]) -> int:
-    return math.prod(len(grid_axis(space[pointer])) for pointer in sorted(space))
+    return math.prod(axis_length(space[pointer]) for pointer in sorted(space))
 
 
 def grid_values(space: dict[str, Distribution], trial: int) -> dict[str, Any]:
     """Trial ``trial`` of the grid: ``trial`` read as a mixed-radix number, the last pointer its lowest digit."""
-    pointers = sorted(space)
     values = {}
-    for pointer in reversed(pointers):
-        axis = grid_axis(space[pointer])
-        trial, digit = divmod(trial, len(axis))
-        values[pointer] = axis[digit]
+    for pointer in reversed(sorted(space)):
+        trial, digit = divmod(trial, axis_length(space[pointer]))
+        values[pointer] = axis_value(space[pointer], digit)
     return dict(sorted(values.items()))
 
 

@@ -29,7 +29,7 @@ from .quota import ensure_room
 from .sweep_board import sweep_out, sweep_summaries
 from .sweep_scheduler import advance, cancel
 from .sweep_schemas import MAX_TRIALS, AshaOptions, SweepCreate, SweepListQuery, SweepOut, SweepPage, SweepPath
-from .sweep_space import PointerError, all_trial_values, apply_values, escape, grid_axis, grid_size
+from .sweep_space import PointerError, all_trial_values, apply_values, axis_length, escape, grid_size
 
 blueprint = APIBlueprint("sweeps", __name__, url_prefix="/v1/sweeps", abp_tags=[Tag(name="sweeps")],
                          abp_responses=problem_docs(401, 429, 500), abp_security=SECURITY)
@@ -126,7 +126,7 @@ def _check_strategy(body: SweepCreate) -> int:
         return body.n_trials
     for pointer in sorted(body.space):
         try:
-            grid_axis(body.space[pointer])
+            axis_length(body.space[pointer])
         except ValueError as error:
             raise InvalidRequest([{"pointer": _space_pointer(pointer), "detail": str(error)}]) from None
     size = grid_size(body.space)
