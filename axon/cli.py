@@ -1,7 +1,8 @@
 """The ``axon`` command: the server commands ``serve``, ``api``, ``worker``, ``db upgrade`` and
 ``settings`` here, and the client commands from ``axon.cli_jobs`` (``train``, ``watch``, ``jobs``,
 ``status``, ``metrics``, ``cancel``) and ``axon.cli_data`` (``datasets``, ``dataset``, ``model``,
-``predict``, ``export``), and the operator's ``keys`` (``axon.cli_keys``).
+``predict``, ``export``) and ``axon.cli_sweeps`` (``sweep``, ``sweeps``, ``sweep-status``,
+``sweep-cancel``), and the operator's ``keys`` (``axon.cli_keys``).
 
 The server commands read their configuration from the ``AXON_*`` environment variables (see
 ``service.settings``); the client commands talk to a server at ``--url``/``AXON_URL`` through
