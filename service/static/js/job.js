@@ -41,6 +41,7 @@ function renderJob(latest) {
     ["Training time", `${number(job.train_seconds, 3)} s`],
     ["Attempts", job.attempts],
     ["Dataset", datasetFact()],
+    ...(job.sweep_id ? [["Sweep", el("a", {href: `/sweeps/${job.sweep_id}`}, `trial ${job.trial} of sweep ${job.sweep_id.slice(0, 8)}`)]] : []),
   ]);
   const error = document.getElementById("job-error");
   if (job.error) {
