@@ -62,8 +62,7 @@ def advance(engine: Engine, sweep_id: str, max_active_jobs: int, publish: Publis
 
     Returns the ids of the jobs created.
     """
-    with engine.connect() as connection:
-        tenant = connection.execute(select(sweeps.c.tenant).where(sweeps.c.id == sweep_id)).scalar_one_or_none()
+    tenant = _tenant_if_work(engine, sweep_id, max_active_jobs)
     if tenant is None:
         return []
     # The locks first: on SQLite a transaction that read before it writes cannot wait for the lock.
@@ -85,14 +84,45 @@ def advance(engine: Engine, sweep_id: str, max_active_jobs: int, publish: Publis
     return created
 
 
-def _create_trials(connection: Connection, sweep, max_active_jobs: int) -> list[str]:
+def _room(connection: Connection, sweep, max_active_jobs: int) -> tuple[int, dict[str, int]]:
+    """How many trials the sweep may add now, and its trials by status."""
     counts = trial_counts(connection, sweep.id)
     n_created = sum(counts.values())
     active = sum(counts.get(status, 0) for status in ACTIVE_STATUSES)
     tenant_active = connection.execute(select(func.count()).select_from(jobs).where(
         jobs.c.tenant == sweep.tenant, jobs.c.status.in_(ACTIVE_STATUSES))).scalar_one()
     room = min(sweep.n_trials - n_created, sweep.max_parallel - active, max_active_jobs - tenant_active)
-    if room <= 0 or sweep.dataset_id is None:
+    return (0 if sweep.dataset_id is None else room), counts
+
+
+def _tenant_if_work(engine: Engine, sweep_id: str, max_active_jobs: int) -> str | None:
+    """The sweep's tenant when it may add a trial or change its status, else None: read without
+    locks, so the reconciler's pass over every open sweep takes no write lock for one with nothing to do."""
+    with engine.connect() as connection:
+        sweep = connection.execute(select(sweeps).where(sweeps.c.id == sweep_id)).one_or_none()
+        if sweep is None or sweep.status not in OPEN_STATUSES:
+            return None
+        room, counts = _room(connection, sweep, max_active_jobs)
+        if room > 0 or _final_status(sweep, counts) is not None:
+            return sweep.tenant
+        started = sweep.status == "queued" and connection.execute(
+            select(jobs.c.id).where(jobs.c.sweep_id == sweep_id, jobs.c.started_at.is_not(None)).limit(1)).first()
+        return sweep.tenant if started else None
+
+
+def _final_status(sweep, counts: dict[str, int]) -> str | None:
+    """succeeded (or failed, when no trial succeeded) once no trial is active and none can be added:
+    all were created, or the dataset is gone."""
+    active = sum(counts.get(status, 0) for status in ACTIVE_STATUSES)
+    if active or (sum(counts.values()) < sweep.n_trials and sweep.dataset_id is not None):
+        return None
+    return "succeeded" if counts.get("succeeded") else "failed"
+
+
+def _create_trials(connection: Connection, sweep, max_active_jobs: int) -> list[str]:
+    room, counts = _room(connection, sweep, max_active_jobs)
+    n_created = sum(counts.values())
+    if room <= 0:
         return []
     space = parsed_space(sweep.space)
     created = []
@@ -109,12 +139,9 @@ def _create_trials(connection: Connection, sweep, max_active_jobs: int) -> list[
 
 
 def _settle_status(connection: Connection, sweep) -> None:
-    """running once a trial has started; succeeded (or failed, when no trial succeeded) once every trial has ended."""
-    counts = trial_counts(connection, sweep.id)
-    n_created = sum(counts.values())
-    active = sum(counts.get(status, 0) for status in ACTIVE_STATUSES)
-    if n_created >= sweep.n_trials and active == 0:
-        status = "succeeded" if counts.get("succeeded") else "failed"
+    """running once a trial has started; then its final status (see :func:`_final_status`)."""
+    status = _final_status(sweep, trial_counts(connection, sweep.id))
+    if status is not None:
         connection.execute(update(sweeps).where(sweeps.c.id == sweep.id, sweeps.c.status.in_(OPEN_STATUSES))
                            .values(status=status, finished_at=utcnow()))
         return

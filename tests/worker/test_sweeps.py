@@ -110,3 +110,27 @@ def test_trials_run_by_the_worker_finish_the_sweep_and_asha_prunes(app, engine):
             assert (row.status, row.epoch) == ("succeeded", 9) and row.model_id is not None
     with engine.connect() as connection:
         assert connection.execute(select(sweeps.c.status).where(sweeps.c.id == sweep_id)).scalar_one() == "succeeded"
+
+
+def test_a_sweep_whose_dataset_is_gone_ends_once_its_trials_have(app, engine):
+    dataset_id = add_dataset(engine)
+    sweep_id = add_sweep(engine, dataset_id, n_trials=5, max_parallel=1)
+    advance(engine, sweep_id, max_active_jobs=100, publish=Recorder())
+    (first,) = trials(engine, sweep_id)
+    with engine.begin() as connection:  # The dataset deleted once no trial was active, as the API allows.
+        connection.execute(update(jobs).where(jobs.c.id == first.id).values(status="succeeded", finished_at=utcnow()))
+        connection.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(dataset_id=None))
+
+    assert advance(engine, sweep_id, max_active_jobs=100, publish=Recorder()) == []
+
+    with engine.connect() as connection:
+        status = connection.execute(select(sweeps.c.status).where(sweeps.c.id == sweep_id)).scalar_one()
+    assert status == "succeeded" and len(trials(engine, sweep_id)) == 1
+
+
+def test_a_sweep_at_max_parallel_adds_and_publishes_nothing(engine):
+    sweep_id = add_sweep(engine, add_dataset(engine), n_trials=5, max_parallel=1)
+    advance(engine, sweep_id, max_active_jobs=100, publish=Recorder())
+    recorder = Recorder()
+    assert advance(engine, sweep_id, max_active_jobs=100, publish=recorder) == [] and recorder.published == []
+    assert len(trials(engine, sweep_id)) == 1
