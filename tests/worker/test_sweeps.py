@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from service.db import utcnow
@@ -30,10 +31,28 @@ class Recorder:
         return True
 
 
+MADE: list[str] = []  # The sweeps this module's tests made, closed after each test.
+
+
+@pytest.fixture(autouse=True)
+def close_sweeps(engine):
+    """The database is shared by the worker suite: a queued trial left behind would be claimed by
+    another test's worker (the fairest job), so every sweep made here ends with its test."""
+    yield
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(update(jobs).where(jobs.c.sweep_id.in_(MADE), jobs.c.status.in_(("queued", "running")))
+                           .values(status="cancelled", finished_at=now))
+        connection.execute(update(sweeps).where(sweeps.c.id.in_(MADE), sweeps.c.status.in_(("queued", "running")))
+                           .values(status="cancelled", finished_at=now))
+    MADE.clear()
+
+
 def add_sweep(engine, dataset_id: str, *, n_trials: int, max_parallel: int, strategy: str = "random",
               epochs: int = 4, asha: dict | None = None) -> str:
     """A sweep of its own tenant (so other tests' jobs do not count against its cap); returns its id."""
     tenant, sweep_id = f"t-{new_id()[:12]}", new_id()
+    MADE.append(sweep_id)
     with engine.begin() as connection:
         connection.execute(insert(Tenant.__table__).values(name=tenant, created_at=utcnow()))
         connection.execute(insert(sweeps).values(
