@@ -69,7 +69,7 @@ class Dataset(Base):
 
 
 class Job(Base):
-    """One training run; its status moves queued → running → succeeded | failed | cancelled."""
+    """One training run; its status moves queued → running → succeeded | failed | cancelled | pruned (a trial)."""
 
     __tablename__ = "jobs"
 

@@ -84,7 +84,8 @@ def _last_event_id(after: int | None) -> int | None:
     if given is None or given == "":
         return after
     if not re.fullmatch(SWEEP_LAST_EVENT_ID_PATTERN, given):
-        raise InvalidRequest([{"parameter": "Last-Event-ID", "detail": "must be an epoch event's id (at most 18 digits)"}])
+        raise InvalidRequest([{"parameter": "Last-Event-ID",
+                               "detail": "must be an epoch event's id (at most 18 digits)"}])
     return int(given)
 
 

@@ -119,7 +119,8 @@ def _space_pointer(pointer: str) -> str:
 def _check_strategy(body: SweepCreate) -> int:
     """The sweep's number of trials, once the strategy, its options and the space agree (422s)."""
     if body.asha is not None and body.strategy != "asha":
-        raise InvalidRequest([{"pointer": "/asha", "detail": f"asha options need strategy 'asha', not '{body.strategy}'"}])
+        raise InvalidRequest([{"pointer": "/asha",
+                               "detail": f"asha options need strategy 'asha', not '{body.strategy}'"}])
     if body.strategy != "grid":
         if body.n_trials is None:
             raise InvalidRequest([{"pointer": "/n_trials", "detail": f"required for strategy '{body.strategy}'"}])
@@ -133,12 +134,14 @@ def _check_strategy(body: SweepCreate) -> int:
     if size > MAX_TRIALS:
         raise InvalidRequest([{"pointer": "/space", "detail": f"the grid holds {size} trials, over {MAX_TRIALS}"}])
     if body.n_trials is not None and body.n_trials > size:
-        raise InvalidRequest([{"pointer": "/n_trials", "detail": f"the grid holds {size} trials, fewer than {body.n_trials}"}])
+        raise InvalidRequest([{"pointer": "/n_trials",
+                               "detail": f"the grid holds {size} trials, fewer than {body.n_trials}"}])
     return body.n_trials or size
 
 
 def _check_trials(body: SweepCreate, dataset: Dataset, base_spec: dict, n_trials: int) -> None:
-    """Draw every trial and validate its spec against the dataset, its limits and its memory (422 at the first bad one)."""
+    """Draw every trial and validate its spec against the dataset, its limits and its memory (422 at the first
+    bad one)."""
     settings = current_settings()
     shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
     metric = body.objective.metric

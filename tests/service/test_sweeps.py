@@ -94,7 +94,8 @@ def test_log_uniform_draws_are_uniform_in_the_logarithm():
 
 def test_a_grid_sweep_covers_the_product_of_its_dimensions_once(client, app):
     dataset = spiral_dataset(client)
-    space = {"/batch_size": {"type": "choice", "values": [8, 16, 32]}, "/layers/0/units": {"type": "int", "low": 3, "high": 4}}
+    space = {"/batch_size": {"type": "choice", "values": [8, 16, 32]},
+             "/layers/0/units": {"type": "int", "low": 3, "high": 4}}
     response = post_sweep(client, dataset["id"], strategy="grid", n_trials=None, space=space, max_parallel=10)
     assert response.status_code == 202, response.get_json()
     sweep = response.get_json()
@@ -106,10 +107,12 @@ def test_a_grid_sweep_covers_the_product_of_its_dimensions_once(client, app):
 
 
 @pytest.mark.parametrize("fields, pointer", [
-    ({"space": {"/optimizer/learning_rate": {"type": "uniform", "low": -1.0, "high": 0.5}}}, "/space/~1optimizer~1learning_rate"),
+    ({"space": {"/optimizer/learning_rate": {"type": "uniform", "low": -1.0, "high": 0.5}}},
+     "/space/~1optimizer~1learning_rate"),
     ({"space": {"/layers/3/units": {"type": "int", "low": 1, "high": 2}}}, "/space/~1layers~13~1units"),
     ({"space": {"/no_such_field": {"type": "choice", "values": [1]}}}, "/space/~1no_such_field"),
-    ({"space": {"/layers/0/activation": {"type": "choice", "values": ["tanh", "sigmoidish"]}}}, "/space/~1layers~10~1activation"),
+    ({"space": {"/layers/0/activation": {"type": "choice", "values": ["tanh", "sigmoidish"]}}},
+     "/space/~1layers~10~1activation"),
     ({"space": {"/epochs": {"type": "int", "low": 0, "high": 3}}, "n_trials": 20}, "/space/~1epochs"),
     ({"space": {"/l2": {"type": "uniform", "low": 0.5, "high": 0.1}}}, "/space/~1l2/uniform"),
     ({"strategy": "grid", "n_trials": None}, "/space/~1optimizer~1learning_rate"),
