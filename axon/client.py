@@ -20,9 +20,11 @@ import httpx
 import numpy as np
 from httpx_sse import EventSource, SSEError
 
+from axon.client_sweeps import SweepsMixin
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 EXPORT_ROUTES = {"npz": "weights", "onnx": "onnx"}  # Client.export's formats: /v1/models/<id>/<route>.
 # Reconnecting to a dropped event stream waits this many seconds times the attempt number.
 RECONNECT_SECONDS = 1.0
@@ -128,7 +130,7 @@ class EndEvent:
     model_id: str | None
 
 
-class Client:
+class Client(SweepsMixin):
     """One Axon server, over a single keep-alive connection pool; use it as a context manager.
 
     Parameters

@@ -168,6 +168,8 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     train_seconds: float
+    sweep_id: str | None = Field(None, description="The sweep this job is a trial of, else null.")
+    trial: int | None = Field(None, description="Its index in that sweep, else null.")
 
 
 class JobPage(BaseModel):

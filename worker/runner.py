@@ -22,14 +22,17 @@ from service.app_state import app_state
 from service.job_states import QUEUED
 from service.logs import job_context
 from service.tables import Checkpoint, Dataset, Job
+from service.queue import publish_job
 from service.settings import Settings
+from service.sweep_asha import trial_pruner
+from service.sweep_scheduler import after_job_finished
 from service.storage import decode_arrays, training_targets
 
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
-from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_succeeded
+from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_pruned, mark_succeeded
 from .reconciler import publish_again
 from .release import hand_back_after_lost_connection, lost_connection
 
@@ -45,6 +48,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # A sweep trial ASHA stopped at a rung.
     UNKNOWN = "unknown"  # No such job: the message is dropped.
     NOT_CLAIMED = "not_claimed"  # Another worker holds it, or it has finished.
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
@@ -53,6 +57,8 @@ class Outcome(StrEnum):
     RELEASED = "released"  # The database connection was lost: the job is queued and published again at once.
 
 
+# Outcomes that end the job: its tenant's sweeps may add trials then (see service.sweep_scheduler).
+FINISHED_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELLED, Outcome.PRUNED})
 # What worker.release made of a failed attempt's job, as this delivery's outcome.
 RELEASED_OUTCOMES = {"queued": Outcome.RELEASED, "cancelled": Outcome.CANCELLED}
 
@@ -123,6 +129,15 @@ def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job
 
 def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
                 worker_stopping: Flag) -> Outcome:
+    """Train a job this worker has just claimed, then let its tenant's sweeps add trials if it ended."""
+    outcome = run_leased(engine, connection, claim, settings, clock, worker_stopping)
+    if outcome in FINISHED_OUTCOMES:
+        after_job_finished(engine, claim.job_id, settings.max_active_jobs, publish_job)
+    return outcome
+
+
+def run_leased(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+               worker_stopping: Flag) -> Outcome:
     """Train a job this worker has just claimed, keeping its lease alive meanwhile."""
     job_id = claim.job_id
     if claim.attempts > settings.max_attempts:
@@ -185,7 +200,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
         return fail_for_error(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
-                         max_seconds=settings.max_run_seconds)
+                         max_seconds=settings.max_run_seconds, prune=trial_pruner(connection, claim.job_id))
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
     try:
         result = fit_resuming(inputs, writer, settings)
@@ -223,6 +238,10 @@ def write_outcome(connection: Connection, claim: Claim, cause: StopCause | None,
                 return Outcome.LEASE_LOST
             log.warning("job %s failed: %s", claim.job_id, message)
             return Outcome.FAILED
+        case StopCause.PRUNED:  # This epoch is written; a cancel that landed first makes it LEASE_LOST.
+            written = mark_pruned(connection, claim, train_seconds)
+            log.info("job %s: pruned at epoch %d by its sweep", claim.job_id, result.history[-1]["epoch"])
+            return Outcome.PRUNED if written else Outcome.LEASE_LOST
         case None:
             if not mark_succeeded(connection, claim, result, train_seconds):
                 return Outcome.LEASE_LOST

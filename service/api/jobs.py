@@ -124,7 +124,7 @@ def job_out(job: Job) -> JobOut:
         epochs=job.epochs, progress=min(job.epoch / job.epochs, 1.0) if job.epochs else 0.0,
         metrics=job.metrics, attempts=job.attempts, error=error, model_id=job.model_id,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-        train_seconds=job.train_seconds,
+        train_seconds=job.train_seconds, sweep_id=job.sweep_id, trial=job.trial,
     )
 
 

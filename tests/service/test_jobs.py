@@ -11,7 +11,7 @@ from service.tables import EpochMetric, Job
 from .factories import SMALL_SPEC, add_rows, create_dataset, insert_job, spiral_dataset, submit_job
 
 JOB_KEYS = {"id", "status", "dataset_id", "spec", "epoch", "epochs", "progress", "metrics", "attempts", "error",
-            "model_id", "created_at", "started_at", "finished_at", "train_seconds"}
+            "model_id", "created_at", "started_at", "finished_at", "train_seconds", "sweep_id", "trial"}
 
 
 def job_row(app, job_id) -> Job:

@@ -19,14 +19,14 @@ from service.app_state import app_state
 from service import create_app
 from service.api import events
 from service.auth import hash_key
-from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, Sweep, TrainedModel
 
 from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
 
 # Enough to exercise each operation in both modes while the whole file stays well under a minute.
 MAX_EXAMPLES = 40
 # Fixed ids, so the strategies (built at collection) can name rows each test seeds afresh.
-IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32]}
+IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32], "sweep_id": ["e" * 32]}
 
 # A schema-valid body can still be a 422 by design, as each of these operations documents: limits
 # that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
@@ -35,7 +35,7 @@ IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c
 # dataset that does not fit the model at evaluate. JSON Schema cannot say these, so positive_data_acceptance takes a 422 from
 # these operations only; everywhere else a 422 on valid data is still a failure.
 SEMANTIC_422 = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict", "POST /v1/models/{model_id}/predict",
-                "POST /v1/jobs/from-playground", "POST /v1/models/{model_id}/evaluate"]
+                "POST /v1/jobs/from-playground", "POST /v1/models/{model_id}/evaluate", "POST /v1/sweeps"]
 # The key seeded_app stores; Schemathesis sends it where the document's security scheme says,
 # and leaves it out or spoils it in negative cases, expecting a 401.
 API_KEY = "axon_schemathesis-fixed-test-key-0000000000000000000"
@@ -66,7 +66,7 @@ def before_generate_path_parameters(context, strategy):
 def flatmap_body(context, body):
     # A job for a real dataset gets past the 404-like 422 to the spec checks (and at times a 202).
     # Only a string is replaced, so a body that is invalid for its dataset_id stays invalid.
-    if context.operation.label != "POST /v1/jobs" or not isinstance(body, dict) \
+    if context.operation.label not in ("POST /v1/jobs", "POST /v1/sweeps") or not isinstance(body, dict) \
             or not isinstance(body.get("dataset_id"), str):
         return st.just(body)
     return st.sampled_from([body, {**body, "dataset_id": IDS["dataset_id"][0]}])
@@ -85,7 +85,12 @@ def seeded_app(make_app, classifier):
         session.commit()
     succeeded_id, queued_id = IDS["job_id"]
     model = classifier.model
-    insert_job(app, IDS["dataset_id"][0], "succeeded", id=succeeded_id, epoch=SMALL_SPEC["epochs"],
+    # A running sweep whose first trial is the succeeded job.
+    add_rows(app, Sweep(id=IDS["sweep_id"][0], tenant=LOCAL_TENANT, dataset_id=IDS["dataset_id"][0], spec=SMALL_SPEC,
+                        space={"/l2": {"type": "choice", "values": [0.0, 0.1]}}, strategy="grid", n_trials=2,
+                        objective_metric="loss", objective_mode="min", max_parallel=1, seed=0, status="running"))
+    insert_job(app, IDS["dataset_id"][0], "succeeded", id=succeeded_id, sweep_id=IDS["sweep_id"][0], trial=0,
+               sampled={"/l2": 0.0}, epoch=SMALL_SPEC["epochs"],
                model_id=IDS["model_id"][0], metrics={"epoch": 3, "loss": 0.5})
     insert_job(app, IDS["dataset_id"][0], "queued", id=queued_id)
     add_rows(app, ApiKey(tenant=LOCAL_TENANT, key_hash=hash_key(API_KEY), prefix=API_KEY[:12]))
