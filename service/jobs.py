@@ -22,7 +22,7 @@ from .errors import Conflict, InvalidRequest, NotFound, TooManyRequests, echo, i
 from .http import JSON, body_docs, current_settings, json_body, json_response
 from .models import ACTIVE_STATUSES, Dataset, EpochMetric, FINISHED_STATUSES, Job, Tenant
 from .paging import newest_first
-from .predict import predict, predict_body_docs, read_predict_request
+from .predict import predict_body_docs, predict_request
 from .quota import ensure_room
 from .queue import publish_job
 from .schemas import (
@@ -110,7 +110,7 @@ def predict_with_job(path: JobPath):
     job = find_job(path.job_id)
     if job.model_id is None:
         raise Conflict(_no_model_reason(job))
-    return json_response(predict(job.model_id, read_predict_request().inputs), exclude_none=True)
+    return json_response(predict_request(job.model_id), exclude_none=True)
 
 
 def _no_model_reason(job: Job) -> str:
@@ -153,7 +153,9 @@ def _checked_spec(body: JobCreate) -> tuple[Dataset, NetworkSpec, Footprint]:
     dataset = get_session().get(Dataset, body.dataset_id)
     if dataset is None or dataset.tenant != current_tenant():
         raise _unknown_dataset(body.dataset_id)
-    shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
+    # An upload's one-hot and missing columns widen the network's inputs: at most n_inputs of them.
+    n_inputs = (dataset.table_schema or {}).get("n_inputs", dataset.n_features)
+    shape = DataShape(dataset.task, n_inputs, len(dataset.classes) if dataset.classes else None)
     try:
         spec = bind_spec(body.spec, shape, settings.limits)
     except ValidationError as error:

@@ -218,6 +218,12 @@ def fail(connection: Connection, claim: Claim, error_type: str, message: str, **
     return finish(connection, claim, "failed", error_type=error_type, error_message=message, **values)
 
 
+def shown_classes(model) -> list | None:
+    """The model's class labels in the target's own type: an upload's true/false target shows booleans."""
+    target = model.meta.get("preprocessing", {}).get("target", {})
+    return target.get("classes") or model.classes
+
+
 def succeed(connection: Connection, claim: Claim, result: FitResult, train_seconds: float) -> bool:
     """Store the model and mark the job succeeded, in one transaction; False when the lease was lost.
 
@@ -240,7 +246,7 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, train_secon
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
-            classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
+            classes=shown_classes(model), spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
             epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
             artefact=artefact, created_at=utcnow(),
         ))
