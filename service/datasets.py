@@ -159,7 +159,7 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
 def create_from_upload() -> Dataset:
     # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
     # an upload need it (not the workers, which build the app too).
-    from .table_upload import read_upload
+    from .table_upload import read_upload, release_text
     from .tabular import Problems, describe_table
 
     settings = current_settings()
@@ -185,7 +185,9 @@ def create_from_upload() -> Dataset:
         described = describe_table(table, upload.target, upload.task, overrides, lines, settings.max_label_length)
     except Problems as found:
         raise InvalidRequest(found.problems) from None
-    del table
+    finally:
+        del table
+        release_text()
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
     dataset = new_dataset(name, described.coded, described.target.values, described.target.task,

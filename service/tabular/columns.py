@@ -3,8 +3,8 @@
 The table arrives as text cells (pyarrow string columns, one per header name, trimmed). Each
 column gets one kind, by the first rule that holds over its cells that are not missing:
 
-- ``identifier``: a column without a name (pandas writes its index so), or whole numbers that
-  are all different and consecutive (row numbers). Excluded.
+- ``identifier``: a column without a name (pandas writes its index so), or one named ``id``,
+  ``index`` or ``..._id`` whose cells are whole numbers, all different. Excluded.
 - ``constant``: at most one distinct value and no missing cell, or every cell missing. Excluded.
 - ``numeric``: every cell a finite number as JSON writes it (no ``1_000``, no ``inf``).
 - ``boolean``: every cell ``true`` or ``false``, in any case (pandas writes ``True``/``False``).
@@ -29,6 +29,7 @@ categories as the index of their value in the column's ``categories`` (``other``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,19 +64,22 @@ def infer_columns(table: pa.Table, overrides: dict[str, str], lines: "LineFinder
     Problems
         Every column that cannot be read as its kind, each with up to ``MAX_LISTED_CELLS`` cells.
     """
-    columns, coded, problems = [], [], []
+    n_rows = table.num_rows
+    # Filled a column at a time, each column contiguous (Fortran order): no second copy at the end.
+    values = np.empty((n_rows, table.num_columns), order="F")
+    columns, problems, n_kept = [], [], 0
     for name in table.column_names:
         cells = table.column(name).combine_chunks()
-        column, values, column_problems = infer_column(name, cells, overrides.get(name), lines)
+        column, coded, column_problems = infer_column(name, cells, overrides.get(name), lines)
+        del cells
         columns.append(column)
         problems.extend(column_problems)
-        if column.used and values is not None:
-            coded.append(values)
+        if column.used and coded is not None:
+            values[:, n_kept] = coded
+            n_kept += 1
     if problems:
         raise Problems(problems)
-    n_rows = table.num_rows
-    values = np.column_stack(coded) if coded else np.empty((n_rows, 0))
-    return CodedColumns(columns, values)
+    return CodedColumns(columns, values[:, :n_kept])
 
 
 def missing_mask(cells: pa.Array) -> np.ndarray:
@@ -87,10 +91,11 @@ def infer_column(name: str, cells: pa.Array, override: str | None,
                  lines: "LineFinder") -> tuple[Column, np.ndarray | None, list[dict]]:
     """(schema, coded values (n_rows,) or None when excluded, problems) of one column."""
     missing = missing_mask(cells)
-    present = pc.filter(cells, pa.array(~missing))
+    present = pc.filter(cells, pa.array(~missing)) if missing.any() else cells
     n_missing, n_present = int(missing.sum()), len(present)
-    distinct = pc.unique(present)
-    n_distinct = len(distinct)
+    numbers = _as_numbers(present) if override in (None, "numeric") else None
+    # Distinct values: of the numbers when the cells are numbers (sorting floats beats hashing text).
+    n_distinct = len(np.unique(numbers)) if numbers is not None else len(pc.unique(present))
 
     def column(kind: str, reason: str, **more) -> Column:
         return Column(name, kind, n_missing, n_distinct, reason, **more)
@@ -99,14 +104,16 @@ def infer_column(name: str, cells: pa.Array, override: str | None,
         return column("ignored", "ignored: the upload's columns override says so"), None, []
     if override == "text":
         return column("text", "text: the upload's columns override says so"), None, []
-    is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
     if override is None:
         if name == UNNAMED:
             return column("identifier", "a column without a name: pandas writes its index so"), None, []
         if n_present == 0 or (n_distinct <= 1 and n_missing == 0):
             return column("constant", "every cell missing" if n_present == 0 else "one value in every row"), None, []
-        if is_number.all():
-            return _numeric(column, name, cells, missing, present, lines, "every cell is a number")
+        if numbers is not None:
+            return _numeric(column, name, cells, missing, present, numbers, lines, "every cell is a number")
+        is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
+        if is_number.all():  # Numbers, one past float64: refused by _numeric.
+            return _numeric(column, name, cells, missing, present, None, lines, "every cell is a number")
         if _all(present, BOOLEAN_PATTERN):
             return column("boolean", "every cell is true or false"), _booleans(cells, missing), []
         times = _datetimes(present)
@@ -115,20 +122,20 @@ def infer_column(name: str, cells: pa.Array, override: str | None,
         number_like = pc.match_substring_regex(present, NUMBER_LIKE_PATTERN).to_numpy(zero_copy_only=False)
         if number_like.mean() >= 0.5:
             listed = _bad_cells(name, cells, missing, ~is_number, lines,
-                                f"column '{name}' is numbers but for these cells; fix them, or send "
-                                f"columns: {{\"{name}\": \"categorical\"}}")
+                                f" (the column is otherwise numbers: fix the cells, or send "
+                                f"columns: {{\"{name}\": \"categorical\"}})")
             return column("numeric", "mostly numbers"), None, listed
         if n_distinct > TEXT_MIN_DISTINCT and n_distinct > n_present / 2:
             return column("text", f"{n_distinct} distinct texts in {n_present} cells: names, ids or free "
                           "text, excluded (send columns: {\"" + name + "\": \"categorical\"} to use it)"), None, []
         return _categorical(column, cells, missing, present, f"text with {n_distinct} distinct values")
     if override == "numeric":
-        return _numeric(column, name, cells, missing, present, lines, "numeric: the override says so")
+        return _numeric(column, name, cells, missing, present, numbers, lines, "numeric: the override says so")
     if override == "boolean":
         bad = ~pc.match_substring_regex(present, BOOLEAN_PATTERN).to_numpy(zero_copy_only=False)
         if bad.any():
             return column("boolean", ""), None, _bad_cells(name, cells, missing, bad, lines,
-                                                           f"column '{name}': not true or false")
+                                                           problem=lambda text: "is not true or false")
         return column("boolean", "boolean: the override says so"), _booleans(cells, missing), []
     if override == "datetime":
         times = _datetimes(present)
@@ -143,23 +150,62 @@ def _all(present: pa.Array, pattern: str) -> bool:
     return len(present) > 0 and bool(pc.all(pc.match_substring_regex(present, pattern)).as_py())
 
 
-def _numeric(column, name: str, cells: pa.Array, missing: np.ndarray, present: pa.Array, lines: "LineFinder",
-             reason: str) -> tuple[Column, np.ndarray | None, list[dict]]:
-    is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
-    if not is_number.all():
-        non_finite = pc.match_substring_regex(present, NON_FINITE_PATTERN).to_numpy(zero_copy_only=False)
-        what = "not finite numbers" if non_finite[~is_number].all() else "not numbers"
-        return column("numeric", reason), None, _bad_cells(name, cells, missing, ~is_number, lines,
-                                                           f"column '{name}': {what}")
-    numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+def _as_numbers(present: pa.Array) -> np.ndarray | None:
+    """(n_present,) float64 when every cell is a number as JSON writes it, else None.
+
+    pyarrow's cast is the test: it takes what the strict pattern takes and, beyond it, only
+    ``nan``, ``inf`` and ``infinity`` (any case or sign), which give non-finite values; a column
+    with one (or with a number past float64) is left to :func:`_numeric`'s refusal.
+    """
+    if len(present) == 0:
+        return None
+    try:
+        numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
     if not np.isfinite(numbers).all():
-        return column("numeric", reason), None, _bad_cells(name, cells, missing, ~np.isfinite(numbers), lines,
-                                                           f"column '{name}': too large for a 64-bit float")
+        return None
+    return numbers
+
+
+def _numeric(column, name: str, cells: pa.Array, missing: np.ndarray, present: pa.Array,
+             numbers: np.ndarray | None, lines: "LineFinder", reason: str) -> tuple[Column, np.ndarray | None, list[dict]]:
+    """A numeric column's coded values, or its cells that are not finite numbers as a problem."""
+    if numbers is None:
+        is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
+        if not is_number.all():
+            return column("numeric", reason), None, _bad_cells(name, cells, missing, ~is_number, lines)
+        numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+        if not np.isfinite(numbers).all():
+            return column("numeric", reason), None, _bad_cells(name, cells, missing, ~np.isfinite(numbers), lines)
     values = _spread(numbers, missing)
-    integer = bool(pc.all(pc.match_substring_regex(present, INTEGER_PATTERN)).as_py())
-    if integer and not missing.any() and len(numbers) > 2 and np.all(np.diff(numbers) == 1):
-        return column("identifier", "whole numbers counting up by one: row numbers, excluded"), None, []
+    integer = bool(np.all(numbers == np.round(numbers))) and _casts_to_int64(present)
+    if integer and _named_like_an_id(name) and n_distinct_of(numbers) == len(cells):
+        return column("identifier", "an id: whole numbers, all different, in a column named so; excluded"), None, []
     return column("numeric", reason, integer=integer), values, []
+
+
+def _named_like_an_id(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("id", "index") or lowered.endswith(("_id", " id"))
+
+
+def n_distinct_of(numbers: np.ndarray) -> int:
+    return len(np.unique(numbers))
+
+
+def as_int64(cells: pa.Array) -> np.ndarray:
+    """Whole numbers as int64 (pyarrow's cast refuses a leading '+', which Python's int() takes)."""
+    return pc.cast(pc.replace_substring_regex(cells, r"^\+", ""), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _casts_to_int64(present: pa.Array) -> bool:
+    """Whether every cell is written as a whole number (``3``, not ``3.0``) that fits in int64."""
+    try:
+        as_int64(present)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _booleans(cells: pa.Array, missing: np.ndarray) -> np.ndarray:
@@ -206,15 +252,27 @@ def _categorical(column, cells: pa.Array, missing: np.ndarray, present: pa.Array
     return column("categorical", reason, categories=categories, other=other), values, []
 
 
-def _bad_cells(name: str, cells: pa.Array, missing: np.ndarray, bad_present: np.ndarray,
-               lines: "LineFinder", detail: str) -> list[dict]:
-    """A problem for the column with up to ``MAX_LISTED_CELLS`` of its bad cells (line and text)."""
+def cell_problem(text: str) -> str:
+    """What is wrong with a cell that should be a finite number."""
+    if re.fullmatch(NON_FINITE_PATTERN, text.strip()):
+        return "is not a finite number"
+    if re.fullmatch(NUMBER_PATTERN, text.strip()):
+        return "is too large for a 64-bit float"
+    return "is not a number"
+
+
+def _bad_cells(name: str, cells: pa.Array, missing: np.ndarray, bad_present: np.ndarray, lines: "LineFinder",
+               hint: str = "", problem=cell_problem) -> list[dict]:
+    """One problem for the column: its first bad cell, then up to ``MAX_LISTED_CELLS`` more (line and text)."""
     rows = np.flatnonzero(~missing)[np.flatnonzero(bad_present)]
-    shown = rows[:MAX_LISTED_CELLS]
-    cells_text = ", ".join(f"'{cells[int(row)].as_py()}' (line {lines.line(int(row))})" for row in shown)
-    more = f" and {len(rows) - len(shown)} more" if len(rows) > len(shown) else ""
-    return [{"field": "file", "column": name, "row": lines.line(int(rows[0])),
-             "detail": f"{detail}: {cells_text}{more}"}]
+    first, shown = int(rows[0]), rows[1:MAX_LISTED_CELLS]
+    text = cells[first].as_py()
+    detail = f"line {lines.line(first)}, column '{name}': '{text}' {problem(text)}"
+    if len(shown):
+        detail += "; also " + ", ".join(f"'{cells[int(row)].as_py()}' (line {lines.line(int(row))})" for row in shown)
+        if len(rows) > len(shown) + 1:
+            detail += f" and {len(rows) - len(shown) - 1} more"
+    return [{"field": "file", "column": name, "row": lines.line(first), "detail": detail + hint}]
 
 
 class LineFinder:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from ..storage import ClassLabels
 from .columns import (
-    BOOLEAN_PATTERN, INTEGER_PATTERN, MAX_LISTED_CELLS, NON_FINITE_PATTERN, NUMBER_PATTERN, LineFinder,
+    BOOLEAN_PATTERN, INTEGER_PATTERN, MAX_LISTED_CELLS, NON_FINITE_PATTERN, NUMBER_PATTERN, LineFinder, as_int64,
     missing_mask,
 )
 from .problems import Problems
@@ -91,13 +91,13 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
         if not whole:
             raise Problems([{"field": "task", "detail": f"classification needs whole-number, true/false or text "
                              f"labels; target '{name}' holds numbers with a fraction"}])
-        return Target(pc.cast(cells, pa.int64()).to_numpy(zero_copy_only=False), "classification", explicit, kind)
+        return Target(as_int64(cells), "classification", explicit, kind)
     if whole and n_distinct > MANY_INTEGERS and n_distinct * ROWS_PER_CLASS > len(numbers):
         return Target(numbers, "regression", f"whole numbers with {n_distinct} distinct values in {len(numbers)} "
                       f"rows (more than {MANY_INTEGERS}, and more than one per {ROWS_PER_CLASS} rows): values, "
                       "not labels", kind)
     if whole:
-        return Target(pc.cast(cells, pa.int64()).to_numpy(zero_copy_only=False), "classification",
+        return Target(as_int64(cells), "classification",
                       f"whole numbers with {n_distinct} distinct values: class labels", kind)
     return Target(numbers, "regression", "numbers with a fraction: values", kind)
 
