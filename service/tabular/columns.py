@@ -121,7 +121,11 @@ def infer_column(name: str, cells: pa.Array, override: str | None,
             return column("datetime", "every cell is an ISO 8601 date"), _spread(times, missing), []
         number_like = pc.match_substring_regex(present, NUMBER_LIKE_PATTERN).to_numpy(zero_copy_only=False)
         if number_like.mean() >= 0.5:
-            listed = _bad_cells(name, cells, missing, ~is_number, lines,
+            bad = ~is_number
+            # A number past float64 (1e999) is as wrong as the cells that are not numbers.
+            bad[is_number] = ~np.isfinite(pc.cast(pc.filter(present, pa.array(is_number)), pa.float64())
+                                          .to_numpy(zero_copy_only=False))
+            listed = _bad_cells(name, cells, missing, bad, lines,
                                 f" (the column is otherwise numbers: fix the cells, or send "
                                 f"columns: {{\"{name}\": \"categorical\"}})")
             return column("numeric", "mostly numbers"), None, listed
@@ -219,11 +223,13 @@ def _datetimes(present: pa.Array) -> np.ndarray | None:
     """Seconds since 1970 (n_present,) float64 if every cell is an ISO 8601 date, else None."""
     if len(present) == 0 or not _all(present, r"^\d{4}-\d{2}-\d{2}"):
         return None
-    try:
-        times = pc.cast(present, pa.timestamp("s"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    return times.to_numpy(zero_copy_only=False).astype("datetime64[s]").astype(np.int64).astype(np.float64)
+    for unit in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):  # Naive, or all with a zone offset.
+        try:
+            times = pc.cast(present, unit)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return pc.cast(times, pa.int64()).to_numpy(zero_copy_only=False) / 1e6
+    return None
 
 
 def _spread(present_values: np.ndarray, missing: np.ndarray) -> np.ndarray:

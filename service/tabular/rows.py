@@ -153,10 +153,10 @@ def _datetime(value: Any, step: dict, categories: dict) -> float:
     if not isinstance(value, str):
         raise ValueError("is not an ISO 8601 date")
     try:
-        stamp = np.datetime64(value.strip().replace(" ", "T").removesuffix("Z"), "s")
+        stamp = np.datetime64(value.strip().replace(" ", "T").removesuffix("Z"), "us")
     except ValueError:
         raise ValueError("is not an ISO 8601 date") from None
-    return float(stamp.astype(np.int64))
+    return float(stamp.astype(np.int64)) / 1e6
 
 
 CODERS = {"numeric": _number, "boolean": _boolean, "categorical": _category, "datetime": _datetime}
