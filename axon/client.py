@@ -181,10 +181,12 @@ class Client:
         return self._request("POST", "/v1/datasets", json=body).json()
 
     def upload_csv(self, path: str | os.PathLike, target: str, *, name: str | None = None,
-                   task: str | None = None) -> dict:
-        """Create a dataset from a CSV file with a header row; ``target`` names the target column."""
+                   task: str | None = None, columns: Mapping[str, str] | None = None) -> dict:
+        """Create a dataset from a CSV (header row) or Parquet file; ``target`` names the target
+        column, ``columns`` overrides column kinds (``{"year": "categorical", "name": "ignore"}``)."""
         path = Path(path)
-        form = {"target": target, **({"name": name} if name else {}), **({"task": task} if task else {})}
+        form = {"target": target, **({"name": name} if name else {}), **({"task": task} if task else {}),
+                **({"columns": json.dumps(dict(columns))} if columns else {})}
         with path.open("rb") as file:
             return self._request("POST", "/v1/datasets", data=form,
                                  files={"file": (path.name, file, "text/csv")}).json()
