@@ -116,32 +116,20 @@ def model(client: Client, model_id: str) -> None:
                  "created": found["created_at"]})
 
 
-def read_rows(path: str) -> list[list[float]]:
-    """The rows of numbers in a CSV file; a first line that is not all numbers is a header."""
-    with open(path, newline="") as file:
-        lines = [line for line in csv.reader(file) if any(cell.strip() for cell in line)]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append([float(cell) for cell in line])
-        except ValueError:
-            if number == 1:
-                continue
-            raise click.ClickException(f"{path}, line {number}: not a row of numbers: {','.join(line)}") from None
-    if not rows:
-        raise click.ClickException(f"{path} has no rows of numbers")
-    return rows
-
-
 @click.command()
 @click.argument("model_id")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @with_client
 def predict(client: Client, model_id: str, file: str) -> None:
-    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line, as CSV."""
+    """Predict each row of a CSV FILE (header optional; with one, columns match the model's by name);
+    one prediction per line, as CSV."""
     # RFC 4180's CRLF: the csv module then quotes a cell holding a CR or an LF, not only a comma.
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    for value in client.predict(model_id, read_rows(file)).predictions.tolist():
+    with open(file, newline="", encoding="utf-8-sig") as opened:
+        text = opened.read()
+    if not any(line.strip(" ,\t") for line in text.splitlines()):
+        raise click.ClickException(f"{file} has no rows")
+    for value in client.predict_csv(model_id, text).predictions.tolist():
         writer.writerow([spreadsheet_safe(cell) for cell in (value if isinstance(value, list) else [value])])
 
 

@@ -364,11 +364,26 @@ class Client:
         return self._request("GET", f"/v1/models/{model_id}").json()
 
     def predict(self, model_id: str, inputs) -> Prediction:
-        """Predict (n_rows, n_features) ``inputs``, an array or a list of rows."""
-        rows = np.asarray(inputs, dtype=float)
-        if rows.ndim != 2:
-            raise ValueError(f"inputs must be 2-D (n_rows, n_features), got shape {rows.shape}")
-        answer = self._request("POST", f"/v1/models/{model_id}/predict", json={"inputs": rows.tolist()}).json()
+        """Predict ``inputs``: an array or list of rows of numbers (n_rows, n_features), a list of
+        records (``{"column": value}``), or a pandas DataFrame (sent by column name)."""
+        if hasattr(inputs, "columns") and hasattr(inputs, "to_json"):  # A DataFrame: MLflow's dataframe_split.
+            body = json.loads(inputs.to_json(orient="split", date_format="iso", index=False))
+        elif isinstance(inputs, list) and inputs and isinstance(inputs[0], Mapping):
+            body = {"inputs": [dict(record) for record in inputs]}
+        else:
+            rows = np.asarray(inputs, dtype=float)
+            if rows.ndim != 2:
+                raise ValueError(f"inputs must be 2-D (n_rows, n_features), got shape {rows.shape}")
+            body = {"inputs": rows.tolist()}
+        return self._prediction(self._request("POST", f"/v1/models/{model_id}/predict", json=body).json())
+
+    def predict_csv(self, model_id: str, text: str) -> Prediction:
+        """Predict the rows of a CSV text; with a header its columns are matched by name."""
+        return self._prediction(self._request("POST", f"/v1/models/{model_id}/predict", content=text.encode(),
+                                              headers={"Content-Type": "text/csv"}).json())
+
+    @staticmethod
+    def _prediction(answer: dict) -> Prediction:
         probabilities = answer.get("probabilities")
         return Prediction(np.asarray(answer["predictions"]),
                           None if probabilities is None else np.asarray(probabilities, dtype=float),

@@ -63,10 +63,11 @@ def load_model(model_id: str) -> Model:
     return model
 
 
-def read_predict_request() -> PredictRequest:
-    """The request's rows of numbers, from JSON ``inputs`` or ``text/csv``, checked against
-    max_predict_rows: the rows a model without column names takes."""
-    document = read_json() if negotiate(JSON, CSV) == JSON else {"inputs": read_predict_csv(request.get_data())}
+def read_predict_request(document=None) -> NumericPredictRequest:
+    """The request's rows of numbers, from JSON ``inputs`` (``document``, read already) or
+    ``text/csv``, checked against max_predict_rows: the rows a model without column names takes."""
+    if document is None:
+        document = read_json() if negotiate(JSON, CSV) == JSON else {"inputs": read_predict_csv(request.get_data())}
     return validate_json(NumericPredictRequest, document,
                          context={"max_predict_rows": current_settings().max_predict_rows})
 
@@ -80,11 +81,13 @@ def predict_body_docs(blueprint: APIBlueprint) -> dict:
 @PREDICT_SECONDS.time()
 def predict_request(model_id: str) -> PredictOut:
     """Predict the request's rows, in whichever shape they come, with the model ``model_id``."""
+    # The body first: a malformed one is a 400 (and the wrong media type a 415) whatever the model.
+    document = read_json() if negotiate(JSON, CSV) == JSON else None
     model = load_model(model_id)
     preprocessing = model.meta.get("preprocessing")
     if preprocessing is None:
-        return predict(model_id, read_predict_request().inputs)
-    coded, ignored = read_named_rows(preprocessing)
+        return predict(model_id, read_predict_request(document).inputs)
+    coded, ignored = read_named_rows(preprocessing, document)
     inputs = transform(preprocessing, coded)
     answer = _predict_matrix(model, inputs, "/inputs")
     target = preprocessing.get("target") or {}
@@ -97,18 +100,19 @@ def predict_request(model_id: str) -> PredictOut:
     return answer
 
 
-def read_named_rows(preprocessing: dict) -> tuple[np.ndarray, list[str]]:
-    """The request's rows coded for ``preprocessing`` by column name, and the columns it ignored."""
+def read_named_rows(preprocessing: dict, document=None) -> tuple[np.ndarray, list[str]]:
+    """The request's rows coded for ``preprocessing`` by column name, and the columns it ignored;
+    ``document`` is a JSON body already read (None for CSV)."""
     from .tabular import Problems
     from .tabular.rows import code_rows
 
     context = {"max_predict_rows": current_settings().max_predict_rows}
     names = [step["name"] for step in preprocessing["columns"]]
     try:
-        if negotiate(JSON, CSV) == CSV:
+        if document is None:
             rows = named_csv_rows(request.get_data(), names)
         else:
-            rows = named_json_rows(read_json(), names, context)
+            rows = named_json_rows(document, names, context)
         return code_rows(preprocessing, rows, allow_missing=preprocessing.get("imputes", True))
     except Problems as found:
         raise InvalidRequest(found.problems) from None
