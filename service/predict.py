@@ -8,7 +8,10 @@ database read would be.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pydantic_core
 from flask import current_app, request
 from flask_openapi3 import APIBlueprint
 from sqlalchemy import select
@@ -19,7 +22,7 @@ from mlp import DataError, Model
 from .auth import current_tenant
 from .csv_input import NUMBER, _rows, _text, read_predict_csv
 from .database import get_session
-from .errors import InvalidRequest, NotFound
+from .errors import InvalidRequest, MalformedBody, NotFound
 from .http import CSV, JSON, body_docs, current_settings, negotiate, read_json, validate_json
 from .lru import LRUCache
 from .metrics import PREDICT_SECONDS
@@ -82,7 +85,7 @@ def predict_body_docs(blueprint: APIBlueprint) -> dict:
 def predict_request(model_id: str) -> PredictOut:
     """Predict the request's rows, in whichever shape they come, with the model ``model_id``."""
     # The body first: a malformed one is a 400 (and the wrong media type a 415) whatever the model.
-    document = read_json() if negotiate(JSON, CSV) == JSON else None
+    document = read_json_strictly() if negotiate(JSON, CSV) == JSON else None
     model = load_model(model_id)
     preprocessing = model.meta.get("preprocessing")
     if preprocessing is None:
@@ -98,6 +101,22 @@ def predict_request(model_id: str) -> PredictOut:
         answer.classes = labels
     answer.ignored_columns = ignored or None
     return answer
+
+
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def read_json_strictly():
+    """:func:`read_json`, and a 400 for the lone UTF-16 surrogate escapes Python's parser takes
+    and pydantic's refuses (as :func:`validate_json` answers them on every other route)."""
+    document = read_json()
+    raw = request.get_data(cache=True)
+    if SURROGATE_ESCAPE.search(raw):
+        try:
+            pydantic_core.from_json(raw)
+        except ValueError as error:
+            raise MalformedBody(f"the body is not valid JSON: {error}") from None
+    return document
 
 
 def read_named_rows(preprocessing: dict, document=None) -> tuple[np.ndarray, list[str]]:

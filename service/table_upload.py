@@ -103,7 +103,7 @@ def _read_parquet(source: BinaryIO, max_rows: int, max_features: int) -> pa.Tabl
     source.seek(0)
     try:
         parquet = pq.read_table(source)
-    except (pa.ArrowInvalid, OSError) as error:
+    except (pa.ArrowException, OSError, ValueError) as error:  # Whatever a damaged file makes pyarrow raise.
         raise InvalidRequest([{"field": "file", "detail": f"not a readable Parquet file: {error}"}]) from None
     header = [UNNAMED if name in ("", "__index_level_0__") else name for name in parquet.column_names]
     _check_header(header, None, max_features)

@@ -71,7 +71,7 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
                        explicit or "the target holds true/false")
     is_number = pc.all(pc.match_substring_regex(cells, NUMBER_PATTERN)).as_py()
     if not is_number:
-        return _text_labels(name, cells, task, explicit, max_label_length)
+        return _text_labels(name, cells, task, explicit, max_label_length, lines)
     numbers = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
     if not np.isfinite(numbers).all():
         row = int(np.flatnonzero(~np.isfinite(numbers))[0])
@@ -109,11 +109,12 @@ def _labels(name: str, task: str | None, classes: list, indices: np.ndarray, kin
 
 
 def _text_labels(name: str, cells: pa.Array, task: str | None, explicit: str | None,
-                 max_label_length: int) -> Target:
+                 max_label_length: int, lines: LineFinder) -> Target:
     lengths = pc.utf8_length(cells).to_numpy(zero_copy_only=False)
     if lengths.max() > max_label_length:
-        raise Problems([{"field": "file", "column": name, "detail": f"a label of {int(lengths.max())} characters; "
-                         f"at most {max_label_length} (limit max_label_length)"}])
+        row = int(np.flatnonzero(lengths > max_label_length)[0])
+        raise Problems([{"field": "file", "column": name, "row": lines.line(row), "detail": f"line {lines.line(row)}: "
+                         f"a label of {int(lengths[row])} characters; at most {max_label_length} (limit max_label_length)"}])
     encoded = cells.dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     order = sorted(range(len(distinct)), key=distinct.__getitem__)
