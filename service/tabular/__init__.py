@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pyarrow only where uploads are read: describe_table imports
     from .columns import LineFinder
     from .target import Target
 
-__all__ = ["OVERRIDES", "Problems", "TableDataset", "describe_table", "fit_for_training", "prepare",
+__all__ = ["OVERRIDES", "Problems", "TableDataset", "describe_table", "fit_for_training", "prepare", "prepare_dataset",
            "preprocessing_of", "is_identity", "schema_columns"]
 
 
@@ -128,6 +128,43 @@ def fit_for_training(schema: dict, classes: list | None, task: str, coded: np.nd
 def preprocessing_of(meta: dict) -> dict | None:
     """The preprocessing a model artefact's metadata keeps, None for a model trained on plain numbers."""
     return meta.get("preprocessing")
+
+
+def prepare_dataset(preprocessing: dict | None, schema: dict | None, feature_names: list[str] | None,
+                    coded: np.ndarray) -> np.ndarray:
+    """The network's inputs (n_samples, n_inputs) for another dataset's stored rows, columns matched by name.
+
+    A dataset codes its categories by its own category lists; each is recoded to the model's
+    (a category the model never had is no category: all zeros, or ``other``).
+
+    Raises
+    ------
+    Problems
+        The dataset lacks a column the model takes, or has it as another kind.
+    """
+    if preprocessing is None or schema is None:
+        return prepare(preprocessing, coded)
+    position = {name: index for index, name in enumerate(feature_names or [])}
+    kinds = {column["name"]: column for column in schema["columns"]}
+    problems = [{"field": "dataset_id", "column": step["name"], "detail": f"the dataset has no usable column "
+                 f"'{step['name']}' ({step['kind']}), which the model takes"}
+                for step in preprocessing["columns"]
+                if step["name"] not in position or kinds[step["name"]]["kind"] != step["kind"]]
+    if problems:
+        raise Problems(problems)
+    recoded = np.empty((len(coded), len(preprocessing["columns"])))
+    for index, step in enumerate(preprocessing["columns"]):
+        values = coded[:, position[step["name"]]]
+        if step["kind"] == "categorical":
+            model_codes = {label: code for code, label in enumerate(step["categories"])}
+            unknown = len(step["categories"]) - 1 if step["other"] else -1
+            mapping = np.array([model_codes.get(label, unknown) for label in kinds[step["name"]]["categories"]],
+                               dtype=np.float64)
+            present = ~np.isnan(values)
+            values = values.copy()
+            values[present] = mapping[values[present].astype(np.int64)]
+        recoded[:, index] = values
+    return transform(preprocessing, recoded)
 
 
 def prepare(preprocessing: dict | None, coded: np.ndarray) -> np.ndarray:

@@ -160,3 +160,26 @@ def test_targets_come_back_in_their_own_type(client, app):
     assert (flag["predictions"], flag["classes"]) == ([True, False], [False, True])
     assert (grade["predictions"], grade["classes"]) == ([7, 3], [3, 7])
     assert client.get(f"/v1/models/{flag_model}").get_json()["classes"] == [False, True]
+
+
+def test_another_upload_of_the_same_columns_is_prepared_by_name(client, app, penguin_model):
+    """prepare_dataset (for evaluating a model on a labelled dataset) recodes the other upload's
+    categories and column order: its rows give the answers predict gives for the same rows."""
+    from service.tabular import prepare_dataset
+
+    frame, _, model_id = penguin_model
+    other = frame.iloc[::-1].reset_index(drop=True)
+    other = other[["bill_length_mm", "island", "species", "observed", "body_mass_g", "is_male"]]
+    other.loc[0, "island"] = "Atlantis"  # Not a category of the model: no category at all.
+    dataset = upload(client, as_csv(other, index=False), target="species").get_json()
+    with app.extensions["axon.sessions"]() as session:
+        row = session.get(Dataset, dataset["id"])
+        schema, names = row.table_schema, row.feature_names
+    _, coded, _ = stored(app, dataset["id"])
+    model = model_of(app, model_id)
+    inputs = prepare_dataset(model.meta["preprocessing"], schema, names, coded)
+    answer = client.post(f"/v1/models/{model_id}/predict", data=other.drop(columns="species").to_csv(index=False),
+                         content_type="text/csv").get_json()
+    assert model.predict(inputs).predictions.tolist() == answer["predictions"]
+    assert inputs[0, [index for index, name in enumerate(model.meta["preprocessing"]["outputs"])
+                      if name.startswith("island=")]].sum() == 0
