@@ -220,7 +220,7 @@ def fail(connection: Connection, claim: Claim, error_type: str, message: str, **
 
 def shown_classes(model) -> list | None:
     """The model's class labels in the target's own type: an upload's true/false target shows booleans."""
-    target = model.meta.get("preprocessing", {}).get("target", {})
+    target = (model.meta.get("preprocessing") or {}).get("target") or {}
     return target.get("classes") or model.classes
 
 
