@@ -47,11 +47,15 @@ def create_dataset():
     Rules the schema cannot hold, each a 422 naming the place: JSON rows of different lengths
     (`/features/<i>`); not one target per row (`/targets`); targets mixing numbers and strings, fewer
     than two classes, more than max_classes, or string targets with `task: regression` (`/targets`);
-    a generator's features over max_features (`/generator/features`). A CSV upload (form field
-    `file`): an empty file, a header without data rows, no column named by `target` (field `target`),
-    a line with another number of cells than the header, a cell that is not a finite number, more
-    than max_rows rows or max_features columns, text that is not UTF-8 (each naming field `file`, and
-    its `row` and `column` where there is one).
+    a generator's features over max_features (`/generator/features`). An upload (form field `file`,
+    CSV with a header row or Parquet; its columns typed as the README's Tabular data section says,
+    the schema in the answer's `columns` and `target`): an empty file, a header without data rows,
+    no column named by `target` (field `target`), a line with another number of cells than the
+    header, a column of numbers with cells that are not finite numbers, a row without a target,
+    no usable feature column, more than max_rows rows or max_features columns, text that is not
+    UTF-8 (each naming field `file`, and its `row` and `column` where there is one); an override in
+    `columns` naming no column or no kind, or a cell that does not fit the kind it names (field
+    `columns` or `file`). Every problem of an upload comes in one answer.
     """
     dataset = create_from_request()
     return json_response(DatasetOut.model_validate(dataset, from_attributes=True), 201,

@@ -101,6 +101,8 @@ def cancel_job(path: JobPath):
 def predict_with_job(path: JobPath):
     """Predict with the model the job trained, as /v1/models/{model_id}/predict does; 409 while it has none.
 
+    Rows by name (records, `columns` + `data`, CSV with a header) for a model trained on an upload.
+
     Rules the schema cannot hold, each a 422 naming the place: rows of another width than the model's
     features (`/inputs`, or `/inputs/<i>` for the first odd row); rows x classes (or targets) over
     max_predict_values (`/inputs`); values a float32 model cannot hold (`/inputs`). A CSV body
