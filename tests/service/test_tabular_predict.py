@@ -183,3 +183,22 @@ def test_another_upload_of_the_same_columns_is_prepared_by_name(client, app, pen
     assert model.predict(inputs).predictions.tolist() == answer["predictions"]
     assert inputs[0, [index for index, name in enumerate(model.meta["preprocessing"]["outputs"])
                       if name.startswith("island=")]].sum() == 0
+
+
+def test_the_client_predicts_a_dataframe_records_and_csv_alike(client, app, penguin_model, tmp_path):
+    import httpx
+
+    from axon import Client
+
+    frame, _, model_id = penguin_model
+    rows = frame.drop(columns=["species", "name"]).iloc[:8]
+    key = app.extensions["axon.test_key"]
+    with Client("http://axon.test", key=key, transport=httpx.WSGITransport(app=app)) as axon:
+        by_frame = axon.predict(model_id, rows[rows.columns[::-1]])  # A DataFrame, columns reversed.
+        records = [{name: (None if pd.isna(value) else value) for name, value in record.items()}
+                   for record in rows.assign(observed=rows["observed"].dt.strftime("%Y-%m-%d"))
+                   .astype(object).to_dict(orient="records")]
+        by_records = axon.predict(model_id, records)
+        by_csv = axon.predict_csv(model_id, rows.to_csv(index=False))
+    assert by_frame.predictions.tolist() == by_records.predictions.tolist() == by_csv.predictions.tolist()
+    np.testing.assert_allclose(by_frame.probabilities, by_csv.probabilities, rtol=1e-6)
