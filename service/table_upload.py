@@ -80,6 +80,8 @@ def read_upload(source: BinaryIO, max_rows: int, max_features: int) -> tuple[pa.
     blank = np.ones(len(cells[0]) if cells else 0, dtype=bool)
     for column in cells:
         blank &= pc.equal(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
+        if not blank.any():  # No row is blank in every column so far: none can be.
+            break
     if blank.any():  # Python's reader skips a row whose cells are all blank, and so does this one.
         kept = pa.array(~blank)
         cells = [pc.filter(column, kept) for column in cells]

@@ -141,6 +141,8 @@ def _boolean(value: Any, step: dict, categories: dict) -> float:
 
 def _category(value: Any, step: dict, categories: dict) -> float:
     # JSON numbers and booleans name the categories their CSV text would (2019, True).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 2019.0 names the category the CSV cell 2019 made.
     label = value.strip() if isinstance(value, str) else str(value)
     if label in categories and not (step["other"] and categories[label] == len(categories) - 1):
         return float(categories[label])
