@@ -58,6 +58,8 @@ class Dataset(Base):
     n_features: Mapped[int] = mapped_column(Integer)
     classes: Mapped[list | None] = mapped_column(JSON)  # Original labels, index = stored target.
     feature_names: Mapped[list | None] = mapped_column(JSON)
+    # The column schema of an uploaded table (service.tabular): kinds, categories, target, task reason.
+    table_schema: Mapped[dict | None] = mapped_column(JSON)
     dtype: Mapped[str] = mapped_column(String(16))
     checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the blob.
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))  # Loaded only when training.

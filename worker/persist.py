@@ -251,6 +251,12 @@ def mark_pruned(connection: Connection, claim: Claim, train_seconds: float) -> b
         return connection.execute(statement).rowcount == 1
 
 
+def shown_classes(model) -> list | None:
+    """The model's class labels in the target's own type: an upload's true/false target shows booleans."""
+    target = (model.meta.get("preprocessing") or {}).get("target") or {}
+    return target.get("classes") or model.classes
+
+
 def mark_failed(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
     """Mark the job failed with ``error_type`` and ``message`` (and ``values``), in a transaction of
     its own; False when the lease was lost."""
@@ -281,7 +287,7 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
-            classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
+            classes=shown_classes(model), spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
             epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
             artefact=artefact, created_at=utcnow(),
         ))

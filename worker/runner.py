@@ -27,6 +27,8 @@ from service.settings import Settings
 from service.sweep_asha import trial_pruner
 from service.sweep_scheduler import after_job_finished
 from service.storage import decode_arrays, training_targets
+from service.tabular import fit_for_training
+from service.tabular.rows import identity_preprocessing
 
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
@@ -86,6 +88,8 @@ class TrainingInputs:
     task: str
     checkpoint: bytes | None
     checkpoint_epoch: int  # 0 without a checkpoint.
+    # An uploaded table's preprocessing, fitted on the training split; the model keeps it.
+    preprocessing: dict | None = None
 
 
 @telemetry.logs_job_id
@@ -213,6 +217,8 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     # Not "job ... attempt ...": the fault tests count those lines as attempts.
     log.info("job %s: %d checkpoints took %.3f s of %.3f s training in this attempt", claim.job_id,
              cadence.written, cadence.spent_seconds, attempt_seconds)
+    if inputs.preprocessing is not None:  # The model keeps the column preprocessing its inputs went through.
+        result.model.meta["preprocessing"] = inputs.preprocessing
     return write_outcome(connection, claim, writer.stop_cause, result, train_seconds, settings)
 
 
@@ -261,18 +267,26 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
     """
     spec = NetworkSpec.model_validate(claim.spec, context={"limits": settings.limits})
     dataset = connection.execute(
-        select(datasets.c.data, datasets.c.classes, datasets.c.task).where(datasets.c.id == claim.dataset_id)
+        select(datasets.c.data, datasets.c.classes, datasets.c.task, datasets.c.table_schema,
+               datasets.c.feature_names)
+        .where(datasets.c.id == claim.dataset_id)
     ).one_or_none()
     if dataset is None:
         raise InvalidJob("the job's dataset no longer exists")
     features, stored_targets = decode_arrays(dataset.data)
+    preprocessing = None
+    if dataset.table_schema is not None:
+        features, preprocessing = fit_for_training(dataset.table_schema, dataset.classes, dataset.task, features,
+                                                   stored_targets, spec)
+    elif dataset.feature_names:  # Named columns (a generator's): predict matches them by name.
+        preprocessing = identity_preprocessing(dataset.feature_names)
     checkpoint = connection.execute(
         select(checkpoints.c.data, checkpoints.c.epoch).where(checkpoints.c.job_id == claim.job_id)
     ).one_or_none()
     return TrainingInputs(
         spec, features, training_targets(stored_targets, dataset.classes), dataset.task,
         checkpoint=None if checkpoint is None else checkpoint.data,
-        checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch,
+        checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch, preprocessing=preprocessing,
     )
 
 

@@ -19,7 +19,7 @@ from service.app_state import app_state
 from service import create_app
 from service.api import events
 from service.auth import hash_key
-from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, Sweep, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Sweep, TrainedModel
 
 from .factories import SMALL_SPEC, add_rows, insert_job, spiral_dataset
 

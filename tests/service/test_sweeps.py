@@ -14,7 +14,7 @@ from service.app_state import app_state
 from service.tables import Job
 from worker.runner import run_job
 
-from .factories import SMALL_SPEC, create_dataset, spiral_dataset
+from .factories import SMALL_SPEC, spiral_dataset
 
 SPACE = {"/optimizer/learning_rate": {"type": "log_uniform", "low": 0.001, "high": 0.1},
          "/layers/0/units": {"type": "int", "low": 2, "high": 6},
