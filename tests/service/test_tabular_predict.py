@@ -203,3 +203,26 @@ def test_the_client_predicts_a_dataframe_records_and_csv_alike(client, app, peng
         by_csv = axon.predict_csv(model_id, rows.to_csv(index=False))
     assert by_frame.predictions.tolist() == by_records.predictions.tolist() == by_csv.predictions.tolist()
     np.testing.assert_allclose(by_frame.probabilities, by_csv.probabilities, rtol=1e-6)
+
+
+def test_evaluate_on_a_raw_csv_dataset_matches_sklearn_on_the_predictions_by_name(client, app):
+    """A model trained on a CSV with strings, dates and empty cells is evaluated on another upload of
+    such rows (columns in another order): the report is sklearn.metrics' on predict's own answers."""
+    from sklearn import metrics
+
+    dataset, model_id = train(client, app, penguins(150, seed=4), "species", validation_split=0.2, seed=3)
+    other = penguins(60, seed=9)
+    reordered = other[list(reversed(other.columns))]
+    held_out = upload(client, as_csv(reordered), target="species").get_json()
+    report = client.post(f"/v1/models/{model_id}/evaluate", json={"dataset_id": held_out["id"]})
+    assert report.status_code == 200, report.get_json()
+    report = report.get_json()
+    rows = other.drop(columns=["species"]).astype(object).where(other.drop(columns=["species"]).notna(), None)
+    rows["observed"] = other["observed"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    answer = client.post(f"/v1/models/{model_id}/predict",
+                         json={"inputs": rows.to_dict(orient="records")}).get_json()
+    truth, predicted = list(other["species"]), answer["predictions"]
+    labels = report["classes"]
+    assert report["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
+    assert report["confusion_matrix"] == metrics.confusion_matrix(truth, predicted, labels=labels).tolist()
+    assert report["macro_f1"] == pytest.approx(metrics.f1_score(truth, predicted, average="macro"))
