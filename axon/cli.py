@@ -1,6 +1,7 @@
 """The ``axon`` command: the client commands from ``axon.cli_jobs`` (``train``, ``watch``, ``jobs``,
 ``status``, ``metrics``, ``cancel``) and ``axon.cli_data`` (``datasets``, ``dataset``, ``model``,
-``predict``, ``export``) and ``axon.cli_evaluation`` (``evaluate``), and the server's (``serve``,
+``predict``, ``export``), ``axon.cli_evaluation`` (``evaluate``) and ``axon.cli_sweeps`` (``sweep``,
+``sweeps``, ``sweep-status``, ``sweep-cancel``), and the server's (``serve``,
 ``api``, ``worker``, ``db upgrade``, ``settings`` and the operator's ``keys``) from ``service.commands``.
 
 The client commands talk to a server at ``--url``/``AXON_URL`` through :class:`axon.Client` and
@@ -16,6 +17,7 @@ import click
 from axon.cli_data import DATA_COMMANDS
 from axon.cli_evaluation import evaluate
 from axon.cli_jobs import JOB_COMMANDS
+from axon.cli_sweeps import SWEEP_COMMANDS
 from service.commands import SERVER_COMMANDS
 
 
@@ -26,7 +28,7 @@ def cli() -> None:
 
 
 # One module per resource for the client's commands, each needing only axon.Client; the server's beside the service.
-for command in (*JOB_COMMANDS, *DATA_COMMANDS, evaluate, *SERVER_COMMANDS):
+for command in (*JOB_COMMANDS, *DATA_COMMANDS, evaluate, *SWEEP_COMMANDS, *SERVER_COMMANDS):
     cli.add_command(command)
 
 

@@ -39,13 +39,16 @@ def dataset() -> None:
 @generator_options
 @click.option("--name", help="Default: the file name, or the generator's kind.")
 @click.option("--task", type=TASKS, help="Default: inferred from the targets.")
+@click.option("--column", "columns", multiple=True, metavar="NAME=KIND",
+              help="Override a column's kind (numeric, boolean, categorical, datetime, text, ignore); repeatable.")
 @with_client
 def create(client: Client, file: str | None, target: str | None, kind: str | None, samples, noise, seed,
-           name: str | None, task: str | None) -> None:
-    """Upload FILE.csv (with a header row) as a dataset, or draw one with --generator; print its id.
+           name: str | None, task: str | None, columns: tuple[str, ...]) -> None:
+    """Upload FILE.csv (with a header row) or FILE.parquet as a dataset, or draw one with --generator; print its id.
 
     \b
     axon dataset create data.csv --target label --name iris
+    axon dataset create penguins.csv --target species --column year=categorical
     axon dataset create --generator spiral --samples 400 --noise 0.1 --seed 1
     """
     if (file is None) == (kind is None):
@@ -55,10 +58,13 @@ def create(client: Client, file: str | None, target: str | None, kind: str | Non
             raise click.UsageError("a CSV upload needs --target COLUMN")
         if samples is not None or noise is not None or seed is not None:
             raise click.UsageError("--samples, --noise and --seed go with --generator")
-        created = client.upload_csv(file, target, name=name, task=task)
+        overrides = dict(column.rsplit("=", 1) for column in columns if "=" in column)
+        if len(overrides) != len(columns):
+            raise click.UsageError("--column takes NAME=KIND, e.g. --column year=categorical")
+        created = client.upload_csv(file, target, name=name, task=task, columns=overrides)
     else:
-        if target is not None or task is not None:
-            raise click.UsageError("--target and --task go with a CSV FILE")
+        if target is not None or task is not None or columns:
+            raise click.UsageError("--target, --task and --column go with a CSV FILE")
         created = client.create_dataset(generator=generator_body(kind, samples, noise, seed), name=name)
     click.echo(created["id"])
 
@@ -67,8 +73,25 @@ def create(client: Client, file: str | None, target: str | None, kind: str | Non
 @click.argument("dataset_id")
 @with_client
 def show(client: Client, dataset_id: str) -> None:
-    """Show one dataset: name, task, rows, features and classes."""
-    echo_fields(dataset_fields(client.dataset(dataset_id)))
+    """Show one dataset: name, task, rows, features and classes, and an upload's column schema."""
+    found = client.dataset(dataset_id)
+    echo_fields(dataset_fields(found))
+    if found.get("target"):
+        target = found["target"]
+        echo_fields({"target": f"{target['name']} ({target['kind']}): {target['task']}, {target['task_reason']}"})
+    if found.get("columns"):
+        click.echo("")
+        echo_table(("COLUMN", "KIND", "MISSING", "DISTINCT", "NOTE"), [schema_row(column) for column in found["columns"]])
+
+
+def schema_row(column: dict) -> tuple[str, ...]:
+    """One line of the schema table: categories for a categorical column, else why the kind."""
+    note = column["reason"]
+    if column.get("categories"):
+        shown_categories = column["categories"][:8]
+        more = f" +{len(column['categories']) - 8}" if len(column["categories"]) > 8 else ""
+        note = "categories: " + ", ".join(shown_categories) + more
+    return column["name"], column["kind"], str(column["missing"]), str(column["distinct"]), note
 
 
 @dataset.command()
@@ -93,32 +116,20 @@ def model(client: Client, model_id: str) -> None:
                  "created": found["created_at"]})
 
 
-def read_rows(path: str) -> list[list[float]]:
-    """The rows of numbers in a CSV file; a first line that is not all numbers is a header."""
-    with open(path, newline="") as file:
-        lines = [line for line in csv.reader(file) if any(cell.strip() for cell in line)]
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            rows.append([float(cell) for cell in line])
-        except ValueError:
-            if number == 1:
-                continue
-            raise click.ClickException(f"{path}, line {number}: not a row of numbers: {','.join(line)}") from None
-    if not rows:
-        raise click.ClickException(f"{path} has no rows of numbers")
-    return rows
-
-
 @click.command()
 @click.argument("model_id")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @with_client
 def predict(client: Client, model_id: str, file: str) -> None:
-    """Predict each row of a CSV FILE of numbers (header optional); one prediction per line, as CSV."""
+    """Predict each row of a CSV FILE (header optional; with one, columns match the model's by name);
+    one prediction per line, as CSV."""
     # RFC 4180's CRLF: the csv module then quotes a cell holding a CR or an LF, not only a comma.
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    for value in client.predict(model_id, read_rows(file)).predictions.tolist():
+    with open(file, newline="", encoding="utf-8-sig") as opened:
+        text = opened.read()
+    if not any(line.strip(" ,\t") for line in text.splitlines()):
+        raise click.ClickException(f"{file} has no rows")
+    for value in client.predict_csv(model_id, text).predictions.tolist():
         writer.writerow([spreadsheet_safe(cell) for cell in (value if isinstance(value, list) else [value])])
 
 

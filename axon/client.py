@@ -20,9 +20,11 @@ import httpx
 import numpy as np
 from httpx_sse import EventSource, SSEError
 
+from axon.client_sweeps import SweepsMixin
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 30.0
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 EXPORT_ROUTES = {"npz": "weights", "onnx": "onnx"}  # Client.export's formats: /v1/models/<id>/<route>.
 # Reconnecting to a dropped event stream waits this many seconds times the attempt number.
 RECONNECT_SECONDS = 1.0
@@ -128,7 +130,7 @@ class EndEvent:
     model_id: str | None
 
 
-class Client:
+class Client(SweepsMixin):
     """One Axon server, over a single keep-alive connection pool; use it as a context manager.
 
     Parameters
@@ -181,10 +183,12 @@ class Client:
         return self._request("POST", "/v1/datasets", json=body).json()
 
     def upload_csv(self, path: str | os.PathLike, target: str, *, name: str | None = None,
-                   task: str | None = None) -> dict:
-        """Create a dataset from a CSV file with a header row; ``target`` names the target column."""
+                   task: str | None = None, columns: Mapping[str, str] | None = None) -> dict:
+        """Create a dataset from a CSV (header row) or Parquet file; ``target`` names the target
+        column, ``columns`` overrides column kinds (``{"year": "categorical", "name": "ignore"}``)."""
         path = Path(path)
-        form = {"target": target, **({"name": name} if name else {}), **({"task": task} if task else {})}
+        form = {"target": target, **({"name": name} if name else {}), **({"task": task} if task else {}),
+                **({"columns": json.dumps(dict(columns))} if columns else {})}
         with path.open("rb") as file:
             return self._request("POST", "/v1/datasets", data=form,
                                  files={"file": (path.name, file, "text/csv")}).json()
@@ -362,11 +366,26 @@ class Client:
         return self._request("GET", f"/v1/models/{model_id}").json()
 
     def predict(self, model_id: str, inputs) -> Prediction:
-        """Predict (n_rows, n_features) ``inputs``, an array or a list of rows."""
-        rows = np.asarray(inputs, dtype=float)
-        if rows.ndim != 2:
-            raise ValueError(f"inputs must be 2-D (n_rows, n_features), got shape {rows.shape}")
-        answer = self._request("POST", f"/v1/models/{model_id}/predict", json={"inputs": rows.tolist()}).json()
+        """Predict ``inputs``: an array or list of rows of numbers (n_rows, n_features), a list of
+        records (``{"column": value}``), or a pandas DataFrame (sent by column name)."""
+        if hasattr(inputs, "columns") and hasattr(inputs, "to_json"):  # A DataFrame: MLflow's dataframe_split.
+            body = json.loads(inputs.to_json(orient="split", date_format="iso", index=False))
+        elif isinstance(inputs, list) and inputs and isinstance(inputs[0], Mapping):
+            body = {"inputs": [dict(record) for record in inputs]}
+        else:
+            rows = np.asarray(inputs, dtype=float)
+            if rows.ndim != 2:
+                raise ValueError(f"inputs must be 2-D (n_rows, n_features), got shape {rows.shape}")
+            body = {"inputs": rows.tolist()}
+        return self._prediction(self._request("POST", f"/v1/models/{model_id}/predict", json=body).json())
+
+    def predict_csv(self, model_id: str, text: str) -> Prediction:
+        """Predict the rows of a CSV text; with a header its columns are matched by name."""
+        return self._prediction(self._request("POST", f"/v1/models/{model_id}/predict", content=text.encode(),
+                                              headers={"Content-Type": "text/csv"}).json())
+
+    @staticmethod
+    def _prediction(answer: dict) -> Prediction:
         probabilities = answer.get("probabilities")
         return Prediction(np.asarray(answer["predictions"]),
                           None if probabilities is None else np.asarray(probabilities, dtype=float),

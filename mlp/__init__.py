@@ -10,14 +10,14 @@ from .activity import layer_outputs
 from .artefact import Model, Prediction
 from .backend import DeviceUnavailableError, gpu_available
 from .checkpoint import CheckpointMismatchError, checkpoint_epoch
-from .data import DataError, EncodedTargets, encode_targets, infer_task
+from .data import DataError, EncodedTargets, encode_targets, infer_task, split_indices
 from .evaluation import classification_report, regression_report
+from .footprint import Footprint, estimate_footprint
 # The TensorFlow Playground's datasets (mlp/playground_data.py): generators and their input features.
 from .playground_data import FEATURES, GENERATORS, GeneratedDataset, GeneratorSpec, generate
-from .footprint import Footprint, estimate_footprint
 from .replay import checkpoint_model, validation_rows
 from .serialisation import FormatError
-from .spec import DataShape, Limits, NetworkSpec, Task, bind_spec, count_parameters
+from .spec import MAXIMISED, METRICS_OF_TASK, DataShape, Limits, Monitor, NetworkSpec, Task, bind_spec, count_parameters
 from .training import CheckpointHandle, DivergenceError, FitResult, fit
 
 __all__ = [
@@ -40,7 +40,10 @@ __all__ = [
     "GeneratorSpec",
     "LEAKY_RELU_SLOPE",
     "Limits",
+    "MAXIMISED",
+    "METRICS_OF_TASK",
     "Model",
+    "Monitor",
     "NetworkSpec",
     "Prediction",
     "Task",
@@ -57,5 +60,6 @@ __all__ = [
     "infer_task",
     "layer_outputs",
     "regression_report",
+    "split_indices",
     "validation_rows",
 ]

@@ -21,7 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     from flask import redirect
     from flask_openapi3 import Info
 
-    from .api import boundary, dashboard, datasets, events, health, jobs, models, network_view, playground
+    from .api import (boundary, dashboard, datasets, events, health, jobs, models, network_view, playground,
+                      sweep_events, sweeps)
     from .app_state import AppState, init_app_state
     from .auth import SECURITY_SCHEMES, FailureThrottle, KeyCache, init_auth
     from .database import close_request_session, init_db, make_engine, make_session_factory
@@ -74,7 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> AxonOpenAPI:
     init_rate_limit(app, state)
     init_bodies(app)  # After both: a body is read only for a request that may go on.
     register_error_handlers(app)
-    for module in (datasets, jobs, events, boundary, network_view, playground, models, health):
+    for module in (datasets, jobs, events, boundary, network_view, playground, models, sweeps, sweep_events, health):
         app.register_api(module.blueprint)
     app.register_blueprint(dashboard.blueprint)  # Plain Flask: the HTML pages stay out of the OpenAPI document.
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)

@@ -24,6 +24,7 @@ from .tables import Dataset
 from .predict import load_model, predict
 from .schemas import RequestModel, Row, Target, _within_row_limit
 from .storage import decode_arrays
+from .tabular import Problems, prepare_dataset, preprocessing_of
 
 MAX_NAMED_LABELS = 5  # Unknown labels a refusal of a dataset names.
 
@@ -120,7 +121,9 @@ def evaluate_dataset(model_id: str, dataset_id: str) -> EvaluationOut:
         raise _refused(f"no dataset with id '{echo(dataset_id)}'")
     if dataset.task != model.task:
         raise _refused(f"the dataset is for {dataset.task}; the model does {model.task}")
-    if dataset.n_features != model.n_features:
+    preprocessing = preprocessing_of(model.meta)
+    # A model with column preprocessing matches the dataset's columns by name (prepare_dataset).
+    if preprocessing is None and dataset.n_features != model.n_features:
         raise _refused(f"the dataset has {dataset.n_features} features; the model takes {model.n_features}")
     per_row = len(model.classes) if model.classes is not None else model.network.layer_sizes[-1]
     limit = current_settings().max_predict_values
@@ -128,6 +131,10 @@ def evaluate_dataset(model_id: str, dataset_id: str) -> EvaluationOut:
         raise _refused(f"{dataset.n_samples} rows x {per_row} outputs is {dataset.n_samples * per_row} "
                        f"numbers, at most {limit} (limit max_predict_values)")
     features, stored_targets = decode_arrays(dataset.data)
+    try:
+        features = prepare_dataset(preprocessing, dataset.table_schema, dataset.feature_names, features)
+    except Problems as found:  # A column the model takes is missing, or of another kind.
+        raise InvalidRequest(found.problems) from None
     try:
         prediction = model.predict(features)
     except DataError as error:  # Finite features a float32 model's arithmetic cannot hold.

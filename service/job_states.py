@@ -5,8 +5,8 @@ through the statements built here; the CHECK constraint ``ck_jobs_status`` keeps
 
 ::
 
-                  claim                          succeed, fail
-      queued ─────────────────► running ─────────────────────► succeeded, failed
+                  claim                          succeed, fail, prune (a sweep's trial)
+      queued ─────────────────► running ─────────────────────► succeeded, failed, pruned
         │   ◄─────────────────    │  ⟲ claim, once its lease expired (a dead worker's job)
         │       hand_back         │
         │ cancel_queued           │ cancel_running
@@ -52,9 +52,10 @@ STATUSES: dict[str, Phase] = {
     "failed": Phase.FINISHED,
     "cancelling": Phase.HELD,  # Cancel requested; the worker ends it at its next epoch boundary.
     "cancelled": Phase.FINISHED,
+    "pruned": Phase.FINISHED,  # A sweep's trial that successive halving stopped at a rung (no model).
 }
 QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+SUCCEEDED, FAILED, CANCELLED, PRUNED = "succeeded", "failed", "cancelled", "pruned"
 
 JOB_STATUSES = tuple(STATUSES)
 HELD_STATUSES = tuple(status for status, phase in STATUSES.items() if phase is Phase.HELD)
@@ -91,6 +92,7 @@ MOVES: dict[str, Move] = {
     "succeed":        Move(("running", "cancelling"),  "succeeded",    By.LEASE_HOLDER),
     "fail":           Move(("running", "cancelling"),  "failed",       By.LEASE_HOLDER),
     "abandon":        Move(("cancelling",),            "cancelled",    By.RECONCILER),  # its worker died first
+    "prune":          Move(("running",),               "pruned",       By.LEASE_HOLDER),  # a sweep's ASHA rung
 }
 # Every (from, to) pair some move makes; any other pair cannot happen.
 ALLOWED = frozenset((source, move.target) for move in MOVES.values() for source in move.sources)

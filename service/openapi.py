@@ -30,7 +30,8 @@ from .settings import Settings
 MAX_REQUEST_HEAD_BYTES = 262_144
 
 # Operations whose success answer names what it created in Location.
-CREATES = {("/v1/datasets", "post", "201"), ("/v1/jobs", "post", "202"), ("/v1/jobs/from-playground", "post", "202")}
+CREATES = {("/v1/datasets", "post", "201"), ("/v1/jobs", "post", "202"), ("/v1/jobs/from-playground", "post", "202"),
+           ("/v1/sweeps", "post", "202")}
 
 REQUEST_ID_HEADER = {"X-Request-ID": {
     "description": "The request's id, as in the server's log lines: the request's own X-Request-ID when it "
@@ -52,7 +53,11 @@ HEADER_PARAMETERS = {("/v1/jobs/{job_id}/events", "get"): [{
     "name": "Last-Event-ID", "in": "header", "required": False,
     "description": "The id of the last event received (an epoch): the stream resumes after it. Sent by an "
                    "EventSource when it reconnects; it wins over `after`. Empty means from the start.",
-    "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}]}
+    "schema": {"type": "string", "pattern": LAST_EVENT_ID_PATTERN}}],
+    ("/v1/sweeps/{sweep_id}/events", "get"): [{
+        "name": "Last-Event-ID", "in": "header", "required": False,
+        "description": "The id of the last `epoch` event received: the stream resumes after it. Wins over `after`.",
+        "schema": {"type": "string", "pattern": r"^[0-9]{0,18}$"}}]}
 # (path, method, status) -> {link name: (target path, target method, {parameter: runtime expression})}.
 # Targets are named by path and method; their operationId is looked up, so renaming one breaks nothing.
 _JOB_ID = {"job_id": "$response.body#/id"}
@@ -72,6 +77,10 @@ LINKS = {
         "NextPage": ("/v1/jobs/{job_id}/metrics", "get",
                      {"job_id": "$request.path.job_id", "after": "$response.body#/next_after"})},
     ("/v1/datasets", "get", "200"): {"NextPage": ("/v1/datasets", "get", {"cursor": "$response.body#/next_cursor"})},
+    ("/v1/sweeps", "post", "202"): {
+        "GetSweep": ("/v1/sweeps/{sweep_id}", "get", {"sweep_id": "$response.body#/id"}),
+        "StreamSweepEvents": ("/v1/sweeps/{sweep_id}/events", "get", {"sweep_id": "$response.body#/id"}),
+        "CancelSweep": ("/v1/sweeps/{sweep_id}/cancel", "post", {"sweep_id": "$response.body#/id"})},
     ("/v1/jobs", "get", "200"): {"NextPage": ("/v1/jobs", "get", {"cursor": "$response.body#/next_cursor",
                                                                   "status": "$request.query.status"})},
 }

@@ -11,17 +11,8 @@ from typing import Annotated, Any, Literal, Union
 
 from flask_openapi3.models.file import FileStorage
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SerializeAsAny,
-    SkipValidation,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationInfo,
-    field_validator,
+    BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, SkipValidation, StrictBool, StrictFloat, StrictInt,
+    StrictStr, ValidationInfo, field_validator, model_validator,
 )
 
 from mlp import Footprint, GeneratorSpec, NetworkSpec, Task
@@ -34,7 +25,7 @@ INT64_RANGE = range(-(2**63), 2**63)
 # Epochs are INTEGER columns; a bigger number in a query would overflow the database driver.
 MAX_EPOCH = 2**31 - 1
 JobStatus = Literal[JOB_STATUSES]
-Label = Union[int, str]
+Label = Union[StrictBool, StrictInt, StrictStr]
 # The stored spec (a dict) is documented as the engine's spec but not validated again on the way
 # out, so a spec accepted under limits that have since been lowered still shows.
 StoredSpec = SkipValidation[SerializeAsAny[NetworkSpec]]
@@ -92,12 +83,40 @@ class DatasetFromGenerator(RequestModel):
 
 
 class DatasetUpload(BaseModel):
-    """A CSV file with a header row; ``target`` names the target column, every other column is a feature."""
+    """A CSV file with a header row, or a Parquet file; ``target`` names the target column, every
+    other column is a feature, typed by the rules in the README (Tabular data)."""
 
     file: FileStorage
     target: str = Field(..., min_length=1, description="Header of the target column.")
     name: str | None = Field(None, min_length=1, max_length=200, description="Default: the file name.")
-    task: Task | None = Field(None, description="Default: inferred from the target column as for JSON.")
+    task: Task | None = Field(None, description="Default: inferred from the target column (see `task_reason`).")
+    columns: str | None = Field(None, description="JSON object overriding column kinds, e.g. "
+                                '`{"year": "categorical", "name": "ignore"}`; kinds: numeric, boolean, '
+                                "categorical, datetime, text (excluded), ignore.")
+
+
+ColumnKind = Literal["numeric", "boolean", "categorical", "datetime", "text", "identifier", "constant", "ignored"]
+
+
+class ColumnOut(BaseModel):
+    """One column of an uploaded table, as Axon read it."""
+
+    name: str
+    kind: ColumnKind = Field(..., description="text, identifier, constant and ignored columns are not used.")
+    missing: int = Field(..., description="Cells missing (empty, NA, nan, null, ...).")
+    distinct: int = Field(..., description="Distinct values among the cells not missing.")
+    reason: str = Field(..., description="Why the column has this kind.")
+    categories: list[str] | None = Field(None, description="Categorical only: the categories, `other` last when "
+                                         "rare values were folded into it.")
+    other: bool | None = Field(None, description="Categorical only: whether rare values were folded into `other`.")
+
+
+class TargetOut(BaseModel):
+    name: str
+    kind: Literal["boolean", "integer", "number", "string"] = Field(..., description="The JSON type "
+                                                                     "predictions come back in.")
+    task: Task
+    task_reason: str = Field(..., description="Why the task was chosen.")
 
 
 class DatasetOut(BaseModel):
@@ -107,8 +126,21 @@ class DatasetOut(BaseModel):
     n_samples: int
     n_features: int
     classes: list[Label] | None = Field(..., description="Sorted class labels (classification), else null.")
-    feature_names: list[str] | None = Field(..., description="Column names (CSV, generator), else null.")
+    feature_names: list[str] | None = Field(..., description="Column names (CSV, generator), else null; "
+                                            "for an upload, the columns used, in order.")
+    columns: list[ColumnOut] | None = Field(None, description="An upload's every column as read (its schema), "
+                                            "else null.")
+    target: TargetOut | None = Field(None, description="An upload's target column, else null.")
     created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_schema(cls, value: Any) -> Any:
+        schema = getattr(value, "table_schema", None)
+        if schema is None:
+            return value
+        return {**{name: getattr(value, name) for name in cls.model_fields if hasattr(value, name)},
+                "columns": schema["columns"], "target": schema["target"]}
 
 
 class DatasetPage(BaseModel):
@@ -166,6 +198,8 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     train_seconds: float
+    sweep_id: str | None = Field(None, description="The sweep this job is a trial of, else null.")
+    trial: int | None = Field(None, description="Its index in that sweep, else null.")
 
 
 class JobPage(BaseModel):
@@ -225,12 +259,54 @@ class ModelPath(BaseModel):
     model_id: str = Field(..., json_schema_extra={"example": "1e2d3c4b5a6f47889900aabbccddeeff"})
 
 
-class PredictRequest(RequestModel):
-    """Rows to predict; a ``text/csv`` body of the same rows (header optional) works too."""
+Cell = Union[StrictBool, StrictInt, StrictFloat, StrictStr, None]
+
+
+class NumericPredictRequest(RequestModel):
+    """Rows of numbers: what a model without column names (trained on JSON arrays) takes."""
 
     inputs: list[Row] = Field(..., min_length=1, description="(n_rows, n_features) numbers.")
 
     @field_validator("inputs", mode="before")
+    @classmethod
+    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
+        return _within_row_limit(rows, info, "max_predict_rows")
+
+
+class PredictRequest(RequestModel):
+    """Rows to predict, in the order of the model's `feature_names`; a ``text/csv`` body of the same
+    rows works too (with a header, matched by name, for a model with column names)."""
+
+    inputs: list[list[Cell]] = Field(..., min_length=1, description="(n_rows, n_features) values: numbers, "
+                                     "or for a model trained on an upload its columns' raw values (text, "
+                                     "true/false, ISO dates; null for a missing value).")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
+        return _within_row_limit(rows, info, "max_predict_rows")
+
+
+class PredictRecords(RequestModel):
+    """Rows to predict as records: each row an object of column name to raw value."""
+
+    inputs: list[dict[str, Cell]] = Field(..., min_length=1, description="One object per row; columns the "
+                                          "model does not use are ignored (and listed in `ignored_columns`).")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
+        return _within_row_limit(rows, info, "max_predict_rows")
+
+
+class PredictSplit(RequestModel):
+    """Rows to predict as MLflow's `dataframe_split`: column names, then rows of values in that order."""
+
+    columns: list[str] = Field(..., min_length=1, description="Column names, in any order.")
+    data: list[list[Cell]] = Field(..., min_length=1, description="(n_rows, len(columns)) raw values.")
+    index: list[Any] | None = Field(None, description="pandas' index, ignored.")
+
+    @field_validator("data", mode="before")
     @classmethod
     def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
         return _within_row_limit(rows, info, "max_predict_rows")
@@ -242,6 +318,7 @@ class PredictOut(BaseModel):
     probabilities: list[list[float]] | None = Field(None, description="Per row, one per class "
                                                     "in the order of `classes` (classification only).")
     classes: list[Label] | None = Field(None, description="Classification only.")
+    ignored_columns: list[str] | None = Field(None, description="Columns sent that the model does not use.")
 
 
 # ---- health -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from .database import Base, UTCDateTime, utcnow
@@ -58,6 +58,8 @@ class Dataset(Base):
     n_features: Mapped[int] = mapped_column(Integer)
     classes: Mapped[list | None] = mapped_column(JSON)  # Original labels, index = stored target.
     feature_names: Mapped[list | None] = mapped_column(JSON)
+    # The column schema of an uploaded table (service.tabular): kinds, categories, target, task reason.
+    table_schema: Mapped[dict | None] = mapped_column(JSON)
     dtype: Mapped[str] = mapped_column(String(16))
     checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the blob.
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))  # Loaded only when training.
@@ -65,7 +67,8 @@ class Dataset(Base):
 
 
 class Job(Base):
-    """One training run; its status moves as :mod:`service.job_states` allows, and only through it."""
+    """One training run; its status moves as :mod:`service.job_states` allows, and only through it
+    (a sweep's trial may end ``pruned``)."""
 
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint(status_check_sql(), name="status"),)
@@ -91,6 +94,36 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # A sweep's trial: its sweep, its index there, and the values sampled into its spec by JSON pointer.
+    sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
+    trial: Mapped[int | None] = mapped_column(Integer)
+    sampled: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Sweep(Base):
+    """A hyperparameter search: a base spec, a space over it, and trials that are ordinary jobs.
+
+    Its status moves queued → running → succeeded | failed | cancelled; the scheduler
+    (service/sweep_scheduler.py) creates its trials from the database, at most max_parallel active.
+    """
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
+    spec: Mapped[dict] = mapped_column(JSON)  # The base spec every trial starts from.
+    space: Mapped[dict] = mapped_column(JSON)  # JSON pointer -> distribution.
+    strategy: Mapped[str] = mapped_column(String(16))
+    asha: Mapped[dict | None] = mapped_column(JSON)  # min_epochs and reduction_factor, for asha.
+    n_trials: Mapped[int] = mapped_column(Integer)
+    objective_metric: Mapped[str] = mapped_column(String(32))
+    objective_mode: Mapped[str] = mapped_column(String(3))  # min | max
+    max_parallel: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EpochMetric(Base):

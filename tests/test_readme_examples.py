@@ -13,7 +13,6 @@ import re
 import shlex
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from axon.cli_jobs import train, train_spec

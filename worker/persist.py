@@ -32,6 +32,7 @@ models = TrainedModel.__table__
 
 Clock = Callable[[], float]
 Flag = Callable[[], bool]
+Pruner = Callable[[Connection, int, dict], bool]
 UPSERT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # An epoch's writes need not wait for the disk: if the database crashes just after a commit
 # and loses it, the job resumes from an earlier checkpoint and writes those epochs again. A
@@ -86,6 +87,7 @@ class StopCause(Enum):
     HANDED_BACK = "handed_back"  # The worker is stopping: the job is queued again, checkpointed at this epoch.
     CANCEL_REQUESTED = "cancel_requested"  # The job is cancelling: it is to end cancelled.
     TIMED_OUT = "timed_out"  # Past max_run_seconds, checkpointed at this epoch: it is to end failed.
+    PRUNED = "pruned"  # A sweep's trial its ASHA rung stopped, this epoch written: it is to end pruned.
 
 
 def stop_cause(status: str | None, handed_back: bool, timed_out: bool) -> StopCause | None:
@@ -121,11 +123,12 @@ class EpochWriter:
     ----------
     stopping : True once the worker is shutting down (see :mod:`worker.stopping`).
     lease_lost : True once the heartbeat thread found the lease gone.
+    prune : a sweep trial's ASHA decision (see service.sweep_asha), asked after each epoch's write.
     """
 
     def __init__(self, connection: Connection, claim: Claim, cadence: CheckpointCadence, clock: Clock = time.monotonic,
                  stopping: Flag = lambda: False, lease_lost: Flag = lambda: False,
-                 max_seconds: float = float("inf")):
+                 max_seconds: float = float("inf"), prune: Pruner | None = None):
         self.connection = connection
         self.claim = claim
         self.cadence = cadence
@@ -135,6 +138,7 @@ class EpochWriter:
         self.fit_started = clock()
         self.max_seconds = max_seconds
         self.stop_cause: StopCause | None = None
+        self.prune = prune
         # Built once: constructing the statements each epoch would cost more than executing them.
         dialect_name = connection.dialect.name
         self.async_commit = ASYNC_COMMIT.get(dialect_name)
@@ -181,7 +185,7 @@ class EpochWriter:
                 "epoch": epoch, "record": json.dumps(record), "heartbeat_at": now,
                 "train_seconds": self.train_seconds(), "job_id": job_id, "lease_token": self.claim.lease_token,
             }).scalar_one_or_none()
-            return self._stop(stop_cause(status, False, timed_out))
+            return self._after_write(status, False, timed_out, epoch, record)
         handed_back = False
         with connection.begin() as transaction:
             if self.async_commit is not None:
@@ -202,7 +206,16 @@ class EpochWriter:
         if checkpoint_blob is not None:
             reclaim_checkpoint_space(connection.engine)  # The checkpoint this one replaced.
             self.cadence.mark_written(self.clock() - checkpoint_started)
-        return self._stop(stop_cause(status, handed_back, timed_out))
+        return self._after_write(status, handed_back, timed_out, epoch, record)
+
+    def _after_write(self, status: str | None, handed_back: bool, timed_out: bool, epoch: int, record: dict) -> bool:
+        """Stop or not after this epoch's write: :func:`stop_cause`, else a sweep trial that its
+        ASHA rung prunes (it stops with this epoch written; the runner ends it ``pruned``)."""
+        cause = stop_cause(status, handed_back, timed_out)
+        if (cause is None and self.prune is not None and epoch < self.cadence.last_epoch
+                and self.prune(self.connection, epoch, record)):
+            cause = StopCause.PRUNED
+        return self._stop(cause)
 
     def _stop(self, cause: StopCause | None) -> bool:
         """Keep why this epoch stops training (None: it does not), and tell the engine whether it does."""
@@ -228,6 +241,20 @@ def mark_cancelled(connection: Connection, claim: Claim, train_seconds: float) -
     statement = by_lease_holder("end_cancelled", claim.job_id, claim.lease_token).values(train_seconds=train_seconds)
     with connection.begin():
         return connection.execute(statement).rowcount == 1
+
+
+def mark_pruned(connection: Connection, claim: Claim, train_seconds: float) -> bool:
+    """End a sweep's trial pruned and release the lease, in a transaction of its own; False when
+    the lease was lost (or a cancel landed first: the job is then to end cancelled)."""
+    statement = by_lease_holder("prune", claim.job_id, claim.lease_token).values(train_seconds=train_seconds)
+    with connection.begin():
+        return connection.execute(statement).rowcount == 1
+
+
+def shown_classes(model) -> list | None:
+    """The model's class labels in the target's own type: an upload's true/false target shows booleans."""
+    target = (model.meta.get("preprocessing") or {}).get("target") or {}
+    return target.get("classes") or model.classes
 
 
 def mark_failed(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
@@ -260,7 +287,7 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
-            classes=model.classes, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
+            classes=shown_classes(model), spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
             epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
             artefact=artefact, created_at=utcnow(),
         ))

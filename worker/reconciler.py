@@ -23,6 +23,7 @@ from service.job_states import QUEUED, by_reconciler, claimable
 from service.tables import Job
 from service.queue import publish_job
 from service.settings import Settings
+from service.sweep_scheduler import advance_open
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Reconciliation:
 
     published: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    trials: list[str] = field(default_factory=list)  # Sweep trials created (see service.sweep_scheduler).
 
 
 def needs_publishing(now: datetime, settings: Settings):
@@ -141,6 +143,8 @@ def reconcile(now: datetime | None = None, publish: Callable[[str], bool] = publ
                 release(connection, won[index:], now)
                 break
             result.published.append(job_id)
+    # After the cancellations above: a trial they ended frees its sweep's room.
+    result.trials = advance_open(app_state().engine, settings.max_active_jobs, publish)
     if result.published or result.cancelled:
         log.info("reconciler: published %s, cancelled %s", result.published, result.cancelled)
     return result

@@ -22,14 +22,19 @@ from service.app_state import app_state
 from service.job_states import QUEUED
 from service.logs import job_context
 from service.tables import Checkpoint, Dataset, Job
+from service.queue import publish_job
 from service.settings import Settings
+from service.sweep_asha import trial_pruner
+from service.sweep_scheduler import after_job_finished
 from service.storage import decode_arrays, training_targets
+from service.tabular import fit_for_training
+from service.tabular.rows import identity_preprocessing
 
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
-from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_succeeded
+from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_pruned, mark_succeeded
 from .reconciler import publish_again
 from .release import hand_back_after_lost_connection, lost_connection
 
@@ -45,6 +50,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # A sweep trial ASHA stopped at a rung.
     UNKNOWN = "unknown"  # No such job: the message is dropped.
     NOT_CLAIMED = "not_claimed"  # Another worker holds it, or it has finished.
     LEASE_LOST = "lease_lost"  # Another worker took it over mid-way; this one wrote nothing more.
@@ -53,6 +59,8 @@ class Outcome(StrEnum):
     RELEASED = "released"  # The database connection was lost: the job is queued and published again at once.
 
 
+# Outcomes that end the job: its tenant's sweeps may add trials then (see service.sweep_scheduler).
+FINISHED_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELLED, Outcome.PRUNED})
 # What worker.release made of a failed attempt's job, as this delivery's outcome.
 RELEASED_OUTCOMES = {"queued": Outcome.RELEASED, "cancelled": Outcome.CANCELLED}
 
@@ -80,6 +88,8 @@ class TrainingInputs:
     task: str
     checkpoint: bytes | None
     checkpoint_epoch: int  # 0 without a checkpoint.
+    # An uploaded table's preprocessing, fitted on the training split; the model keeps it.
+    preprocessing: dict | None = None
 
 
 @telemetry.logs_job_id
@@ -123,6 +133,15 @@ def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job
 
 def run_claimed(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
                 worker_stopping: Flag) -> Outcome:
+    """Train a job this worker has just claimed, then let its tenant's sweeps add trials if it ended."""
+    outcome = run_leased(engine, connection, claim, settings, clock, worker_stopping)
+    if outcome in FINISHED_OUTCOMES:
+        after_job_finished(engine, claim.job_id, settings.max_active_jobs, publish_job)
+    return outcome
+
+
+def run_leased(engine: Engine, connection: Connection, claim: Claim, settings: Settings, clock: Clock,
+               worker_stopping: Flag) -> Outcome:
     """Train a job this worker has just claimed, keeping its lease alive meanwhile."""
     job_id = claim.job_id
     if claim.attempts > settings.max_attempts:
@@ -185,7 +204,7 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
         return fail_for_error(connection, claim, error, claim.train_seconds)
     cadence = CheckpointCadence(settings.checkpoint_seconds, inputs.spec.epochs, clock, settings.checkpoint_share)
     writer = EpochWriter(connection, claim, cadence, clock, stopping=worker_stopping, lease_lost=lease_lost,
-                         max_seconds=settings.max_run_seconds)
+                         max_seconds=settings.max_run_seconds, prune=trial_pruner(connection, claim.job_id))
     log.info("job %s attempt %d: training from epoch %d", claim.job_id, claim.attempts, inputs.checkpoint_epoch)
     try:
         result = fit_resuming(inputs, writer, settings)
@@ -198,6 +217,8 @@ def train_claimed(connection: Connection, claim: Claim, settings: Settings, cloc
     # Not "job ... attempt ...": the fault tests count those lines as attempts.
     log.info("job %s: %d checkpoints took %.3f s of %.3f s training in this attempt", claim.job_id,
              cadence.written, cadence.spent_seconds, attempt_seconds)
+    if inputs.preprocessing is not None:  # The model keeps the column preprocessing its inputs went through.
+        result.model.meta["preprocessing"] = inputs.preprocessing
     return write_outcome(connection, claim, writer.stop_cause, result, train_seconds, settings)
 
 
@@ -223,6 +244,10 @@ def write_outcome(connection: Connection, claim: Claim, cause: StopCause | None,
                 return Outcome.LEASE_LOST
             log.warning("job %s failed: %s", claim.job_id, message)
             return Outcome.FAILED
+        case StopCause.PRUNED:  # This epoch is written; a cancel that landed first makes it LEASE_LOST.
+            written = mark_pruned(connection, claim, train_seconds)
+            log.info("job %s: pruned at epoch %d by its sweep", claim.job_id, result.history[-1]["epoch"])
+            return Outcome.PRUNED if written else Outcome.LEASE_LOST
         case None:
             if not mark_succeeded(connection, claim, result, train_seconds):
                 return Outcome.LEASE_LOST
@@ -242,18 +267,26 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
     """
     spec = NetworkSpec.model_validate(claim.spec, context={"limits": settings.limits})
     dataset = connection.execute(
-        select(datasets.c.data, datasets.c.classes, datasets.c.task).where(datasets.c.id == claim.dataset_id)
+        select(datasets.c.data, datasets.c.classes, datasets.c.task, datasets.c.table_schema,
+               datasets.c.feature_names)
+        .where(datasets.c.id == claim.dataset_id)
     ).one_or_none()
     if dataset is None:
         raise InvalidJob("the job's dataset no longer exists")
     features, stored_targets = decode_arrays(dataset.data)
+    preprocessing = None
+    if dataset.table_schema is not None:
+        features, preprocessing = fit_for_training(dataset.table_schema, dataset.classes, dataset.task, features,
+                                                   stored_targets, spec)
+    elif dataset.feature_names:  # Named columns (a generator's): predict matches them by name.
+        preprocessing = identity_preprocessing(dataset.feature_names)
     checkpoint = connection.execute(
         select(checkpoints.c.data, checkpoints.c.epoch).where(checkpoints.c.job_id == claim.job_id)
     ).one_or_none()
     return TrainingInputs(
         spec, features, training_targets(stored_targets, dataset.classes), dataset.task,
         checkpoint=None if checkpoint is None else checkpoint.data,
-        checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch,
+        checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch, preprocessing=preprocessing,
     )
 
 

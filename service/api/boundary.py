@@ -35,6 +35,8 @@ from ..plane import Plane, input_plane
 from ..predict import load_model
 from ..schemas import JobPath, Label
 from ..storage import decode_arrays, training_targets
+from ..tabular import fit_for_training, prepare
+from ..tabular.schema import EXCLUDED_KINDS
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 60, 200
 # Enough points to show the data's shape; thousands would hide the heatmap under them.
@@ -118,10 +120,13 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     if dataset is None:
         raise dataset_deleted()
     features, stored_targets = decode_arrays(dataset.data)
-    plane = input_plane(dataset.feature_names, features, resolution)
+    if dataset.table_schema is not None:
+        _check_plane_columns(dataset.table_schema)
+    plane = input_plane(dataset.feature_names, _imputed(features), resolution)
     if isinstance(plane, str):
         raise Conflict(f"a decision boundary is drawn over a plane: {plane}")
     shown = sample_rows(len(features), MAX_POINTS)
+    shown = shown[~np.isnan(features[shown]).any(axis=1)]  # A row with a missing value has no place.
     points = plane.points(features[shown])
     if len(points) == 0:  # A playground dataset without x1 or x2: rows have no place on the plane.
         shown = shown[:0]
@@ -136,9 +141,23 @@ def job_boundary(job: Job, resolution: int) -> BoundaryOut:
     weights = latest_weights(job, dataset, features, stored_targets)
     if weights is None:
         return boundary
-    model, boundary.epoch, boundary.source = weights
-    boundary.predicted, boundary.confidence = predict_grid(model, plane)
+    model, boundary.epoch, boundary.source, preprocessing = weights
+    boundary.predicted, boundary.confidence = predict_grid(model, plane, preprocessing)
     return boundary
+
+
+def _check_plane_columns(schema: dict) -> None:
+    """An upload's plane is over its two kept columns, which must both be numbers (or true/false)."""
+    kept = [column for column in schema["columns"] if column["kind"] not in EXCLUDED_KINDS]
+    odd = [f"'{column['name']}' is {column['kind']}" for column in kept if column["kind"] not in ("numeric", "boolean")]
+    if odd:
+        raise Conflict(f"a decision boundary is drawn over two numeric columns: {', '.join(odd)}")
+
+
+def _imputed(features: np.ndarray) -> np.ndarray:
+    """``features`` without its rows that have a missing value (the plane spans the rows it can place)."""
+    complete = features[~np.isnan(features).any(axis=1)]
+    return complete if len(complete) else np.zeros((1, features.shape[1]))
 
 
 def dataset_deleted() -> Conflict:
@@ -158,22 +177,30 @@ def _model_committed_since(job: Job) -> bool:
 
 
 def latest_weights(job: Job, dataset: Dataset, features: np.ndarray,
-                    stored_targets: np.ndarray) -> tuple[Model, int, str] | None:
-    """(model, epoch, source) from the job's model, else its latest checkpoint; None when it has neither."""
+                    stored_targets: np.ndarray) -> tuple[Model, int, str, dict | None] | None:
+    """(model, epoch, source, preprocessing) from the job's model, else its latest checkpoint; None
+    when it has neither. The preprocessing (an upload's) turns the dataset's coded rows into the
+    network's inputs; the worker fitted it on the same training split."""
     checkpoint = None if job.model_id is not None else get_session().get(Checkpoint, job.id)
+    preprocessing = None
     if checkpoint is not None:
         targets = training_targets(stored_targets, dataset.classes)
+        if dataset.table_schema is not None:
+            features, preprocessing = fit_for_training(dataset.table_schema, dataset.classes, dataset.task,
+                                                       features, stored_targets, job.spec)
         model = checkpoint_model(job.spec, checkpoint.data, features, targets, dataset.task)
         epoch, source = checkpoint.epoch, "checkpoint"
     elif job.model_id is not None or _model_committed_since(job):
         model = load_model(job.model_id)
+        preprocessing = model.meta.get("preprocessing")
         # The model's own epoch: with restore_best its weights are the best epoch's, not the last's.
         epoch, source = (job.epoch if model.epoch is None else model.epoch), "model"
     else:
         return None
-    if model.n_features != dataset.n_features:  # Only a row written by hand can disagree with its dataset.
-        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has {dataset.n_features}")
-    return model, epoch, source
+    n_inputs = len(preprocessing["outputs"]) if preprocessing is not None else dataset.n_features
+    if model.n_features != n_inputs:  # Only a row written by hand can disagree with its dataset.
+        raise Conflict(f"the job's weights take {model.n_features} features, its dataset has {n_inputs}")
+    return model, epoch, source, preprocessing
 
 
 def checkpoint_model(spec: dict, blob: bytes, features: np.ndarray, targets: np.ndarray, task: str) -> Model:
@@ -204,10 +231,10 @@ def validation_rows(spec: dict, dataset: Dataset, stored_targets: np.ndarray) ->
                                spec.get("seed", fields["seed"].default))
 
 
-def predict_grid(model: Model, plane: Plane) -> tuple[list, list | None]:
+def predict_grid(model: Model, plane: Plane, preprocessing: dict | None = None) -> tuple[list, list | None]:
     """The model's (predicted, confidence) over the plane's grid, each (len(y), len(x)) nested lists."""
     try:
-        prediction = model.predict(plane.features())
+        prediction = model.predict(prepare(preprocessing, plane.features()))
     except DataError as error:  # A range too wide for float32 arithmetic.
         raise Conflict(f"the network cannot be evaluated over this data's range: {error.message}") from None
     shape = (len(plane.y), len(plane.x))

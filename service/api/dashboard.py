@@ -1,4 +1,4 @@
-"""The web dashboard: four HTML pages whose scripts read and write the JSON API under /v1.
+"""The web dashboard: six HTML pages whose scripts read and write the JSON API under /v1.
 
 The pages hold no data, so they need no API key: each page's module fetches what it shows,
 sending the key kept in the browser (see ``static/js/api.js``).
@@ -6,7 +6,7 @@ sending the key kept in the browser (see ``static/js/api.js``).
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -27,6 +27,18 @@ def new_job_page():
 def job_page(job_id: str):
     """One job: progress, live curves, decision boundary, cancel."""
     return render_template("job.html", page="job", job_id=job_id)
+
+
+@blueprint.get("/sweeps/new")
+def new_sweep_page():
+    """The form that starts a sweep from a job's dataset and spec (``?job=ID``)."""
+    return render_template("sweep_new.html", page="sweep-new", job_id=request.args.get("job", ""))
+
+
+@blueprint.get("/sweeps/<sweep_id>")
+def sweep_page(sweep_id: str):
+    """One sweep: every trial's objective curve live, sampled values against the objective, the leaderboard."""
+    return render_template("sweep.html", page="sweep", sweep_id=sweep_id)
 
 
 @blueprint.get("/models/<model_id>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 from flask import request
@@ -44,11 +45,15 @@ def create_dataset():
     Rules the schema cannot hold, each a 422 naming the place: JSON rows of different lengths
     (`/features/<i>`); not one target per row (`/targets`); targets mixing numbers and strings, fewer
     than two classes, more than max_classes, or string targets with `task: regression` (`/targets`);
-    a generator's features over max_features (`/generator/features`). A CSV upload (form field
-    `file`): an empty file, a header without data rows, no column named by `target` (field `target`),
-    a line with another number of cells than the header, a cell that is not a finite number, more
-    than max_rows rows or max_features columns, text that is not UTF-8 (each naming field `file`, and
-    its `row` and `column` where there is one).
+    a generator's features over max_features (`/generator/features`). An upload (form field `file`,
+    CSV with a header row or Parquet; its columns typed as the README's Tabular data section says,
+    the schema in the answer's `columns` and `target`): an empty file, a header without data rows,
+    no column named by `target` (field `target`), a line with another number of cells than the
+    header, a column of numbers with cells that are not finite numbers, a row without a target,
+    no usable feature column, more than max_rows rows or max_features columns, text that is not
+    UTF-8 (each naming field `file`, and its `row` and `column` where there is one); an override in
+    `columns` naming no column or no kind, or a cell that does not fit the kind it names (field
+    `columns` or `file`). Every problem of an upload comes in one answer.
     """
     dataset = create_from_request()
     return json_response(DatasetOut.model_validate(dataset, from_attributes=True), 201,
@@ -156,7 +161,8 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
 def create_from_upload() -> Dataset:
     # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
     # an upload need it (not the workers, which build the app too).
-    from ..csv_upload import read_dataset_csv
+    from ..table_upload import read_upload, release_text
+    from ..tabular import Problems, describe_table
 
     settings = current_settings()
     # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
@@ -166,19 +172,45 @@ def create_from_upload() -> Dataset:
     except ValidationError as error:
         raise invalid_names(error, "field") from None
     if upload.file is None:
-        raise InvalidRequest([{"field": "file", "detail": "attach the CSV as a form part named 'file'"}])
+        raise InvalidRequest([{"field": "file", "detail": "attach the CSV or Parquet file as a form part named 'file'"}])
+    overrides = _column_overrides(upload.columns)
     if isinstance(upload.file, str):
         source, filename = io.BytesIO(upload.file.encode()), None
     else:
         # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
         source, filename = upload.file.stream, upload.file.filename
-    table = read_dataset_csv(source, upload.target, settings.max_rows, settings.max_features,
-                             settings.max_label_length)
+    table, lines = read_upload(source, settings.max_rows, settings.max_features)
+    if upload.target not in table.column_names:
+        raise InvalidRequest([{"field": "target", "detail": f"no column '{upload.target}' in the header "
+                               f"({', '.join(table.column_names)})"}])
+    try:
+        described = describe_table(table, upload.target, upload.task, overrides, lines, settings.max_label_length)
+    except Problems as found:
+        raise InvalidRequest(found.problems) from None
+    finally:
+        del table
+        release_text()
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
-    dataset = new_dataset(name, table.features, table.targets, upload.task, table.feature_names, places)
-    del table  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
+    dataset = new_dataset(name, described.coded, described.target.values, described.target.task,
+                          described.feature_names, places)
+    dataset.table_schema = described.schema
+    del described  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
     return store_dataset(dataset)
+
+
+def _column_overrides(text: str | None) -> dict[str, str]:
+    """The ``columns`` form field: a JSON object of column name to kind (checked against the header later)."""
+    if text is None:
+        return {}
+    try:
+        overrides = json.loads(text)
+    except ValueError as error:
+        raise InvalidRequest([{"field": "columns", "detail": f"not JSON: {error}"}]) from None
+    if not isinstance(overrides, dict) or not all(isinstance(kind, str) for kind in overrides.values()):
+        raise InvalidRequest([{"field": "columns", "detail": 'a JSON object of column name to kind, e.g. '
+                               '{"year": "categorical", "name": "ignore"}'}])
+    return overrides
 
 
 def arrays_from_json(body: DatasetFromArrays | ArraysBody, max_features: int,

@@ -46,7 +46,7 @@ EVENTS_DOCS = {200: {
                    "for every epoch after `Last-Event-ID` (or `after`) so far, then for each new one;\n"
                    "- `: keep-alive` comment lines at least every 15 s while no epoch comes;\n"
                    "- a final `event: end` with no id, `data: {\"status\": \"succeeded\" | \"failed\" | "
-                   "\"cancelled\", \"error\": null | {\"type\": ..., \"message\": ...}, "
+                   "\"cancelled\" | \"pruned\", \"error\": null | {\"type\": ..., \"message\": ...}, "
                    "\"model_id\": null | \"...\"}` once the job has finished, after which the server closes it.\n\n"
                    "The answer lasts as long as the job (at most an hour; reconnect with `Last-Event-ID` then): "
                    "read it incrementally, not as one body.",

@@ -22,7 +22,7 @@ from ..http import JSON, body_docs, current_settings, json_body, json_response
 from ..job_states import ACTIVE_STATUSES, CANCEL_MOVES, CANCELLING, FINISHED_STATUSES, QUEUED, by_service
 from ..tables import Dataset, EpochMetric, Job, Tenant
 from ..paging import newest_first
-from ..predict import predict, predict_body_docs, read_predict_request
+from ..predict import predict_body_docs, predict_request
 from ..quota import ensure_room
 from ..queue import publish_job
 from ..schemas import (
@@ -98,6 +98,8 @@ def cancel_job(path: JobPath):
 def predict_with_job(path: JobPath):
     """Predict with the model the job trained, as /v1/models/{model_id}/predict does; 409 while it has none.
 
+    Rows by name (records, `columns` + `data`, CSV with a header) for a model trained on an upload.
+
     Rules the schema cannot hold, each a 422 naming the place: rows of another width than the model's
     features (`/inputs`, or `/inputs/<i>` for the first odd row); rows x classes (or targets) over
     max_predict_values (`/inputs`); values a float32 model cannot hold (`/inputs`). A CSV body
@@ -107,7 +109,7 @@ def predict_with_job(path: JobPath):
     job = find_job(path.job_id)
     if job.model_id is None:
         raise Conflict(_no_model_reason(job))
-    return json_response(predict(job.model_id, read_predict_request().inputs), exclude_none=True)
+    return json_response(predict_request(job.model_id), exclude_none=True)
 
 
 def _no_model_reason(job: Job) -> str:
@@ -123,7 +125,7 @@ def job_out(job: Job) -> JobOut:
         epochs=job.epochs, progress=min(job.epoch / job.epochs, 1.0) if job.epochs else 0.0,
         metrics=job.metrics, attempts=job.attempts, error=error, model_id=job.model_id,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-        train_seconds=job.train_seconds,
+        train_seconds=job.train_seconds, sweep_id=job.sweep_id, trial=job.trial,
     )
 
 
@@ -150,7 +152,9 @@ def _checked_spec(body: JobCreate) -> tuple[Dataset, NetworkSpec, Footprint]:
     dataset = get_session().get(Dataset, body.dataset_id)
     if dataset is None or dataset.tenant != current_tenant():
         raise _unknown_dataset(body.dataset_id)
-    shape = DataShape(dataset.task, dataset.n_features, len(dataset.classes) if dataset.classes else None)
+    # An upload's one-hot and missing columns widen the network's inputs: at most n_inputs of them.
+    n_inputs = (dataset.table_schema or {}).get("n_inputs", dataset.n_features)
+    shape = DataShape(dataset.task, n_inputs, len(dataset.classes) if dataset.classes else None)
     try:
         spec = bind_spec(body.spec, shape, settings.limits)
     except ValidationError as error:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Response
 
 from . import resource_blueprint
-from ..errors import problem_docs
+from ..errors import Conflict, problem_docs
 from ..evaluation import EvaluateDataset, EvaluateRows, evaluate_request
 from ..evaluation_schemas import EvaluationOut
 from ..http import JSON, body_docs, json_response
-from ..predict import find_model_row, load_model, predict, predict_body_docs, read_predict_request
+from ..predict import find_model_row, load_model, predict_body_docs, predict_request
 from ..schemas import ModelOut, ModelPath, PredictOut
+from ..tabular import is_identity
 
 blueprint = resource_blueprint("models", __name__, "/v1/models")
 
@@ -42,13 +43,19 @@ ONNX_DOC = {
 }
 
 
-@blueprint.get("/<model_id>/onnx", responses={200: ONNX_DOC, **problem_docs(404)})
+@blueprint.get("/<model_id>/onnx", responses={200: ONNX_DOC, **problem_docs(404, 409)})
 def get_onnx(path: ModelPath):
-    """Download the model as ONNX, for onnxruntime or any ONNX runtime: raw rows in, predict's answers out."""
+    """Download the model as ONNX, for onnxruntime or any ONNX runtime: raw rows in, predict's answers out.
+
+    409 for a model whose upload's preprocessing (imputation, one-hot, dates) the graph does not hold.
+    """
     # Imported here: onnx takes about a second to import, which no other route should cost the API's start.
     from axon.onnx_export import to_onnx
 
     model = load_model(path.model_id)  # The predict cache: an export needs no database read after the first.
+    if not is_identity(model.meta.get("preprocessing")):
+        raise Conflict("this model imputes, one-hot encodes or splits dates before its network, which the ONNX "
+                       "export does not hold yet; predict through the API")
     blob = to_onnx(model, name=f"axon-model-{path.model_id}").SerializeToString()
     disposition = f'attachment; filename="axon-model-{path.model_id}.onnx"'
     return Response(blob, 200, {"Content-Disposition": disposition}, mimetype="application/octet-stream")
@@ -59,13 +66,19 @@ def get_onnx(path: ModelPath):
 def predict_rows(path: ModelPath):
     """Predict from JSON ``inputs`` or ``text/csv`` rows; probabilities and classes for classification.
 
+    Rows come as `inputs` rows (in the order of the dataset's `feature_names`), `inputs` records,
+    `columns` + `data` (MLflow's dataframe_split) or CSV with a header; by name for a model with
+    column names, so the order never matters. A column the model needs and the rows lack is a 422
+    naming it; others are ignored and listed in `ignored_columns`; missing values (null, empty,
+    NA) are imputed as in training.
+
     Rules the schema cannot hold, each a 422 naming the place: rows of another width than the model's
     features (`/inputs`, or `/inputs/<i>` for the first odd row); rows x classes (or targets) over
     max_predict_values (`/inputs`); values a float32 model cannot hold (`/inputs`). A CSV body
     meets the same rules, a cell that is not a finite number named as `/inputs/<row>/<column>`, and no
     rows at all as `/inputs`.
     """
-    return json_response(predict(path.model_id, read_predict_request().inputs), exclude_none=True)
+    return json_response(predict_request(path.model_id), exclude_none=True)
 
 
 @blueprint.post("/<model_id>/evaluate", responses={200: EvaluationOut, **problem_docs(400, 404, 413, 415, 422)},

@@ -37,6 +37,7 @@ from ..tables import Dataset, Job
 from ..plane import Plane as InputPlane, input_plane
 from ..schemas import JobPath, Label
 from ..storage import decode_arrays
+from ..tabular import prepare
 
 DEFAULT_RESOLUTION, MAX_RESOLUTION = 30, 100
 # The page draws every weight and runs the network over the plane itself: past this many
@@ -138,6 +139,8 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     features, stored_targets = decode_arrays(dataset.data)
     names = dataset.feature_names or [f"feature {index + 1}" for index in range(dataset.n_features)]
     found = input_plane(dataset.feature_names, features, resolution)
+    if dataset.table_schema is not None and not isinstance(found, str) and np.isnan(features).any():
+        found = "a column has missing values"
     plane_axes, reason = (None, f"only the weights, no heatmaps: {found}") if isinstance(found, str) else (found, None)
     if plane_axes is not None:  # The grids at the coordinates the answer gives, not finer ones.
         plane_axes = replace(plane_axes, x=plane_axes.x.round(DECIMALS), y=plane_axes.y.round(DECIMALS))
@@ -157,28 +160,31 @@ def job_network(job: Job, resolution: int, with_grids: bool) -> NetworkOut:
     weights = latest_weights(job, dataset, features, stored_targets)
     if weights is None:
         return answer
-    model, answer.epoch, answer.source = weights
+    model, answer.epoch, answer.source, preprocessing = weights
+    if preprocessing is not None:  # An upload's one-hot and missing columns are the network's inputs.
+        answer.inputs = list(preprocessing["outputs"])
     answer.layers = network_layers(model)
     answer.mean, answer.std = _listed(model.mean), _listed(model.std)
     answer.target_mean, answer.target_std = _listed(model.target_mean), _listed(model.target_std)
     if plane_axes is not None and with_grids:
-        answer.grids = neuron_grids(model, plane_axes)
+        answer.grids = neuron_grids(model, plane_axes, preprocessing)
     return answer
 
 
 def view_sizes(spec: dict, dataset: Dataset) -> list[int]:
     """[n_features, *hidden units, n_outputs] of the job's network, from its spec and dataset."""
     n_classes = len(dataset.classes) if dataset.classes else 0
-    return [dataset.n_features, *(layer["units"] for layer in spec.get("layers", [])), n_classes if n_classes > 2 else 1]
+    n_inputs = (dataset.table_schema or {}).get("n_inputs", dataset.n_features)
+    return [n_inputs, *(layer["units"] for layer in spec.get("layers", [])), n_classes if n_classes > 2 else 1]
 
 
 def _listed(values) -> list[float] | None:
     return None if values is None else np.asarray(values, dtype=np.float64).ravel().tolist()
 
 
-def neuron_grids(model: Model, plane: InputPlane) -> list:
+def neuron_grids(model: Model, plane: InputPlane, preprocessing: dict | None = None) -> list:
     """grids[l][n] (len(y), len(x)) nested lists: the inputs, then every layer's neurons."""
-    inputs = plane.features()
+    inputs = prepare(preprocessing, plane.features())
     try:
         outputs = layer_outputs(model, inputs)
     except FloatingPointError as error:

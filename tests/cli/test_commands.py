@@ -22,7 +22,8 @@ from service.settings import Settings
 from tests.support.processes import AXON, REPO_ROOT, clean_env, free_port
 
 COMMANDS = ("serve", "api", "worker", "db", "settings", "train", "watch", "jobs", "status", "metrics", "cancel",
-            "datasets", "dataset", "model", "predict", "export", "evaluate", "keys")
+            "datasets", "dataset", "model", "predict", "export", "evaluate", "keys", "sweep", "sweeps",
+            "sweep-status", "sweep-cancel")
 
 
 def invoke(*args: str):

@@ -31,9 +31,15 @@ def test_a_csv_dataset_is_created_shown_listed_and_deleted(server, client, csv_f
 
     shown = invoke(server, "dataset", "show", dataset_id)
     assert shown.exit_code == 0
-    fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+    fields_text, schema_text = shown.stdout.split("\n\n")
+    fields = dict(line.split(":", 1) for line in fields_text.splitlines())
     assert {name: value.strip() for name, value in fields.items() if name in ("id", "rows", "features", "task")} \
         == {"id": dataset_id, "rows": "40", "features": "petal, sepal", "task": "classification"}
+    assert fields["target"].strip() == "kind (string): classification, the target holds text: class labels"
+    # The schema, a column a line: name, kind, missing cells, distinct values.
+    schema = [line.split()[:4] for line in schema_text.splitlines()]
+    assert schema == [["COLUMN", "KIND", "MISSING", "DISTINCT"], ["petal", "numeric", "0", "7"],
+                      ["sepal", "numeric", "0", "5"]]
 
     listed = invoke(server, "datasets")
     assert listed.exit_code == 0

@@ -173,6 +173,37 @@ def test_an_uploaded_csv_trains_and_is_then_offered_as_an_existing_dataset(new_p
     expect(page.locator("#dataset-select")).to_contain_text("points.csv — classification, 40 × 2")
 
 
+def test_an_upload_with_categorical_columns_trains_and_its_schema_is_shown(new_page):
+    colours, islands = ["red", "green", "blue"], ["Dream", "Biscoe", ""]
+    rows = "\n".join(f"{index},{colours[index % 3]},{islands[index % 4 % 3]},{index / 10:.1f},{index % 2 == 0},"
+                     f"{'yes' if index % 3 else 'no'}" for index in range(60))
+    page = new_page()
+    page.goto("/new")
+    page.check("input[name=source][value=upload]")
+    page.set_input_files("#upload-file", files=[{"name": "shops.csv", "mimeType": "text/csv",
+                                                  "buffer": f",colour,island,size,open,label\n{rows}\n".encode()}])
+    page.fill("#upload-target", "label")
+    page.fill("#upload-columns", '{"size": "ignore"}')
+    page.fill("#epochs", "5")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    expect(page.locator("#job-facts")).to_contain_text("shops.csv: 60 rows")
+
+    page.goto("/new")
+    page.check("input[name=source][value=existing]")
+    expect(page.locator("#dataset-select")).to_contain_text("shops.csv")
+    page.select_option("#dataset-select", page.locator("#dataset-select option", has_text="shops.csv")
+                       .first.get_attribute("value"))
+    schema = page.locator("#dataset-schema table.schema")
+    expect(schema).to_contain_text("colour")
+    rows_text = schema.locator("tbody tr").all_inner_texts()
+    assert [row.split("\t")[:3] for row in rows_text] == [
+        ["Unnamed: 0", "identifier", "0"], ["colour", "categorical", "0"], ["island", "categorical", "15"],
+        ["size", "ignored", "0"], ["open", "boolean", "0"]]
+    expect(schema.locator("tbody tr").nth(1)).to_contain_text("blue, green, red")
+    expect(page.locator("#dataset-schema .schema-target")).to_contain_text("Target label (string): classification")
+
+
 def test_a_running_job_is_redrawn_as_it_trains_and_can_be_cancelled(new_page, server):
     with server.client() as client:
         dataset = client.post("/v1/datasets", json={"generator": {"kind": "circle", "n_samples": 200, "noise": 0.05}})

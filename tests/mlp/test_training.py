@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from mlp import CheckpointMismatchError, DivergenceError, Model, checkpoint_epoch, fit
-from mlp.backend import CPU
 from mlp.data import encode_targets, split_indices
 from mlp.serialisation import pack, unpack
 from mlp.state import start

@@ -82,7 +82,8 @@ def test_a_bad_cell_blocks_into_the_file_names_its_line(client):
     [error] = errors_of(csv_upload(client, text, target="label"))
     line = line_of(text, "37777,oops")
     assert (error["row"], error["column"]) == (line, "b")
-    assert error["detail"] == f"line {line}, column 'b': 'oops' is not a number"
+    # A column of numbers but for one cell is refused at that cell, not read as categories.
+    assert error["detail"].startswith(f"line {line}, column 'b': 'oops' is not a number (the column is otherwise numbers")
 
 
 @pytest.mark.parametrize("bad_cell, problem", [("inf", "is not a finite number"), ("1_000", "is not a number"),
@@ -90,7 +91,7 @@ def test_a_bad_cell_blocks_into_the_file_names_its_line(client):
 def test_strict_numbers_far_into_the_file(client, bad_cell, problem):
     text = many_rows(12_000, bad_row=11_000, bad_cell=bad_cell)
     [error] = errors_of(csv_upload(client, text, target="label"))
-    assert error["detail"] == f"line {line_of(text, f'11000,{bad_cell}')}, column 'b': '{bad_cell}' {problem}"
+    assert error["detail"].startswith(f"line {line_of(text, f'11000,{bad_cell}')}, column 'b': '{bad_cell}' {problem}")
 
 
 def test_a_ragged_row_far_into_the_file_names_its_line(client):

@@ -173,7 +173,7 @@ def test_csv_numeric_targets_follow_the_json_rule(client):
 
 @pytest.mark.parametrize("text, target, expected", [
     ("a,b,y\n1,x,0\n2,3,1\n", "y", {"field": "file", "row": 2, "column": "b"}),  # Non-numeric cell.
-    ("a,y\nNaN,0\n2,1\n", "y", {"field": "file", "row": 2, "column": "a"}),
+    ("a,y\ninf,0\n2,1\n", "y", {"field": "file", "row": 2, "column": "a"}),  # NaN is missing; inf is refused.
     ("a,y\n1e999,0\n2,1\n", "y", {"field": "file", "row": 2, "column": "a"}),
     ("a,y\n1,0\n2\n", "y", {"field": "file", "row": 3}),  # Ragged row.
     ("a,y\n1,nan\n2,1.5\n", "y", {"field": "file", "row": 2, "column": "y"}),
@@ -182,7 +182,6 @@ def test_csv_numeric_targets_follow_the_json_rule(client):
     ("", "y", {"field": "file"}),
     ("a,y\n1,0\n2,0\n", "y", {"field": "file", "column": "y"}),  # A single class.
     ("a,y\n1," + "9" * 5000 + "\n2,3\n", "y", {"field": "file", "row": 2, "column": "y"}),  # Past int64.
-    ("a,y\n1,9223372036854775808\n2,3\n", "y", {"field": "file", "row": 2, "column": "y"}),
 ])
 def test_invalid_csv_is_422_naming_field_row_and_column(client, text, target, expected):
     errors = errors_of(csv_upload(client, text, target=target))

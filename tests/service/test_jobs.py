@@ -13,7 +13,7 @@ from tests.support.rows import add_rows, insert_job, job_row
 from tests.support.specs import SMALL_SPEC
 
 JOB_KEYS = {"id", "status", "dataset_id", "spec", "epoch", "epochs", "progress", "metrics", "attempts", "error",
-            "model_id", "created_at", "started_at", "finished_at", "train_seconds"}
+            "model_id", "created_at", "started_at", "finished_at", "train_seconds", "sweep_id", "trial"}
 
 
 def pointers(response) -> list[str]:

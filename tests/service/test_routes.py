@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-API_MODULES = ("datasets", "jobs", "events", "boundary", "network_view", "playground", "models", "health", "dashboard")
+API_MODULES = ("datasets", "jobs", "events", "boundary", "network_view", "playground", "models", "sweeps", "sweep_events",
+               "health", "dashboard")
 
 
 def test_every_route_of_an_api_module_is_on_that_modules_blueprint(app):

@@ -18,7 +18,7 @@ from service.app_state import app_state
 from service import create_app
 from service.api import events
 from service.auth import hash_key
-from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Job, TrainedModel
+from service.tables import LOCAL_TENANT, ApiKey, Dataset, EpochMetric, Sweep, TrainedModel
 
 from tests.support import schemathesis_hooks
 from tests.support.calls import spiral_dataset
@@ -28,7 +28,7 @@ from tests.support.specs import SMALL_SPEC
 # Enough to exercise each operation in both modes while the whole file stays well under a minute.
 MAX_EXAMPLES = 40
 # Fixed ids, so the strategies (built at collection) can name rows each test seeds afresh.
-IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32]}
+IDS = {"dataset_id": ["d" * 32], "job_id": ["a" * 32, "b" * 32], "model_id": ["c" * 32], "sweep_id": ["e" * 32]}
 N_FEATURES = 3  # The seeded model's inputs: the ``classifier`` fixture's blobs.
 
 # The key seeded_app stores; Schemathesis sends it where the document's security scheme says,
@@ -48,8 +48,8 @@ schema = schemathesis.openapi.from_wsgi(
     "/openapi.json", create_app({"database_url": "sqlite://", "broker_url": "memory://"}), config=CONFIG)
 
 
-# Often a real id, so the operation does its work instead of answering 404; a job for the real
-# dataset gets past the 404-like 422 to the spec checks; predict rows fit the seeded model's width.
+# Often a real id, so the operation does its work instead of answering 404; a job or a sweep for
+# the real dataset gets past the 404-like 422 to the spec checks; predict rows fit the seeded model's width.
 schemathesis_hooks.register(schema.hook, IDS, n_features=N_FEATURES)
 
 
@@ -66,7 +66,12 @@ def seeded_app(make_app, classifier):
         session.commit()
     succeeded_id, queued_id = IDS["job_id"]
     model = classifier.model
-    insert_job(app, IDS["dataset_id"][0], "succeeded", id=succeeded_id, epoch=SMALL_SPEC["epochs"],
+    # A running sweep whose first trial is the succeeded job.
+    add_rows(app, Sweep(id=IDS["sweep_id"][0], tenant=LOCAL_TENANT, dataset_id=IDS["dataset_id"][0], spec=SMALL_SPEC,
+                        space={"/l2": {"type": "choice", "values": [0.0, 0.1]}}, strategy="grid", n_trials=2,
+                        objective_metric="loss", objective_mode="min", max_parallel=1, seed=0, status="running"))
+    insert_job(app, IDS["dataset_id"][0], "succeeded", id=succeeded_id, sweep_id=IDS["sweep_id"][0], trial=0,
+               sampled={"/l2": 0.0}, epoch=SMALL_SPEC["epochs"],
                model_id=IDS["model_id"][0], metrics={"epoch": 3, "loss": 0.5})
     insert_job(app, IDS["dataset_id"][0], "queued", id=queued_id)
     add_rows(app, ApiKey(tenant=LOCAL_TENANT, key_hash=hash_key(API_KEY), prefix=API_KEY[:12]))

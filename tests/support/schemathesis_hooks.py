@@ -11,6 +11,7 @@ from typing import Callable
 
 from hypothesis import strategies as st
 
+DATASET_OPERATIONS = {"POST /v1/jobs", "POST /v1/sweeps"}  # Bodies that name a dataset_id.
 PREDICT_OPERATIONS = {"POST /v1/models/{model_id}/predict", "POST /v1/jobs/{job_id}/predict"}
 # A schema-valid body can still be a 422 by design, as each of these operations documents: limits
 # that come from settings (rows, units, parameters, epochs), an unknown dataset_id, a spec that
@@ -22,7 +23,7 @@ PREDICT_OPERATIONS = {"POST /v1/models/{model_id}/predict", "POST /v1/jobs/{job_
 # on valid data is still a failure.
 SEMANTIC_REFUSALS = ["POST /v1/datasets", "POST /v1/jobs", "POST /v1/jobs/{job_id}/predict",
                      "POST /v1/models/{model_id}/predict", "POST /v1/jobs/from-playground",
-                     "POST /v1/models/{model_id}/evaluate"]
+                     "POST /v1/models/{model_id}/evaluate", "POST /v1/sweeps"]
 ACCEPTED_REFUSALS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 
 
@@ -44,7 +45,7 @@ def register(hook: Callable, ids: dict[str, list[str]], n_features: int) -> None
 
     @hook
     def flatmap_body(context, body):
-        if context.operation.label == "POST /v1/jobs":
+        if context.operation.label in DATASET_OPERATIONS:
             return real_dataset(body, ids["dataset_id"][0])
         if context.operation.label in PREDICT_OPERATIONS:
             return model_shaped(body, n_features)
@@ -52,7 +53,7 @@ def register(hook: Callable, ids: dict[str, list[str]], n_features: int) -> None
 
 
 def real_dataset(body, dataset_id: str):
-    # A job for a real dataset gets past the 422 for an unknown dataset to the spec's own checks.
+    # A job (or sweep) for a real dataset gets past the 422 for an unknown dataset to the spec's own checks.
     # Only a string is replaced, so a body that is invalid for its dataset_id stays invalid.
     if not isinstance(body, dict) or not isinstance(body.get("dataset_id"), str):
         return st.just(body)

@@ -2,7 +2,7 @@
 
 const RELATIVE = new Intl.RelativeTimeFormat("en", {numeric: "auto"});
 const UNITS = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
-export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+export const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 
 /** An element with attributes and children; text is always set as text, never parsed as HTML. */
 export function el(tag, attributes = {}, ...children) {

@@ -41,6 +41,8 @@ function renderJob(latest) {
     ["Training time", `${number(job.train_seconds, 3)} s`],
     ["Attempts", job.attempts],
     ["Dataset", datasetFact()],
+    ["Sweep", job.sweep_id ? el("a", {href: `/sweeps/${job.sweep_id}`}, `trial ${job.trial} of sweep ${job.sweep_id.slice(0, 8)}`)
+      : el("a", {href: `/sweeps/new?job=${job.id}`, id: "new-sweep"}, "new sweep from this spec")],
   ]);
   const error = document.getElementById("job-error");
   if (job.error) {

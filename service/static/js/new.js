@@ -97,10 +97,29 @@ async function loadDatasets() {
     datasetSelect.replaceChildren(...page.items.map((dataset) => el("option", {value: dataset.id},
       `${dataset.name} — ${dataset.task}, ${dataset.n_samples} × ${dataset.n_features} (${dataset.id.slice(0, 8)})`)));
     if (!page.items.length) datasetSelect.append(el("option", {value: ""}, "No datasets yet"));
+    await showSchema();
   } catch (error) {
     showProblem(problem, error, "Could not list datasets");
   }
 }
+
+// The picked dataset's columns as the upload read them: kind, missing cells, categories or why.
+async function showSchema() {
+  const holder = document.getElementById("dataset-schema");
+  holder.replaceChildren();
+  if (!datasetSelect.value) return;
+  const dataset = await request(`/v1/datasets/${datasetSelect.value}`);
+  if (!dataset.columns) return;
+  const rows = dataset.columns.map((column) => el("tr", {},
+    el("td", {}, column.name), el("td", {class: `kind kind-${column.kind}`}, column.kind), el("td", {}, String(column.missing)),
+    el("td", {}, column.categories ? column.categories.join(", ") : column.reason)));
+  const target = dataset.target;
+  holder.append(
+    el("p", {class: "schema-target"}, `Target ${target.name} (${target.kind}): ${target.task}, ${target.task_reason}`),
+    el("table", {class: "schema"}, el("thead", {}, el("tr", {}, ...["Column", "Kind", "Missing", "Categories or why"]
+      .map((title) => el("th", {}, title)))), el("tbody", {}, ...rows)));
+}
+datasetSelect.addEventListener("change", () => showSchema().catch((error) => showProblem(problem, error, "Could not read the dataset")));
 
 // A number field as JSON: an empty or malformed field becomes null, which the API names by pointer.
 function valueOf(input) {
@@ -146,6 +165,8 @@ async function datasetId() {
   upload.append("target", document.getElementById("upload-target").value);
   const task = document.getElementById("upload-task").value;
   if (task) upload.append("task", task);
+  const columns = document.getElementById("upload-columns").value.trim();
+  if (columns) upload.append("columns", columns);
   return (await request("/v1/datasets", {method: "POST", body: upload})).id;
 }
 

@@ -1,0 +1,96 @@
+"""Ingest rate of a CSV upload through POST /v1/datasets, next to pandas.read_csv of the same file.
+
+A table of mixed columns (numbers, numbers with missing cells, text categories, true/false, a
+date) is written to a temporary file of about ``--megabytes`` MB. The upload goes through the
+app in this process (Flask's test client, a fresh SQLite database, keys off), so the figure is
+the server's work: reading the multipart body, parsing, typing every column, coding, compressing
+and storing the blob; no network, and the body is built once beforehand. pandas.read_csv reads the same file in the same run, best of ``--repeats`` each.
+
+    python bench/ingest.py [--megabytes 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# This script's folder holds bench/service.py, which must not shadow the service package.
+sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def write_table(path: Path, megabytes: float) -> int:
+    """Write a mixed table of about ``megabytes`` MB to ``path``; returns its rows."""
+    rng = np.random.default_rng(0)
+    n_rows = int(megabytes * 1e6 / 62.4)  # About 62 bytes a row, measured on this table.
+    frame = pd.DataFrame({
+        "x0": rng.normal(size=n_rows).round(6), "x1": rng.normal(size=n_rows).round(6),
+        "x2": np.where(rng.random(n_rows) < 0.05, np.nan, rng.normal(size=n_rows).round(4)),
+        "count": rng.integers(0, 1000, n_rows),
+        "colour": rng.choice(["red", "green", "blue", "amber"], n_rows),
+        "city": rng.choice([f"city{index}" for index in range(40)], n_rows),
+        "flag": rng.random(n_rows) < 0.5,
+        "day": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n_rows), unit="D"),
+        "label": rng.choice(["cat", "dog", "eel"], n_rows),
+    })
+    frame.to_csv(path, index=False)
+    return n_rows
+
+
+def best_of(repeats: int, run) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+
+    import migrations
+    from service import create_app
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "table.csv"
+        n_rows = write_table(path, options.megabytes)
+        size = os.path.getsize(path)
+        database = Path(folder) / "axon.db"
+        migrations.upgrade(f"sqlite:///{database}")
+        app = create_app({"database_url": f"sqlite:///{database}", "broker_url": "memory://", "auth": False,
+                          "max_body_bytes": 2**30, "max_rows": 10**7, "storage_quota_bytes": 2**40})
+        client = app.test_client()
+
+        # The multipart body, built once: the test client's own encoding of it is not the server's work.
+        boundary = "axonbenchboundary"
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\nlabel\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="table.csv"\r\n'
+                f"Content-Type: text/csv\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+
+        def upload():
+            response = client.post("/v1/datasets", input_stream=io.BytesIO(body), content_length=len(body),
+                                   content_type=f"multipart/form-data; boundary={boundary}")
+            assert response.status_code == 201, response.get_json()
+
+        pandas_seconds = best_of(options.repeats, lambda: pd.read_csv(path))
+        upload_seconds = best_of(options.repeats, upload)
+    print(f"file: {size / 1e6:.1f} MB, {n_rows} rows, 9 columns (numbers, missing cells, text, true/false, a date)")
+    for what, seconds in (("POST /v1/datasets", upload_seconds), ("pandas.read_csv", pandas_seconds)):
+        print(f"{what:<20} {seconds:6.2f} s  {size / 1e6 / seconds:6.1f} MB/s  {n_rows / seconds:10.0f} rows/s")
+    print(f"upload / read_csv: {upload_seconds / pandas_seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The target column: its type, the task it implies (and why), and the values to store.
+
+Rules, in order (an explicit ``task`` always wins, if the values allow it):
+
+- ``true``/``false`` cells: classification, the classes JSON booleans.
+- text that is not numbers: classification, the classes strings.
+- numbers that are all 0 or 1 (``0``, ``1.0``): classification, the classes 0 and 1.
+- whole numbers with more than 20 distinct values, and more than one distinct value per 20 rows:
+  regression (a count or a measurement, not labels).
+- other whole numbers: classification, the classes integers.
+- other numbers: regression.
+
+A missing target cell (empty, ``NA``, ``nan``) is a problem naming its lines: Axon does not drop rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..storage import ClassLabels
+from .columns import (
+    BOOLEAN_PATTERN, INTEGER_PATTERN, MAX_LISTED_CELLS, NON_FINITE_PATTERN, NUMBER_PATTERN, LineFinder, as_int64,
+    missing_mask,
+)
+from .problems import Problems
+
+MANY_INTEGERS = 20  # Distinct whole numbers past this (and past one per ROWS_PER_CLASS rows) are values.
+ROWS_PER_CLASS = 20
+INT64_DIGITS = 18  # Fewer digits than this always fit in int64; longer labels are read as text.
+
+
+@dataclass
+class Target:
+    """The target as the dataset stores it: ``values`` (n_samples,) numbers or class labels, the
+    chosen task, why, and the target's JSON type (``boolean``, ``integer``, ``number``, ``string``)."""
+
+    values: np.ndarray | ClassLabels
+    task: str
+    reason: str
+    kind: str
+
+    def to_json(self, name: str) -> dict:
+        return {"name": name, "kind": self.kind, "task": self.task, "task_reason": self.reason}
+
+
+def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder, max_label_length: int) -> Target:
+    """Type ``cells`` (n_samples,) trimmed text, the target column, and choose the task.
+
+    Raises
+    ------
+    Problems
+        Missing or non-finite targets, labels past ``max_label_length``, or ``task: regression``
+        for labels that are not numbers.
+    """
+    missing = missing_mask(cells) | pc.match_substring_regex(cells, NON_FINITE_PATTERN).to_numpy(zero_copy_only=False)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        shown = ", ".join(str(lines.line(int(row))) for row in rows[:MAX_LISTED_CELLS])
+        more = f" and {len(rows) - MAX_LISTED_CELLS} more" if len(rows) > MAX_LISTED_CELLS else ""
+        raise Problems([{"field": "file", "column": name, "row": lines.line(int(rows[0])),
+                         "detail": f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no usable target '{name}' (missing or not finite), "
+                                   f"on lines {shown}{more}; drop those rows or choose another target"}])
+    explicit = "the request's task" if task else None
+    if pc.all(pc.match_substring_regex(cells, BOOLEAN_PATTERN)).as_py():
+        flags = pc.equal(pc.utf8_lower(cells), "true").to_numpy(zero_copy_only=False)
+        return _labels(name, task, [False, True], flags.astype(np.int64), "boolean",
+                       explicit or "the target holds true/false")
+    is_number = pc.all(pc.match_substring_regex(cells, NUMBER_PATTERN)).as_py()
+    if not is_number:
+        return _text_labels(name, cells, task, explicit, max_label_length, lines)
+    numbers = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+    if not np.isfinite(numbers).all():
+        row = int(np.flatnonzero(~np.isfinite(numbers))[0])
+        raise Problems([{"field": "file", "column": name, "row": lines.line(row),
+                         "detail": f"'{cells[row].as_py()}' is too large for a 64-bit float"}])
+    whole = bool(pc.all(pc.match_substring_regex(cells, INTEGER_PATTERN)).as_py())
+    if whole and pc.max(pc.utf8_length(pc.utf8_ltrim(cells, characters="+-0"))).as_py() > INT64_DIGITS:
+        whole = False  # Past int64: values, not labels.
+    n_distinct = len(np.unique(numbers))
+    kind = "integer" if whole else "number"
+    if task == "regression":
+        return Target(numbers, "regression", explicit, kind)
+    if np.isin(numbers, (0.0, 1.0)).all() and n_distinct <= 2:
+        reason = explicit or "numbers that are all 0 or 1: class labels"
+        return Target(numbers.astype(np.int64), "classification", reason, "integer")
+    if task == "classification":
+        if not whole:
+            raise Problems([{"field": "task", "detail": f"classification needs whole-number, true/false or text "
+                             f"labels; target '{name}' holds numbers with a fraction"}])
+        return Target(as_int64(cells), "classification", explicit, kind)
+    if whole and n_distinct > MANY_INTEGERS and n_distinct * ROWS_PER_CLASS > len(numbers):
+        return Target(numbers, "regression", f"whole numbers with {n_distinct} distinct values in {len(numbers)} "
+                      f"rows (more than {MANY_INTEGERS}, and more than one per {ROWS_PER_CLASS} rows): values, "
+                      "not labels", kind)
+    if whole:
+        return Target(as_int64(cells), "classification",
+                      f"whole numbers with {n_distinct} distinct values: class labels", kind)
+    return Target(numbers, "regression", "numbers with a fraction: values", kind)
+
+
+def _labels(name: str, task: str | None, classes: list, indices: np.ndarray, kind: str, reason: str) -> Target:
+    if task == "regression":
+        raise Problems([{"field": "task", "detail": f"regression needs numbers; target '{name}' holds {kind} labels"}])
+    return Target(ClassLabels(classes, indices), "classification", reason, kind)
+
+
+def _text_labels(name: str, cells: pa.Array, task: str | None, explicit: str | None,
+                 max_label_length: int, lines: LineFinder) -> Target:
+    lengths = pc.utf8_length(cells).to_numpy(zero_copy_only=False)
+    if lengths.max() > max_label_length:
+        row = int(np.flatnonzero(lengths > max_label_length)[0])
+        raise Problems([{"field": "file", "column": name, "row": lines.line(row), "detail": f"line {lines.line(row)}: "
+                         f"a label of {int(lengths[row])} characters; at most {max_label_length} (limit max_label_length)"}])
+    encoded = cells.dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    order = sorted(range(len(distinct)), key=distinct.__getitem__)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    indices = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return _labels(name, task, [distinct[index] for index in order], indices, "string",
+                   explicit or "the target holds text: class labels")
