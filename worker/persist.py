@@ -244,6 +244,7 @@ def succeed(connection: Connection, claim: Claim, result: FitResult, train_secon
             epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
             artefact=artefact, created_at=utcnow(),
         ))
-        connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))
-    reclaim_checkpoint_space(connection.engine)
+        deleted = connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id)).rowcount
+    if deleted:  # A short job often wrote none: then there is nothing to vacuum.
+        reclaim_checkpoint_space(connection.engine)
     return True

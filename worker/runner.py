@@ -26,6 +26,7 @@ from service.storage import decode_arrays, training_targets
 
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
+from .dataset_cache import DATASETS
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
 from .persist import Clock, EpochWriter, Flag, fail, finish, succeed
@@ -231,11 +232,11 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
     """
     spec = NetworkSpec.model_validate(claim.spec, context={"limits": settings.limits})
     dataset = connection.execute(
-        select(datasets.c.data, datasets.c.classes, datasets.c.task).where(datasets.c.id == claim.dataset_id)
+        select(datasets.c.checksum, datasets.c.classes, datasets.c.task).where(datasets.c.id == claim.dataset_id)
     ).one_or_none()
     if dataset is None:
         raise InvalidJob("the job's dataset no longer exists")
-    features, stored_targets = decode_arrays(dataset.data)
+    features, stored_targets = read_dataset(connection, claim.dataset_id, dataset.checksum)
     checkpoint = connection.execute(
         select(checkpoints.c.data, checkpoints.c.epoch).where(checkpoints.c.job_id == claim.job_id)
     ).one_or_none()
@@ -244,6 +245,17 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
         checkpoint=None if checkpoint is None else checkpoint.data,
         checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch,
     )
+
+
+def read_dataset(connection: Connection, dataset_id: str, checksum: str) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's stored (features, targets), from this process's cache when it read them before."""
+    cached = DATASETS.get(checksum)
+    if cached is not None:
+        return cached
+    blob = connection.execute(select(datasets.c.data).where(datasets.c.id == dataset_id)).scalar_one_or_none()
+    if blob is None:  # Deleted between the two reads.
+        raise InvalidJob("the job's dataset no longer exists")
+    return DATASETS.put(checksum, *decode_arrays(blob))
 
 
 def fit_resuming(inputs: TrainingInputs, writer: EpochWriter, settings: Settings) -> mlp.FitResult:
