@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -54,6 +55,9 @@ SPEC = {"layers": [{"units": 256, "activation": "relu"}] * 2, "epochs": 4, "batc
 N_SAMPLES = 20_000
 TARGET = 1.05
 FINISHED = ("succeeded", "failed", "cancelled")
+# Polls of a job's status cost the API (and this client) CPU that the worker then lacks on a
+# 2-core machine; a client waiting on the event stream costs about nothing until the end.
+POLL_SECONDS = 0.25
 # Each phase run_job goes through: (module, attribute, label). Nested phases are timed too; the
 # epoch callback's time is inside the epochs' wall, and the breakdown says so.
 PHASES = [
@@ -76,10 +80,12 @@ def tabular_data() -> tuple[np.ndarray, np.ndarray]:
     return features, np.argmax(np.tanh(features @ teacher_hidden) @ teacher_output, axis=1)
 
 
-def direct_fit(features, labels) -> float:
+def direct_fit(features, labels, with_epochs: bool = False):
+    """Wall seconds of ``mlp.fit`` on the data; with the sum of its epochs' own ``seconds`` if asked."""
     began = time.perf_counter()
-    mlp.fit(mlp.NetworkSpec.model_validate(SPEC), features, labels, task="classification")
-    return time.perf_counter() - began
+    result = mlp.fit(mlp.NetworkSpec.model_validate(SPEC), features, labels, task="classification")
+    wall = time.perf_counter() - began
+    return (wall, sum(record["seconds"] for record in result.history)) if with_epochs else wall
 
 
 @contextlib.contextmanager
@@ -194,32 +200,35 @@ def wait_finished(client: httpx.Client, job_id: str) -> dict:
             if job["status"] != "succeeded":
                 raise RuntimeError(f"job {job_id} ended {job['status']}: {job['error']}")
             return job
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     raise RuntimeError(f"job {job_id} did not finish within 300 s")
 
 
-def end_to_end(url: str, repeats: int, features, labels) -> list[tuple[float, float]]:
-    """(train_seconds, mean of the direct fits before and after) for ``repeats`` jobs after one warm-up."""
-    pairs = []
+def end_to_end(url: str, repeats: int, features, labels) -> list[tuple]:
+    """Per job after one warm-up: (train_seconds, the job's epochs' own seconds), and the mean of the
+    direct fits before and after it (wall, epochs' own seconds)."""
+    rows = []
     with httpx.Client(base_url=url, timeout=120) as client:
         dataset = post(client, "/v1/datasets", {"features": features.tolist(), "targets": labels.tolist()}, 201)
         wait_finished(client, post(client, "/v1/jobs", {"dataset_id": dataset["id"], "spec": SPEC}, 202)["id"])
-        before = direct_fit(features, labels)
+        before = direct_fit(features, labels, with_epochs=True)
         for _ in range(repeats):
             job = wait_finished(client, post(client, "/v1/jobs", {"dataset_id": dataset["id"], "spec": SPEC},
                                              202)["id"])
-            after = direct_fit(features, labels)
-            pairs.append((job["train_seconds"], (before + after) / 2))
+            epochs = sum(record["seconds"] for record in client.get(f"/v1/jobs/{job['id']}/metrics").json()["items"])
+            after = direct_fit(features, labels, with_epochs=True)
+            rows.append((job["train_seconds"], epochs, (before[0] + after[0]) / 2, (before[1] + after[1]) / 2))
             before = after
-    return pairs
+    return rows
 
 
-def end_to_end_rows(name: str, pairs: list[tuple[float, float]]) -> list:
-    ratios = [job / direct for job, direct in pairs]
+def end_to_end_rows(name: str, rows: list[tuple]) -> list:
+    ratios = [job / direct for job, _, direct, _ in rows]
+    epoch_ratios = [job_epochs / direct_epochs for _, job_epochs, _, direct_epochs in rows]
     median = float(np.median(ratios))
-    return [(name, ", ".join(f"{job:.3f} s / {direct:.3f} s" for job, direct in pairs),
+    return [(name, ", ".join(f"{job:.3f} / {direct:.3f}" for job, _, direct, _ in rows),
              ", ".join(f"{ratio:.3f}×" for ratio in ratios), f"{median:.3f}×",
-             "PASS" if median <= TARGET else "MISS")]
+             f"{float(np.median(epoch_ratios)):.3f}×", "PASS" if median <= TARGET else "MISS")]
 
 
 def run(repeats: int, threads: int, logs: Path) -> None:
@@ -227,6 +236,8 @@ def run(repeats: int, threads: int, logs: Path) -> None:
           f"- BLAS threads in each training process: {threads}\n"
           f"- load average at start (1, 5, 15 min): {load_average()}", flush=True)
     features, labels = tabular_data()
+    for noisy in ("httpx", "alembic", "worker", "service"):  # Their INFO lines would drown the tables.
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     env = {name: value for name, value in os.environ.items() if not name.startswith("AXON_")}
     env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
                PYTHONPATH=str(REPO), AXON_AUTH="off")
@@ -254,7 +265,8 @@ def run(repeats: int, threads: int, logs: Path) -> None:
         broker.flushdb()
         broker.close()
     table(f"End to end: train_seconds ÷ mlp.fit in this process ({caption})", rows,
-          ("stack", "train_seconds / direct fit, per job", "ratios", "median", f"≤ {TARGET}×"))
+          ("stack", "train_seconds / direct fit (s), per job", "ratios", "median",
+           "median ratio of the epochs' own seconds", f"≤ {TARGET}×"))
 
 
 def main() -> None:
