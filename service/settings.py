@@ -50,7 +50,8 @@ class Settings(BaseSettings):
                                      "507 while the database's folder has less than this free beyond the "
                                      "body, so deletes still have room; 0: no such check.")
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
-                                      "seconds (and at most one per epoch; 0: every epoch).")
+                                      "seconds (and at most one per epoch, none at the last, which the model "
+                                      "replaces; 0: every epoch before it).")
     checkpoint_share: float = Field(0.05, gt=0, le=1, description="Most of a job's training time that "
                                     "writing checkpoints may take: after one that took t seconds the next "
                                     "waits at least t / this (not with AXON_CHECKPOINT_SECONDS=0).")
