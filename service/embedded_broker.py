@@ -24,7 +24,6 @@ from time import monotonic
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
-from sqlalchemy import event
 
 # kombu's own interval: what a lost wake-up costs at most. AXON_BROKER_POLL_SECONDS and
 # AXON_BROKER_WAKEUPS=0 exist to measure the alternatives (bench/embedded_latency.py) and to test
@@ -84,20 +83,10 @@ class Waker:
 
 
 class Transport(SQLAlchemyTransport):
-    """kombu's SQLAlchemy transport; on SQLite its empty-poll sleep ends early on a wake-up, and its
-    commits do not wait for the disk."""
+    """kombu's SQLAlchemy transport; on SQLite its empty-poll sleep ends early on a wake-up."""
 
     polling_interval = FALLBACK_POLL_SECONDS
     _waker: Waker | None = None
-
-    def _engine_from_config(self):
-        engine = super()._engine_from_config()
-        if engine.dialect.name == "sqlite":
-            # kombu's default journal fsyncs on every publish and every ack (tens of ms under load).
-            # WAL with synchronous=NORMAL, as Axon's own database: a power cut may lose the last
-            # messages, and the reconciler republishes any queued job whose message is gone.
-            event.listen(engine, "connect", _fast_commits)
-        return engine
 
     def drain_events(self, connection, timeout=None):
         hostname = self.client.hostname or ""
@@ -123,13 +112,6 @@ class Transport(SQLAlchemyTransport):
             self._waker.close()
             self._waker = None
         super().close_connection(connection)
-
-
-def _fast_commits(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def install() -> None:
