@@ -90,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=15)
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU measured per setup")
+    parser.add_argument("--setups", type=int, nargs="*", default=list(range(len(SETUPS))),
+                        help="which setups to run, by index (default: all three)")
     arguments = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     print(f"- CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable\n"
@@ -98,7 +100,7 @@ def main() -> None:
           "|---|---:|---:|---:|---:|")
     env = {name: value for name, value in os.environ.items() if not name.startswith("AXON_")}
     env.update(PYTHONPATH=str(REPO), AXON_AUTH="off")
-    for name, knobs in SETUPS:
+    for name, knobs in [SETUPS[index] for index in arguments.setups]:
         with tempfile.TemporaryDirectory(prefix="axon-bench-") as folder:
             home = Path(folder) / "home"
             with embedded({**env, **knobs}, home, Path(folder)) as url:
