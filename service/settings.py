@@ -95,6 +95,8 @@ class Settings(BaseSettings):
                                                                     "the API logs (the worker: celery's --loglevel).")
     worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
                                      "/metrics (epoch durations); 0: off.")
+    dataset_cache_bytes: int = Field(512 * 2**20, ge=0, description="Decoded datasets each worker process "
+                                     "keeps for its next jobs (by checksum, least recently used out); 0: none.")
     blas_threads: int = Field(0, ge=0, description="BLAS threads of each training process; 0: the usable "
                               "cores divided by the worker's pool processes (all of them for axon serve's "
                               "one). Set it when several worker commands share a host: cores / processes.")

@@ -13,6 +13,7 @@ from service import create_app, logs
 from service.settings import Settings
 from worker import stopping, telemetry
 from worker.blas_threads import apply_blas_threads, blas_threads, usable_cores
+from worker.dataset_cache import DATASETS
 from worker.periodic import ReconcilerThread
 
 # Before create_app imports prometheus_client, which chooses its storage once, on import.
@@ -26,6 +27,11 @@ from worker import tasks  # noqa: E402,F401  (registers the tasks on celery_app)
 
 reconciler_threads: list[ReconcilerThread] = []
 chosen_blas_threads: list[int] = []  # Set in the main process, re-applied in each forked pool process.
+
+
+@worker_init.connect
+def size_dataset_cache(**_) -> None:
+    DATASETS.resize(flask_app.extensions["axon.settings"].dataset_cache_bytes)
 
 
 @worker_init.connect

@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-DEFAULT_MAX_BYTES = 512 * 2**20
+DEFAULT_MAX_BYTES = 512 * 2**20  # AXON_DATASET_CACHE_BYTES's default.
 
 
 class DatasetCache:
@@ -57,10 +57,16 @@ class DatasetCache:
                 return features, targets
             self._entries[checksum] = (features, targets)
             self._bytes += size
+        self.resize(self.max_bytes)
+        return features, targets
+
+    def resize(self, max_bytes: int) -> None:
+        """Keep at most ``max_bytes`` from now on (0: keep nothing), dropping the least recently used."""
+        with self._lock:
+            self.max_bytes = max_bytes
             while self._bytes > self.max_bytes:
                 _, (old_features, old_targets) = self._entries.popitem(last=False)
                 self._bytes -= old_features.nbytes + old_targets.nbytes
-        return features, targets
 
     def clear(self) -> None:
         with self._lock:
@@ -77,5 +83,6 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
-# One per worker process: what a job read stays for the next job this process trains.
+# One per worker process: what a job read stays for the next job this process trains. The worker
+# sizes it from AXON_DATASET_CACHE_BYTES when it starts (worker/app.py).
 DATASETS = DatasetCache()

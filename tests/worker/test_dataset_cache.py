@@ -28,6 +28,17 @@ def test_the_least_recently_used_dataset_goes_first_past_the_budget():
     assert cache.get("huge") is None and features.shape == (101, 4)
 
 
+def test_shrinking_the_budget_drops_the_oldest_and_zero_keeps_nothing():
+    cache = DatasetCache(max_bytes=100 * 40)
+    cache.put("a", *arrays(40))
+    cache.put("b", *arrays(40))
+    cache.resize(50 * 40)
+    assert (cache.get("a"), cache.get("b") is not None) == (None, True)
+    cache.resize(0)
+    cache.put("c", *arrays(1))
+    assert len(cache) == 0
+
+
 def test_cached_arrays_cannot_be_written():
     features, targets = DatasetCache().put("a", *arrays(3))
     with pytest.raises(ValueError):
