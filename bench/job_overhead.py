@@ -240,7 +240,7 @@ def run(repeats: int, threads: int, logs: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     env = {name: value for name, value in os.environ.items() if not name.startswith("AXON_")}
     env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-               PYTHONPATH=str(REPO), AXON_AUTH="off")
+               PYTHONPATH=str(REPO), AXON_AUTH="off", AXON_BLAS_THREADS=str(threads))
     caption = f"{N_SAMPLES:,} × 64, 10 classes, 64→256→256→10 relu, batch 128, 4 epochs, adam"
     (logs / "sqlite").mkdir()
     sqlite_url = sqlite_database(logs / "sqlite")

@@ -26,7 +26,7 @@ logs.remove_handler()
 from worker import tasks  # noqa: E402,F401  (registers the tasks on celery_app)
 
 reconciler_threads: list[ReconcilerThread] = []
-chosen_blas_threads: list[int] = []  # Set in the main process, re-applied in each forked pool process.
+chosen_blas_threads: list[int | None] = []  # Set in the main process, re-applied in each forked pool process.
 
 
 @worker_init.connect
@@ -89,5 +89,5 @@ def remove_metrics_dir(**_) -> None:
 def drop_inherited_connections(**_) -> None:
     # A forked pool process must not share the parent's database sockets; it opens its own.
     flask_app.extensions["axon.engine"].dispose(close=False)
-    if chosen_blas_threads:  # Fork carries the limit over on some BLAS builds, not all: set it again.
-        apply_blas_threads(chosen_blas_threads[0])
+    if chosen_blas_threads and chosen_blas_threads[0] is not None:  # Fork carries the limit over on
+        apply_blas_threads(chosen_blas_threads[0])  # some BLAS builds, not all: set it again.

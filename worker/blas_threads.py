@@ -5,7 +5,8 @@ default. That is right for one training process alone on a host (``axon serve``'
 wrong for several: N processes × all cores threads oversubscribe the cores, and a 2-thread BLAS
 stalls at every parallel region whenever a core is taken (bench/blas_threads.py measures both).
 So each process gets the usable cores divided by the training processes of its worker, unless
-``AXON_BLAS_THREADS`` says otherwise. A worker cannot see other worker commands on the same host:
+``AXON_BLAS_THREADS`` says otherwise, or OPENBLAS_NUM_THREADS (OMP_, MKL_) is set: then the BLAS
+keeps what it read from it. A worker cannot see other worker commands on the same host:
 whoever starts several sets ``AXON_BLAS_THREADS`` to cores / processes.
 """
 
@@ -27,15 +28,25 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def blas_threads(setting: int, training_processes: int, cores: int) -> int:
-    """The BLAS threads of one training process: ``setting`` if set (> 0), else an equal share of the cores."""
+# Variables the BLAS libraries read themselves at start: set, they are the operator's choice.
+BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads(setting: int, training_processes: int, cores: int, environ=os.environ) -> int | None:
+    """The BLAS threads of one training process: ``setting`` if set (> 0); None (leave the BLAS as it
+    started) when one of :data:`BLAS_ENVIRONMENT` is set; else an equal share of the cores."""
     if setting > 0:
         return setting
+    if any(environ.get(name) for name in BLAS_ENVIRONMENT):
+        return None
     return max(1, cores // max(1, training_processes))
 
 
-def apply_blas_threads(threads: int) -> None:
-    """Limit every BLAS (and OpenMP) pool in this process to ``threads`` for the rest of its life."""
-    threadpool_limits(limits=threads)
+def apply_blas_threads(threads: int | None) -> None:
+    """Limit every BLAS (and OpenMP) pool in this process to ``threads`` for the rest of its life
+    (None: as the environment set them); log what they are."""
+    if threads is not None:
+        threadpool_limits(limits=threads)
     pools = ", ".join(f"{pool['internal_api']} {pool['num_threads']}" for pool in threadpool_info()) or "none"
-    log.info("BLAS threads per training process: %d (thread pools: %s)", threads, pools)
+    chosen = "as the environment sets them" if threads is None else str(threads)
+    log.info("BLAS threads per training process: %s (thread pools: %s)", chosen, pools)

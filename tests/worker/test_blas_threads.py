@@ -18,7 +18,12 @@ from worker.blas_threads import blas_threads
     (3, 4, 16, 3),  # AXON_BLAS_THREADS, e.g. for several worker commands on one host.
 ])
 def test_threads_per_training_process(setting, processes, cores, expected):
-    assert blas_threads(setting, processes, cores) == expected
+    assert blas_threads(setting, processes, cores, environ={}) == expected
+
+
+def test_an_environment_that_sets_blas_threads_is_left_alone_unless_the_setting_says():
+    assert blas_threads(0, 1, 16, environ={"OPENBLAS_NUM_THREADS": "1"}) is None
+    assert blas_threads(3, 1, 16, environ={"OMP_NUM_THREADS": "1"}) == 3
 
 
 @pytest.mark.skipif(not any(pool["user_api"] == "blas" for pool in threadpool_info()), reason="no BLAS pool seen")
