@@ -69,6 +69,10 @@ PHASES = [
     (persist.EpochWriter, "__call__", "epoch callbacks (writes, checkpoints)"),
     (mlp.training, "final_model", "the final model"),
     (runner, "succeed", "serialise and store the model, mark succeeded"),
+    (persist.EpochWriter, "__init__", "the epoch writer: statements, its autocommit connection"),
+    (persist.EpochWriter, "close", "closing the writer's connection"),
+    (runner.HeartbeatThread, "stop", "stopping the heartbeat thread"),
+    (runner, "fit_resuming", "mlp.fit as the worker calls it (holds the engine phases above)"),
 ]
 
 
