@@ -168,7 +168,7 @@ def test_resume_after_a_crash_ends_identical_to_an_uninterrupted_run(make_app, h
 
 def test_a_crash_between_the_last_epoch_and_the_model_trains_the_last_epoch_again(make_app, hook_epochs):
     app = make_app(checkpoint_seconds=0)
-    engine = app.extensions["axon.engine"]
+    engine = app_state(app).engine
     dataset_id = add_dataset(engine)
     uninterrupted_id, crashing_id = add_job(engine, dataset_id), add_job(engine, dataset_id)
     with app.app_context():
