@@ -11,7 +11,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 UV := $(BIN)/uv pip install --python $(BIN)/python
 
-.PHONY: run test bench bench-first-run bench-engine bench-learning bench-service bench-load bench-memory fuzz clean
+.PHONY: run test bench bench-first-run bench-engine bench-learning bench-service bench-job bench-latency bench-load bench-memory fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,15 @@ bench-learning: $(STAMP)
 bench-service: $(STAMP)
 	scripts/ensure-services.sh
 	$(BIN)/python bench/service.py
+
+# A short job's fixed cost, phase by phase and end to end, on both stacks (issue 14); and the
+# embedded queue's POST → running against its idle CPU. bench-job needs PostgreSQL and Redis.
+bench-job: $(STAMP)
+	scripts/ensure-services.sh
+	$(BIN)/python bench/job_overhead.py
+
+bench-latency: $(STAMP)
+	$(BIN)/python bench/embedded_latency.py
 
 # 50 predict clients for 20 s, then 100 jobs at once on 2 workers; fails unless every
 # request and every job came through. Needs PostgreSQL and Redis on loopback.

@@ -8,7 +8,8 @@ The estimate counts the arrays the engine allocates, buffer by buffer, as :mod:`
 - parameters and gradients, the optimizer's slots and scratch, the penalty scratch, the
   early-stopping copy of the best parameters;
 - per row of the largest batch: each layer's output, each hidden layer's delta, GELU's saved
-  pre-activations, dropout's masks and masked copies, the gathered batch and its targets and
+  pre-activations, dropout's masks and masked copies, the derivatives' scratch (as wide as the
+  widest hidden layer) and a one for the bias gradients, the gathered batch and its targets and
   output delta; evaluation batches of up to ``EVALUATION_ROWS`` rows use the same buffers;
 - the largest short-lived temporaries: an activation or its derivative on one layer, the loss on
   one batch, gradient clipping, the L1/L2 penalty, and the checkpoint's bytes (twice: the buffer
@@ -104,6 +105,7 @@ def estimate_footprint(spec: NetworkSpec, data: DataShape, n_samples: int) -> Fo
     buffers = rows * (sum(hidden) + n_out + sum(hidden)) * itemsize
     buffers += rows * sum(layer.units for layer in spec.layers if layer.activation in NEEDS_PREACTIVATION) * itemsize
     buffers += 2 * rows * sum(layer.units for layer in spec.layers if layer.dropout) * itemsize
+    buffers += rows * (max(hidden, default=0) + 1) * itemsize  # The derivatives' scratch, the bias GEMV's ones.
     epoch_buffers = batch * (n_features + 2 * n_out) * itemsize + n_train * 8  # + the epoch's row order
 
     activation = max((batch * layer.units * max(ACTIVATION_TEMPORARIES[layer.activation]) * itemsize

@@ -3,9 +3,13 @@
 All weight matrices, then all biases, are views into one flat ``params`` array (and likewise for
 ``grads``). The optimizer therefore updates the whole network with a handful of array operations,
 whatever its depth, and regularisation touches every weight with one operation on
-``weights_flat``. Activation and delta buffers are allocated once for the largest batch and
-reused through row slices, so the training loop allocates almost nothing; :meth:`Network.infer`
-is the buffer-free forward pass for inference, which threads may share.
+``weights_flat``. Activation, delta and derivative buffers are allocated once for the largest
+batch and reused through row slices, so the training loop allocates almost nothing (ReLU's
+derivative mask is the one per-layer temporary left: building it in a float buffer was no faster);
+:meth:`Network.infer` is the buffer-free forward pass for inference, which threads may share.
+
+Every array operation goes through ``self.backend.xp`` (NumPy or CuPy), chosen once from the
+device; :mod:`mlp.activations` alone uses NumPy's ufuncs, which CuPy arrays dispatch to CuPy.
 """
 
 from __future__ import annotations
@@ -70,6 +74,10 @@ class Network:
         # With dropout, the next layer sees a masked copy; the unmasked output stays for the derivative.
         self._masks = [xp.empty((n_samples, widths[i]), dtype) if self.dropout[i] else None for i in hidden]
         self._dropped = [xp.empty((n_samples, widths[i]), dtype) if self.dropout[i] else None for i in hidden]
+        # One buffer for every hidden layer's derivative, since backward takes the layers one at a time.
+        self._scratch = xp.empty(n_samples * max(widths[:-1], default=0), dtype)
+        # Bias gradients as ones @ delta: a GEMV, 3x as fast as delta.sum(axis=0) on the wide shape.
+        self._ones = xp.ones(n_samples, dtype)
         self._capacity = n_samples
 
     def forward(self, inputs, dropout_rng=None):
@@ -135,9 +143,10 @@ class Network:
         keep = 1.0 - self.dropout[layer]
         mask = self._masks[layer][:n_samples]
         rng.random(out=mask, dtype=self.dtype)
-        np.less(mask, keep, out=mask)
+        xp = self.backend.xp
+        xp.less(mask, keep, out=mask)
         mask *= 1.0 / keep
-        return np.multiply(output, mask, out=self._dropped[layer][:n_samples])
+        return xp.multiply(output, mask, out=self._dropped[layer][:n_samples])
 
     def backward(self, output_delta, dropout_used: bool) -> None:
         """Fill ``grads`` from ``d loss / d z`` of the last :meth:`forward`.
@@ -154,9 +163,11 @@ class Network:
         xp = self.backend.xp
         n_samples = output_delta.shape[0]
         delta = output_delta
+        ones = self._ones[:n_samples]
         for i in range(self.n_layers - 1, -1, -1):
+            # inputs.T is a transposed view: BLAS reads it as is (no copy), as fast as A @ W here.
             xp.matmul(self._inputs[i].T, delta, out=self.grad_weights[i])
-            delta.sum(axis=0, out=self.grad_biases[i])
+            xp.matmul(ones, delta, out=self.grad_biases[i])
             if i == 0:
                 break  # Nobody needs the gradient with respect to the inputs.
             below = self._deltas[i - 1][:n_samples]
@@ -168,6 +179,7 @@ class Network:
                 None if preactivation is None else preactivation[:n_samples],
                 self._outputs[i - 1][:n_samples],
                 below,
+                self._scratch[: below.size].reshape(below.shape),
             )
             delta = below
 

@@ -1,5 +1,5 @@
 """CSV in: what a number is, and predict bodies (header optional); dataset uploads are
-:mod:`service.csv_upload`.
+:mod:`service.tabular`.
 
 Numbers are read strictly: ``float()`` alone would also take ``nan``, ``inf`` and ``1_000``.
 Every refusal names where it is: the 1-based line and the cell.

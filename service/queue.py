@@ -12,7 +12,10 @@ import logging
 from celery import Celery, Task
 from flask import Flask, current_app
 
+from . import embedded_broker
 from .settings import Settings
+
+embedded_broker.install()  # Before any kombu connection: the SQLite broker is woken, not only polled.
 
 log = logging.getLogger(__name__)
 
@@ -77,4 +80,5 @@ def publish_job(job_id: str, celery_app: Celery | None = None) -> bool:
     except Exception as error:  # kombu raises several types for "broker unreachable".
         log.warning("publish of job %s failed, the reconciler will retry: %s", job_id, error)
         return False
+    embedded_broker.wake(celery_app.conf.broker_url)  # A hint only: the worker polls anyway.
     return True

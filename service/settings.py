@@ -78,7 +78,8 @@ class Settings(BaseSettings):
                                      "507 while the database's folder has less than this free beyond the "
                                      "body, so deletes still have room; 0: no such check.")
     checkpoint_seconds: float = Field(5.0, ge=0, description="At most one checkpoint per this many "
-                                      "seconds (and at most one per epoch; 0: every epoch).")
+                                      "seconds (and at most one per epoch, none at the last, which the model "
+                                      "replaces; 0: every epoch before it).")
     checkpoint_share: float = Field(0.05, gt=0, le=1, description="Most of a job's training time that "
                                     "writing checkpoints may take: after one that took t seconds the next "
                                     "waits at least t / this (not with AXON_CHECKPOINT_SECONDS=0).")
@@ -122,6 +123,11 @@ class Settings(BaseSettings):
                                                                     "the API logs (the worker: celery's --loglevel).")
     worker_metrics_port: int = Field(0, ge=0, le=65535, description="Port of the worker's own Prometheus "
                                      "/metrics (epoch durations); 0: off.")
+    dataset_cache_bytes: int = Field(512 * 2**20, ge=0, description="Decoded datasets each worker process "
+                                     "keeps for its next jobs (by checksum, least recently used out); 0: none.")
+    blas_threads: int = Field(0, ge=0, description="BLAS threads of each training process; 0: the usable "
+                              "cores divided by the worker's pool processes (all of them for axon serve's "
+                              "one). Set it when several worker commands share a host: cores / processes.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings: PydanticBaseSettingsSource,

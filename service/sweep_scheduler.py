@@ -8,7 +8,7 @@ a job (any job of the tenant: a finished ordinary job frees a tenant slot too), 
 reconciler pass, so a lost wake-up (a killed worker, a broker restarted empty) only delays it.
 
 Two callers at once cannot overshoot either bound or repeat a trial index: each takes the
-tenant's row lock and then the sweep's (no-op updates, as ``service.jobs`` takes job slots) before
+tenant's row lock and then the sweep's (no-op updates, as ``service.api.jobs`` takes job slots) before
 it counts, always in that order, so they run one after the other. Messages are published after
 the commit; one that fails leaves its job unpublished, for the reconciler.
 """

@@ -6,13 +6,15 @@ When the worker begins to stop, its running job is handed back at the next epoch
 (see :mod:`worker.stopping`) and the reconciler stops, so the job goes to another worker.
 """
 
-from celery.signals import (after_setup_logger, after_setup_task_logger, worker_process_init, worker_ready,
-                            worker_shutdown, worker_shutting_down)
+from celery.signals import (after_setup_logger, after_setup_task_logger, worker_init, worker_process_init,
+                            worker_ready, worker_shutdown, worker_shutting_down)
 
 from service.app_state import app_state
 from service import create_app, logs
 from service.settings import Settings
 from worker import stopping, telemetry
+from worker.blas_threads import apply_blas_threads, blas_threads, usable_cores
+from worker.dataset_cache import DATASETS
 from worker.periodic import ReconcilerThread
 
 # Before create_app imports prometheus_client, which chooses its storage once, on import.
@@ -25,6 +27,22 @@ logs.remove_handler()
 from worker import tasks  # noqa: E402,F401  (registers the tasks on celery_app)
 
 reconciler_threads: list[ReconcilerThread] = []
+chosen_blas_threads: list[int | None] = []  # Set in the main process, re-applied in each forked pool process.
+
+
+@worker_init.connect
+def size_dataset_cache(**_) -> None:
+    DATASETS.resize(app_state(flask_app).settings.dataset_cache_bytes)
+
+
+@worker_init.connect
+def set_blas_threads(sender, **_) -> None:
+    # The solo pool trains in this process; prefork in `concurrency` children (an int, or "auto").
+    solo = "solo" in str(sender.pool_cls).lower()
+    processes = 1 if solo else sender.concurrency if isinstance(sender.concurrency, int) else usable_cores()
+    threads = blas_threads(app_state(flask_app).settings.blas_threads, processes, usable_cores())
+    chosen_blas_threads[:] = [threads]
+    apply_blas_threads(threads)
 
 
 @worker_ready.connect
@@ -72,3 +90,5 @@ def remove_metrics_dir(**_) -> None:
 def drop_inherited_connections(**_) -> None:
     # A forked pool process must not share the parent's database sockets; it opens its own.
     app_state(flask_app).engine.dispose(close=False)
+    if chosen_blas_threads and chosen_blas_threads[0] is not None:  # Fork carries the limit over on
+        apply_blas_threads(chosen_blas_threads[0])  # some BLAS builds, not all: set it again.

@@ -291,6 +291,7 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
             epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
             artefact=artefact, created_at=utcnow(),
         ))
-        connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id))
-    reclaim_checkpoint_space(connection.engine)
+        deleted = connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id)).rowcount
+    if deleted:  # A short job often wrote none: then there is nothing to vacuum.
+        reclaim_checkpoint_space(connection.engine)
     return True

@@ -32,6 +32,7 @@ from service.tabular.rows import identity_preprocessing
 
 from . import stopping, telemetry
 from .claim import Claim, claim_fairest, job_status
+from .dataset_cache import DATASETS
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
 from .persist import Clock, EpochWriter, Flag, StopCause, mark_cancelled, mark_failed, mark_pruned, mark_succeeded
@@ -267,13 +268,13 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
     """
     spec = NetworkSpec.model_validate(claim.spec, context={"limits": settings.limits})
     dataset = connection.execute(
-        select(datasets.c.data, datasets.c.classes, datasets.c.task, datasets.c.table_schema,
+        select(datasets.c.checksum, datasets.c.classes, datasets.c.task, datasets.c.table_schema,
                datasets.c.feature_names)
         .where(datasets.c.id == claim.dataset_id)
     ).one_or_none()
     if dataset is None:
         raise InvalidJob("the job's dataset no longer exists")
-    features, stored_targets = decode_arrays(dataset.data)
+    features, stored_targets = read_dataset(connection, claim.dataset_id, dataset.checksum)
     preprocessing = None
     if dataset.table_schema is not None:
         features, preprocessing = fit_for_training(dataset.table_schema, dataset.classes, dataset.task, features,
@@ -288,6 +289,17 @@ def load_inputs(connection: Connection, claim: Claim, settings: Settings) -> Tra
         checkpoint=None if checkpoint is None else checkpoint.data,
         checkpoint_epoch=0 if checkpoint is None else checkpoint.epoch, preprocessing=preprocessing,
     )
+
+
+def read_dataset(connection: Connection, dataset_id: str, checksum: str) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's stored (features, targets), from this process's cache when it read them before."""
+    cached = DATASETS.get(checksum)
+    if cached is not None:
+        return cached
+    blob = connection.execute(select(datasets.c.data).where(datasets.c.id == dataset_id)).scalar_one_or_none()
+    if blob is None:  # Deleted between the two reads.
+        raise InvalidJob("the job's dataset no longer exists")
+    return DATASETS.put(checksum, *decode_arrays(blob))
 
 
 def fit_resuming(inputs: TrainingInputs, writer: EpochWriter, settings: Settings) -> mlp.FitResult:

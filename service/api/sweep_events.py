@@ -1,6 +1,6 @@
 """GET /v1/sweeps/{sweep_id}/events: a sweep's trials and their epochs as server-sent events.
 
-Like the job stream (:mod:`service.events`) it polls the database with a fresh short session
+Like the job stream (:mod:`service.api.events`) it polls the database with a fresh short session
 each time and holds one of the server's stream slots. Three kinds of event:
 
 - ``trial`` (no id): a trial's state (job id, index, status, sampled values, objective, epochs),

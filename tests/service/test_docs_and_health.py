@@ -22,6 +22,10 @@ ROUTES = {
     "/v1/models/{model_id}/onnx": {"get"},
     "/v1/models/{model_id}/predict": {"post"},
     "/v1/models/{model_id}/evaluate": {"post"},
+    "/v1/sweeps": {"get", "post"},
+    "/v1/sweeps/{sweep_id}": {"get"},
+    "/v1/sweeps/{sweep_id}/cancel": {"post"},
+    "/v1/sweeps/{sweep_id}/events": {"get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }

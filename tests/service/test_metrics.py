@@ -45,7 +45,8 @@ def test_jobs_by_status_and_queue_depth_count_the_rows(app, client):
     samples = scrape(client)
 
     jobs = {dict(labels)["status"]: value for (name, labels), value in samples.items() if name == "axon_jobs"}
-    assert jobs == {"queued": 3, "running": 2, "succeeded": 4, "failed": 1, "cancelling": 0, "cancelled": 1}
+    assert jobs == {"queued": 3, "running": 2, "succeeded": 4, "failed": 1, "cancelling": 0, "cancelled": 1,
+                    "pruned": 0}
     assert samples[("axon_queue_depth", ())] == 3
 
 

@@ -15,11 +15,15 @@ from .test_auth import with_key
 
 @pytest.fixture
 def owned(app, client, classifier):
-    """Ids of a dataset, a queued job and a model (with its succeeded job) of tenant "local"."""
+    """Ids of a dataset, a queued job, a model (with its succeeded job) and a sweep of tenant "local"."""
     dataset = spiral_dataset(client)
     job = submit_job(client, dataset["id"])
     model = insert_model(app, classifier)
-    return {"dataset_id": dataset["id"], "job_id": job["id"], "model_id": model.id}
+    sweep = client.post("/v1/sweeps", json={
+        "dataset_id": dataset["id"], "spec": {"layers": [{"units": 4}], "epochs": 2}, "n_trials": 2,
+        "space": {"/optimizer/learning_rate": {"type": "choice", "values": [0.01, 0.1]}}})
+    assert sweep.status_code == 202, sweep.get_json()
+    return {"dataset_id": dataset["id"], "job_id": job["id"], "model_id": model.id, "sweep_id": sweep.get_json()["id"]}
 
 
 @pytest.fixture

@@ -118,7 +118,8 @@ def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(make_app, hook_
     assert job.finished_at is None and job.model_id is None and model_rows(engine, job_id) == []
     written = 2 if takeover == "before_epoch_3" else 8
     assert sorted(metric_records(engine, job_id)) == list(range(1, written + 1))
-    assert job.epoch == written and checkpoint_epoch(engine, job_id) == written
+    # checkpoint_seconds=0 checkpoints every epoch but the last, which the model would replace.
+    assert job.epoch == written and checkpoint_epoch(engine, job_id) == min(written, 7)
 
 
 def test_resume_after_a_crash_ends_identical_to_an_uninterrupted_run(make_app, hook_epochs, clock):
@@ -166,25 +167,31 @@ def test_resume_after_a_crash_ends_identical_to_an_uninterrupted_run(make_app, h
     assert weights(resumed_model) == weights(uninterrupted_model)
 
 
-def test_a_crash_between_the_last_epoch_and_the_model_finishes_without_training_again(engine, hook_epochs):
+def test_a_crash_between_the_last_epoch_and_the_model_trains_the_last_epoch_again(make_app, hook_epochs):
+    app = make_app(checkpoint_seconds=0)
+    engine = app_state(app).engine
     dataset_id = add_dataset(engine)
     uninterrupted_id, crashing_id = add_job(engine, dataset_id), add_job(engine, dataset_id)
-    assert run_job(uninterrupted_id) == Outcome.SUCCEEDED
+    with app.app_context():
+        assert run_job(uninterrupted_id) == Outcome.SUCCEEDED
 
     def crash_after_epoch_8(record):
         if record["epoch"] == 8:
             raise RuntimeError("worker killed")
 
     hook_epochs(after=crash_after_epoch_8)
-    assert run_job(crashing_id) == Outcome.RETRY
-    assert checkpoint_epoch(engine, crashing_id) == 8  # The last epoch always gets a checkpoint.
+    with app.app_context():
+        assert run_job(crashing_id) == Outcome.RETRY
+    # The model replaces a checkpoint at once, so the last epoch writes none.
+    assert checkpoint_epoch(engine, crashing_id) == 7
     trained_again = []
-    hook_epochs(before=trained_again.append)
+    hook_epochs(before=lambda record: trained_again.append(record["epoch"]))
     backdate(engine, crashing_id, "heartbeat_at", 3600)
 
-    assert run_job(crashing_id) == Outcome.SUCCEEDED
+    with app.app_context():
+        assert run_job(crashing_id) == Outcome.SUCCEEDED
 
-    assert trained_again == []
+    assert trained_again == [8]
     [uninterrupted_model] = model_rows(engine, uninterrupted_id)
     [resumed_model] = model_rows(engine, crashing_id)
     assert resumed_model.metrics == metric_records(engine, crashing_id)[8]
@@ -192,9 +199,9 @@ def test_a_crash_between_the_last_epoch_and_the_model_finishes_without_training_
 
 
 @pytest.mark.parametrize("checkpoint_seconds, expected", [
-    (0, [1, 2, 3, 4, 5, 6, 7, 8]),
-    (2.5, [None, None, 3, 3, 3, 6, 6, 8]),
-    (100, [None] * 7 + [8]),  # The last epoch always gets one.
+    (0, [1, 2, 3, 4, 5, 6, 7, 7]),  # The last epoch gets none: the model replaces it.
+    (2.5, [None, None, 3, 3, 3, 6, 6, 6]),
+    (100, [None] * 8),
 ])
 def test_checkpoint_cadence_honours_checkpoint_seconds(make_app, hook_epochs, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds)
@@ -334,9 +341,9 @@ class CostlyCheckpoint:
 
 @pytest.mark.parametrize("checkpoint_seconds, expected", [
     # One second an epoch, two a checkpoint, at most 20 % of the time on them: after each, the next
-    # waits 10 s (from the end of the write): epochs 1, 11, 21, and the last.
-    (1, [1, 11, 21, 30]),
-    (0, list(range(1, 31))),  # 0: every epoch, whatever it costs.
+    # waits 10 s (from the end of the write): epochs 1, 11 and 21 (the last gets none).
+    (1, [1, 11, 21]),
+    (0, list(range(1, 30))),  # 0: every epoch before the last, whatever it costs.
 ])
 def test_a_costly_checkpoint_spaces_out_the_next_ones(make_app, monkeypatch, clock, checkpoint_seconds, expected):
     app = make_app(checkpoint_seconds=checkpoint_seconds, checkpoint_share=0.2)
