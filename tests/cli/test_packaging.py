@@ -21,7 +21,8 @@ SERVER_PACKAGES = ("flask", "flask_openapi3", "celery", "kombu", "sqlalchemy", "
                    "gunicorn", "redis", "limits", "pyarrow", "onnx", "werkzeug", "pydantic_settings")
 # The client side of the axon package: axon.Client and the client commands of the axon command,
 # and the server's commands (service/commands), which the axon command loads beside them.
-CLIENT_MODULES = ("axon/__init__.py", "axon/client.py", "axon/cli.py", "axon/cli_common.py", "axon/cli_jobs.py",
+CLIENT_MODULES = ("axon/__init__.py", "axon/client.py", "axon/errors.py", "axon/client_sweeps.py", "axon/cli.py",
+                  "axon/cli_common.py", "axon/cli_jobs.py", "axon/cli_sweeps.py",
                   "axon/cli_data.py", "axon/cli_evaluation.py", "axon/progress.py", "service/__init__.py",
                   "service/commands/__init__.py", "service/commands/common.py", "service/commands/serving.py",
                   "service/commands/configuration.py", "service/commands/keys.py", "service/commands/supervisor.py")
