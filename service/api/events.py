@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy import select
@@ -77,15 +77,21 @@ def stream_events(path: JobPath, query: MetricsQuery):
     """
     find_job(path.job_id)  # A 404 now, before the stream starts.
     after = _last_event_id(query.after)
+    return event_stream_response(lambda: job_events(current_app._get_current_object(), path.job_id, after),
+                                 f"poll GET /v1/jobs/{path.job_id} meanwhile")
+
+
+def event_stream_response(events: Callable[[], Iterator[str]], meanwhile: str) -> Response:
+    """A ``text/event-stream`` response of ``events()``, holding one of the server's stream slots
+    until the stream ends or the client goes; 503 with Retry-After when none is free (``meanwhile``
+    says what to do instead)."""
     slots = app_state().stream_slots
     if slots is None or not slots.acquire(blocking=False):
-        raise StreamsBusy("this server has as many event streams open as it allows (max_event_streams); "
-                          f"poll GET /v1/jobs/{path.job_id} meanwhile",
+        raise StreamsBusy(f"this server has as many event streams open as it allows (max_event_streams); {meanwhile}",
                           headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
     slot = StreamSlot(slots)
     try:
-        stream = _releasing(job_events(current_app._get_current_object(), path.job_id, after), slot)
-        response = Response(stream, mimetype=EVENT_STREAM,
+        response = Response(_releasing(events(), slot), mimetype=EVENT_STREAM,
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     except BaseException:
         slot.release()

@@ -24,14 +24,14 @@ import time
 from collections import deque
 from typing import Iterator
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, request
 from sqlalchemy import func, select
 
 from . import events as job_events
 from . import resource_blueprint
 from ..app_state import app_state
 from ..errors import InvalidRequest, problem_docs
-from .events import BUSY_RETRY_SECONDS, EVENT_STREAM, HEARTBEAT_SECONDS, StreamSlot, StreamsBusy, _releasing
+from .events import EVENT_STREAM, HEARTBEAT_SECONDS, event_stream_response
 from ..job_states import FINISHED_STATUSES
 from ..tables import EpochMetric, Job, Sweep
 from ..sweep_board import trials_of
@@ -67,21 +67,8 @@ def stream_sweep_events(path: SweepPath, query: SweepEventsQuery):
     """
     find_sweep(path.sweep_id)
     after = _last_event_id(query.after)
-    slots = app_state().stream_slots
-    if slots is None or not slots.acquire(blocking=False):
-        raise StreamsBusy("this server has as many event streams open as it allows (max_event_streams); "
-                          f"poll GET /v1/sweeps/{path.sweep_id} meanwhile",
-                          headers={"Retry-After": str(BUSY_RETRY_SECONDS)})
-    slot = StreamSlot(slots)
-    try:
-        stream = _releasing(sweep_events(current_app._get_current_object(), path.sweep_id, after), slot)
-        response = Response(stream, mimetype=EVENT_STREAM, headers={"Cache-Control": "no-cache",
-                                                                    "X-Accel-Buffering": "no"})
-    except BaseException:
-        slot.release()
-        raise
-    response.call_on_close(slot.release)
-    return response
+    return event_stream_response(lambda: sweep_events(current_app._get_current_object(), path.sweep_id, after),
+                                 f"poll GET /v1/sweeps/{path.sweep_id} meanwhile")
 
 
 def _last_event_id(after: int | None) -> int | None:
