@@ -245,10 +245,13 @@ def write_outcome(connection: Connection, claim: Claim, cause: StopCause | None,
                 return Outcome.LEASE_LOST
             log.warning("job %s failed: %s", claim.job_id, message)
             return Outcome.FAILED
-        case StopCause.PRUNED:  # This epoch is written; a cancel that landed first makes it LEASE_LOST.
-            written = mark_pruned(connection, claim, train_seconds)
-            log.info("job %s: pruned at epoch %d by its sweep", claim.job_id, result.history[-1]["epoch"])
-            return Outcome.PRUNED if written else Outcome.LEASE_LOST
+        case StopCause.PRUNED:  # This epoch is written.
+            if mark_pruned(connection, claim, train_seconds):
+                log.info("job %s: pruned at epoch %d by its sweep", claim.job_id, result.history[-1]["epoch"])
+                return Outcome.PRUNED
+            # A cancel that landed since this epoch's write wins: the trial ends cancelled.
+            written = mark_cancelled(connection, claim, train_seconds)
+            return Outcome.CANCELLED if written else Outcome.LEASE_LOST
         case None:
             if not mark_succeeded(connection, claim, result, train_seconds):
                 return Outcome.LEASE_LOST
