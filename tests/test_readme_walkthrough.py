@@ -20,10 +20,16 @@ from .test_readme import README
 PLACEHOLDER = re.compile(r"<([A-Z]+)>")
 
 
-def walkthrough() -> list[tuple[list[str], str | None]]:
-    """(curl's words, the README's ``# -> `` line under it or None) for each command of the walk-through."""
-    section = README.split("## A walk-through with curl", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL).group(1).replace("\\\n", " ")
+def section(heading: str) -> str:
+    """The README's text under ``heading``, up to the next section."""
+    return README.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def walkthrough(heading: str = "## A walk-through with curl") -> list[tuple[list[str], str | None]]:
+    """(curl's words, the README's ``# -> `` line under it or None) for each command of the section's
+    ``sh`` blocks (the walk-through's by default)."""
+    blocks = re.findall(r"```sh\n(.*?)```", section(heading), flags=re.DOTALL)
+    block = "".join(blocks).replace("\\\n", " ")
     steps: list[tuple[list[str], str | None]] = []
     pending = ""  # A command whose quoted -d body goes on over the next lines.
     for line in block.splitlines():
@@ -100,3 +106,17 @@ def test_the_curl_walkthrough_answers_what_the_readme_shows(tmp_path):
         curl(weights, url, tmp_path, found)
         with np.load(tmp_path / "model.npz", allow_pickle=False) as artefact:
             assert artefact.files
+
+        # The Evaluation section's commands, on the same model and dataset: the stored report is
+        # the one the README shows (its confusion matrix and accuracy), and both evaluate calls answer.
+        shown = section("## Evaluation")
+        [(get_model, _), (on_dataset, _), (on_rows, _)] = walkthrough("## Evaluation")
+        evaluation = json.loads(curl(get_model, url, tmp_path, found).stdout)["evaluation"]
+        print(f"evaluation {evaluation}")
+        matrix = json.loads(re.search(r'"confusion_matrix": (\[\[.*?\]\])', shown).group(1))
+        accuracy = float(re.search(r'"accuracy": ([\d.]+)', shown).group(1))
+        assert (evaluation["evaluated_on"], evaluation["confusion_matrix"]) == ("validation", matrix)
+        assert evaluation["accuracy"] == pytest.approx(accuracy, abs=5e-4)
+        for words, where in ((on_dataset, "dataset"), (on_rows, "rows")):
+            report = json.loads(curl(words, url, tmp_path, found).stdout)
+            assert report["evaluated_on"] == where, report
