@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
 
 from mlp import DataError, Model, classification_report, regression_report
 
@@ -21,10 +21,11 @@ from .errors import InvalidRequest, echo
 from .evaluation_schemas import EvaluationOut
 from .http import JSON, current_settings, negotiate, read_json, validate_json
 from .tables import Dataset
-from .predict import load_model, predict
-from .schemas import RequestModel, Row, Target, _within_row_limit
+from .predict import _predict_matrix, load_model, predict
+from .schemas import Cell, RequestModel, Target, _within_row_limit
 from .storage import decode_arrays
-from .tabular import Problems, prepare_dataset, preprocessing_of
+from .tabular import Problems, prepare, prepare_dataset, preprocessing_of, shown_classes, with_shown_labels
+from .tabular.rows import code_rows, rows_from_positions
 
 MAX_NAMED_LABELS = 5  # Unknown labels a refusal of a dataset names.
 
@@ -35,12 +36,19 @@ class EvaluateDataset(RequestModel):
     dataset_id: str = Field(..., description="A dataset of this tenant; an unknown id is a 422 naming /dataset_id.")
 
 
+# A refusal names at most this many cells that are not numbers.
+MAX_NAMED_CELLS = 20
+
+
 class EvaluateRows(RequestModel):
     """Evaluate on labelled rows: the rows as predict takes them, and each row's true target."""
 
-    inputs: list[Row] = Field(..., min_length=1, description="(n_rows, n_features) numbers, as for predict.")
-    targets: list[Target] = Field(..., min_length=1, description="One per row: true class labels (among "
-                                  "the model's classes) or regression values.")
+    inputs: list[list[Cell]] = Field(..., min_length=1, description="(n_rows, n_features) rows as predict "
+                                     "takes them: numbers, or for a model trained on an upload its columns' "
+                                     "raw values in the model's column order (null for a missing value).")
+    targets: list[StrictBool | Target] = Field(..., min_length=1, description="One per row: true class labels "
+                                               "(among the model's classes, in the target's own type) or "
+                                               "regression values.")
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -69,24 +77,46 @@ def evaluate_rows(model_id: str, inputs: list[list[float]], targets: list) -> Ev
     if len(targets) != len(inputs):
         raise InvalidRequest([{"pointer": "/targets", "detail": f"one target per row of inputs "
                                f"({len(inputs)}), got {len(targets)}"}])
-    true_values = _true_indices(model, targets) if model.task == "classification" else _true_values(targets)
-    answer = predict(model_id, inputs)
+    labels = shown_classes(model)
+    true_values = _true_indices(labels, targets) if model.task == "classification" else _true_values(targets)
+    preprocessing = preprocessing_of(model.meta)
+    if preprocessing is None:
+        _require_numbers(inputs)
+        answer = predict(model_id, inputs)
+    else:  # The raw rows through the model's own column preprocessing, as predict takes them.
+        names = [step["name"] for step in preprocessing["columns"]]
+        try:
+            coded, _ = code_rows(preprocessing, rows_from_positions(names, inputs),
+                                 allow_missing=preprocessing.get("imputes", True))
+        except Problems as found:
+            raise InvalidRequest(found.problems) from None
+        answer = _predict_matrix(model, prepare(preprocessing, coded), "/inputs")
     if model.task == "classification":
         report = classification_report(true_values, np.asarray(answer.probabilities), model.classes)
     else:
         report = regression_report(true_values, np.asarray(answer.predictions, dtype=np.float64))
-    return EvaluationOut.model_validate({"evaluated_on": "rows", **report})
+    return EvaluationOut.model_validate({"evaluated_on": "rows", **with_shown_labels(report, labels)})
 
 
-def _true_indices(model: Model, targets: list) -> np.ndarray:
-    """Each label's index among the model's classes, or a 422 naming every label that is not one."""
-    index_of = {_key(label): index for index, label in enumerate(model.classes)}
+def _require_numbers(inputs: list[list]) -> None:
+    """A 422 naming the first cells that are not numbers, for a model trained on plain numbers."""
+    errors = [{"pointer": f"/inputs/{row}/{column}", "detail": "a number: this model was trained on numbers, "
+               "not on an upload's columns"}
+              for row, cells in enumerate(inputs) for column, cell in enumerate(cells)
+              if isinstance(cell, bool) or not isinstance(cell, (int, float))][:MAX_NAMED_CELLS]
+    if errors:
+        raise InvalidRequest(errors)
+
+
+def _true_indices(classes: list, targets: list) -> np.ndarray:
+    """Each label's index among the model's ``classes``, or a 422 naming every label that is not one."""
+    index_of = {_key(label): index for index, label in enumerate(classes)}
     indices, errors = np.empty(len(targets), dtype=np.int64), []
     for row, label in enumerate(targets):
         index = index_of.get(_key(label))
         if index is None:
             errors.append({"pointer": f"/targets/{row}", "detail": f"{label!r} is not one of the model's "
-                           f"classes ({_listed(model.classes)})"})
+                           f"classes ({_listed(classes)})"})
         else:
             indices[row] = index
     if errors:
@@ -95,15 +125,17 @@ def _true_indices(model: Model, targets: list) -> np.ndarray:
 
 
 def _key(label) -> tuple:
-    # By type as well as value: 1 and "1" are different labels; 1.0 is the label 1.
+    # By type as well as value: 1, "1" and true are different labels; 1.0 is the label 1.
     if isinstance(label, str):
         return ("str", label)
+    if isinstance(label, bool):
+        return ("bool", label)
     return ("number", label)
 
 
 def _true_values(targets: list) -> np.ndarray:
     errors = [{"pointer": f"/targets/{row}", "detail": "a regression target must be a number"}
-              for row, value in enumerate(targets) if isinstance(value, str)]
+              for row, value in enumerate(targets) if isinstance(value, (str, bool))]
     if errors:
         raise InvalidRequest(errors)
     return np.asarray(targets, dtype=np.float64).reshape(-1, 1)
@@ -144,6 +176,7 @@ def evaluate_dataset(model_id: str, dataset_id: str) -> EvaluationOut:
                                        model.classes)
     else:
         report = regression_report(stored_targets.reshape(len(stored_targets), -1), prediction.predictions)
+    report = with_shown_labels(report, shown_classes(model))
     return EvaluationOut.model_validate({"evaluated_on": "dataset", "dataset_id": dataset.id, **report})
 
 

@@ -20,6 +20,7 @@ from mlp import CheckpointHandle, FitResult
 from service.database import utcnow
 from service.job_states import CANCELLING, HELD_STATUSES, RUNNING, by_lease_holder, progress
 from service.tables import Checkpoint, EpochMetric, Job, TrainedModel, new_id
+from service.tabular import shown_classes, with_shown_labels
 
 from .checkpointing import CheckpointCadence, reclaim_checkpoint_space
 from .claim import Claim
@@ -251,12 +252,6 @@ def mark_pruned(connection: Connection, claim: Claim, train_seconds: float) -> b
         return connection.execute(statement).rowcount == 1
 
 
-def shown_classes(model) -> list | None:
-    """The model's class labels in the target's own type: an upload's true/false target shows booleans."""
-    target = (model.meta.get("preprocessing") or {}).get("target") or {}
-    return target.get("classes") or model.classes
-
-
 def mark_failed(connection: Connection, claim: Claim, error_type: str, message: str, **values) -> bool:
     """Mark the job failed with ``error_type`` and ``message`` (and ``values``), in a transaction of
     its own; False when the lease was lost."""
@@ -277,6 +272,7 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
     """
     model_id, model = new_id(), result.model
     artefact = model.to_bytes()
+    labels = shown_classes(model)  # An upload's true/false target shows booleans.
     with connection.begin() as transaction:
         succeed = by_lease_holder("succeed", claim.job_id, claim.lease_token).values(
             model_id=model_id, train_seconds=train_seconds, error_type=None, error_message=None,
@@ -287,8 +283,9 @@ def mark_succeeded(connection: Connection, claim: Claim, result: FitResult, trai
         connection.execute(insert(models).values(
             id=model_id, job_id=claim.job_id, tenant=select(jobs.c.tenant).where(jobs.c.id == claim.job_id)
             .scalar_subquery(), task=model.task, n_features=model.n_features,
-            classes=shown_classes(model), spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
-            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics, evaluation=model.evaluation,
+            classes=labels, spec=model.meta["spec"], metrics=model.metrics or claim.metrics,
+            epoch=model.epoch, last_metrics=model.last_metrics or claim.metrics,
+            evaluation=with_shown_labels(model.evaluation, labels) if model.evaluation else None,
             artefact=artefact, created_at=utcnow(),
         ))
         deleted = connection.execute(delete(checkpoints).where(checkpoints.c.job_id == claim.job_id)).rowcount

@@ -129,6 +129,21 @@ def preprocessing_of(meta: dict) -> dict | None:
     return meta.get("preprocessing")
 
 
+def shown_classes(model) -> list | None:
+    """The model's class labels in the target's own JSON type (an upload's true/false target as
+    booleans), position for position with ``model.classes``."""
+    target = (preprocessing_of(model.meta) or {}).get("target") or {}
+    return target.get("classes") or model.classes
+
+
+def with_shown_labels(report: dict, labels: list | None) -> dict:
+    """``report`` (a classification report of ``model.classes``) with its labels as ``labels``."""
+    if report.get("task") != "classification" or labels is None:
+        return report
+    return {**report, "classes": list(labels),
+            "per_class": [{**scores, "label": label} for scores, label in zip(report["per_class"], labels)]}
+
+
 def prepare_dataset(preprocessing: dict | None, schema: dict | None, feature_names: list[str] | None,
                     coded: np.ndarray) -> np.ndarray:
     """The network's inputs (n_samples, n_inputs) for another dataset's stored rows, columns matched by name.

@@ -167,3 +167,11 @@ def test_another_tenants_dataset_is_unknown(app, client, classifier_id, blobs):
     dataset = create_dataset(theirs, features=blobs[0].tolist(), targets=blobs[1].tolist())
     response = evaluate(client, classifier_id, dataset_id=dataset["id"])
     assert pointers(response) == ["/dataset_id"] and "no dataset" in response.get_json()["detail"]
+
+
+def test_text_cells_for_a_model_trained_on_numbers_are_a_422_naming_them(client, app, classifier):
+    model = insert_model(app, classifier)
+    answer = client.post(f"/v1/models/{model.id}/evaluate",
+                         json={"inputs": [[0.1, "x", 0.3], [None, 0.2, 0.3]], "targets": ["cat", "dog"]})
+    assert answer.status_code == 422
+    assert [error["pointer"] for error in answer.get_json()["errors"]] == ["/inputs/0/1", "/inputs/1/0"]

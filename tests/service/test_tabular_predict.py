@@ -227,3 +227,28 @@ def test_evaluate_on_a_raw_csv_dataset_matches_sklearn_on_the_predictions_by_nam
     assert report["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
     assert report["confusion_matrix"] == metrics.confusion_matrix(truth, predicted, labels=labels).tolist()
     assert report["macro_f1"] == pytest.approx(metrics.f1_score(truth, predicted, average="macro"))
+
+
+def test_a_boolean_targets_reports_show_booleans_and_raw_labelled_rows_evaluate(client, app):
+    """The stored report and evaluate's are in the target's own type, and evaluate takes raw rows
+    (text, empty cells) with true/false targets as predict takes them; checked against sklearn."""
+    from sklearn import metrics
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=240)
+    frame = pd.DataFrame({"x": x, "colour": rng.choice(["red", "blue"], size=240), "flag": x > 0})
+    _, model_id = train(client, app, frame, "flag", validation_split=0.25, seed=1)
+    stored = client.get(f"/v1/models/{model_id}").get_json()["evaluation"]
+    assert stored["classes"] == [False, True] and [entry["label"] for entry in stored["per_class"]] == [False, True]
+
+    rows = [[1.5, "red"], [-0.7, "blue"], [0.3, None], [-2.0, "green"], [0.05, "blue"]]
+    targets = [True, False, True, False, False]
+    report = client.post(f"/v1/models/{model_id}/evaluate", json={"inputs": rows, "targets": targets})
+    assert report.status_code == 200, report.get_json()
+    report = report.get_json()
+    predicted = client.post(f"/v1/models/{model_id}/predict", json={"inputs": rows}).get_json()["predictions"]
+    assert report["classes"] == [False, True]
+    assert report["confusion_matrix"] == metrics.confusion_matrix(targets, predicted, labels=[False, True]).tolist()
+    assert report["accuracy"] == pytest.approx(metrics.accuracy_score(targets, predicted))
+    unknown = client.post(f"/v1/models/{model_id}/evaluate", json={"inputs": rows[:1], "targets": ["True"]})
+    assert unknown.status_code == 422 and unknown.get_json()["errors"][0]["pointer"] == "/targets/0"
