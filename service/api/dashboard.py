@@ -1,4 +1,4 @@
-"""The web dashboard: six HTML pages whose scripts read and write the JSON API under /v1.
+"""The web dashboard: HTML pages whose scripts read and write the JSON API under /v1.
 
 The pages hold no data, so they need no API key: each page's module fetches what it shows,
 sending the key kept in the browser (see ``static/js/api.js``).
@@ -39,6 +39,12 @@ def new_sweep_page():
 def sweep_page(sweep_id: str):
     """One sweep: every trial's objective curve live, sampled values against the objective, the leaderboard."""
     return render_template("sweep.html", page="sweep", sweep_id=sweep_id)
+
+
+@blueprint.get("/datasets/<dataset_id>")
+def dataset_page(dataset_id: str):
+    """One dataset: its size and task, and an upload's columns with the kind each was read as."""
+    return render_template("dataset.html", page="dataset", dataset_id=dataset_id)
 
 
 @blueprint.get("/models/<model_id>")

@@ -187,6 +187,7 @@ def test_an_upload_with_categorical_columns_trains_and_its_schema_is_shown(new_p
     page.fill("#epochs", "5")
     page.click("#submit")
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"))
+    job_url = page.url
     expect(page.locator("#job-facts")).to_contain_text("shops.csv: 60 rows")
 
     page.goto("/new")
@@ -202,6 +203,17 @@ def test_an_upload_with_categorical_columns_trains_and_its_schema_is_shown(new_p
         ["size", "ignored", "0"], ["open", "boolean", "0"]]
     expect(schema.locator("tbody tr").nth(1)).to_contain_text("blue, green, red")
     expect(page.locator("#dataset-schema .schema-target")).to_contain_text("Target label (string): classification")
+
+    # The job page links to the dataset's own page, which shows the same schema.
+    page.goto(job_url)
+    page.click("#dataset-link")
+    page.wait_for_url(re.compile(r"/datasets/[0-9a-f]{32}$"))
+    expect(page.locator("#dataset-facts")).to_contain_text("shops.csv")
+    on_page = page.locator("#dataset-schema table.schema tbody tr")
+    expect(on_page).to_have_count(5)
+    assert on_page.all_inner_texts() == rows_text
+    expect(page.locator("#dataset-schema .schema-target")).to_contain_text("Target label (string): classification")
+    screenshot(page, "dataset")
 
 
 def test_a_running_job_is_redrawn_as_it_trains_and_can_be_cancelled(new_page, server):

@@ -58,3 +58,18 @@ export function specFacts(spec) {
 export function renderFacts(list, facts) {
   list.replaceChildren(...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
 }
+
+/** An upload's columns as the server read them (kind, missing cells, categories or why) and its
+ * target's task with the reason: a paragraph and a table, or nothing for a dataset without columns. */
+export function schemaView(dataset) {
+  if (!dataset.columns) return [];
+  const rows = dataset.columns.map((column) => el("tr", {},
+    el("td", {}, column.name), el("td", {class: `kind kind-${column.kind}`}, column.kind), el("td", {}, String(column.missing)),
+    el("td", {}, column.categories ? column.categories.join(", ") : column.reason)));
+  const target = dataset.target;
+  return [
+    el("p", {class: "schema-target"}, `Target ${target.name} (${target.kind}): ${target.task}, ${target.task_reason}`),
+    el("table", {class: "schema"}, el("thead", {}, el("tr", {}, ...["Column", "Kind", "Missing", "Categories or why"]
+      .map((title) => el("th", {}, title)))), el("tbody", {}, ...rows)),
+  ];
+}

@@ -78,8 +78,9 @@ function renderStatus() {
 
 function datasetFact() {
   if (!job.dataset_id) return "deleted";
-  if (!dataset) return el("code", {}, job.dataset_id);
-  return `${dataset.name}: ${dataset.n_samples} rows × ${dataset.n_features} features, ${dataset.task}`;
+  const text = dataset ? `${dataset.name}: ${dataset.n_samples} rows × ${dataset.n_features} features, ${dataset.task}`
+    : el("code", {}, job.dataset_id);
+  return el("a", {href: `/datasets/${job.dataset_id}`, id: "dataset-link"}, text);
 }
 
 function renderProgress(epoch) {

@@ -2,7 +2,7 @@
 // layers, optimizer and training settings; submits the job and opens its page.
 
 import {hideProblem, request, showProblem} from "./api.js";
-import {el} from "./format.js";
+import {el, schemaView} from "./format.js";
 
 const form = document.getElementById("job-form");
 const layersBody = document.getElementById("layers-body");
@@ -108,16 +108,7 @@ async function showSchema() {
   const holder = document.getElementById("dataset-schema");
   holder.replaceChildren();
   if (!datasetSelect.value) return;
-  const dataset = await request(`/v1/datasets/${datasetSelect.value}`);
-  if (!dataset.columns) return;
-  const rows = dataset.columns.map((column) => el("tr", {},
-    el("td", {}, column.name), el("td", {class: `kind kind-${column.kind}`}, column.kind), el("td", {}, String(column.missing)),
-    el("td", {}, column.categories ? column.categories.join(", ") : column.reason)));
-  const target = dataset.target;
-  holder.append(
-    el("p", {class: "schema-target"}, `Target ${target.name} (${target.kind}): ${target.task}, ${target.task_reason}`),
-    el("table", {class: "schema"}, el("thead", {}, el("tr", {}, ...["Column", "Kind", "Missing", "Categories or why"]
-      .map((title) => el("th", {}, title)))), el("tbody", {}, ...rows)));
+  holder.append(...schemaView(await request(`/v1/datasets/${datasetSelect.value}`)));
 }
 datasetSelect.addEventListener("change", () => showSchema().catch((error) => showProblem(problem, error, "Could not read the dataset")));
 
