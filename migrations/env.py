@@ -1,7 +1,6 @@
 """Alembic environment: the URL comes from the caller's config, else from Axon's settings."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from service.database import Base, make_engine
 from service import tables  # noqa: F401  (registers the tables on Base.metadata)

@@ -8,10 +8,9 @@ straight to the loaded model, without predict's row limits, bounded instead by m
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
-from pydantic import Field, StrictBool, ValidationInfo, field_validator
+from pydantic import Field, StrictBool
 
 from mlp import DataError, Model, classification_report, regression_report
 
@@ -22,7 +21,7 @@ from .evaluation_schemas import EvaluationOut
 from .http import JSON, current_settings, negotiate, read_json, validate_json
 from .tables import Dataset
 from .predict import _predict_matrix, load_model, predict
-from .schemas import Cell, RequestModel, Target, _within_row_limit
+from .schemas import PredictRequest, RequestModel, Target
 from .storage import decode_arrays
 from .tabular import Problems, prepare, prepare_dataset, preprocessing_of, shown_classes, with_shown_labels
 from .tabular.rows import code_rows, rows_from_positions
@@ -40,20 +39,13 @@ class EvaluateDataset(RequestModel):
 MAX_NAMED_CELLS = 20
 
 
-class EvaluateRows(RequestModel):
-    """Evaluate on labelled rows: the rows as predict takes them, and each row's true target."""
+class EvaluateRows(PredictRequest):
+    """Evaluate on labelled rows: the rows as predict takes them (``inputs``, in the model's column
+    order), and each row's true target."""
 
-    inputs: list[list[Cell]] = Field(..., min_length=1, description="(n_rows, n_features) rows as predict "
-                                     "takes them: numbers, or for a model trained on an upload its columns' "
-                                     "raw values in the model's column order (null for a missing value).")
     targets: list[StrictBool | Target] = Field(..., min_length=1, description="One per row: true class labels "
                                                "(among the model's classes, in the target's own type) or "
                                                "regression values.")
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _row_limit(cls, rows: Any, info: ValidationInfo) -> Any:
-        return _within_row_limit(rows, info, "max_predict_rows")
 
 
 def evaluate_request(model_id: str) -> EvaluationOut:

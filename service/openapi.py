@@ -149,6 +149,7 @@ def enforced_limits(settings: Settings) -> list[tuple[str, tuple[str, ...], str,
         ("DatasetFromArrays", ("properties", "targets", "items", "anyOf", 2), "maxLength", settings.max_label_length),
         ("GeneratorSpec", ("properties", "n_samples"), "maximum", settings.max_rows),
         ("PredictRequest", ("properties", "inputs"), "maxItems", settings.max_predict_rows),
+        ("EvaluateRows", ("properties", "inputs"), "maxItems", settings.max_predict_rows),
     ]
 
 
