@@ -58,9 +58,13 @@ def test_an_epoch_longer_than_the_lease_keeps_its_worker(make_app, hook_epochs, 
     with app.app_context():
         assert run_job(job_id) == Outcome.SUCCEEDED
 
+    # Three leases without an epoch write, and no other worker could take the job: the thread's
+    # beats kept it. How many got through depends on how long each commit waits for a shared,
+    # busy disk (in one clean-clone run on PostgreSQL, one beat in the three leases), so the count
+    # only has to show that the thread beat.
     assert taken_mid_epoch == [False]
     [heartbeat] = heartbeats
-    assert heartbeat.beats >= 2
+    assert heartbeat.beats >= 1
     assert job_row(engine, job_id).attempts == 1
 
 
