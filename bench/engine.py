@@ -232,14 +232,19 @@ def run(quick: bool, threads: int) -> None:
     steps_per_trial, trials = (5, 3) if quick else (10, 15)
     roof = matmul_roof(steps_per_trial, trials)
     wide_rate = rates["wide"]["axon"]
-    engine_gflops = 6 * WIDE.n_parameters * wide_rate / 1e9
+    # The engine's work counted as the roof's: the same 8 GEMMs a step (it skips the input layer's
+    # delta, so the usual 6 x parameters would overstate it by some 5 %).
+    step_flops_per_sample = gemm_flops(wide_step_gemms()) / WIDE.batch_size
+    engine_gflops = step_flops_per_sample * wide_rate / 1e9
     print("\n## Matmul roof (wide shape)\n")
     print(f"- roof: the 8 float32 GEMMs of one wide training step (3 forward, 3 weight-gradient, "
-          f"2 delta; {gemm_flops(wide_step_gemms()) / WIDE.batch_size / 1e6:.2f} MFLOP/sample), "
+          f"2 delta; {step_flops_per_sample / 1e6:.2f} MFLOP/sample), "
           f"np.matmul(out=...), best of {trials} × {steps_per_trial} steps: {roof:.1f} GFLOP/s")
-    print(f"- axon on wide: 6 × {WIDE.n_parameters:,} parameters ({6 * WIDE.n_parameters / 1e6:.2f} MFLOP/sample) "
-          f"× {wide_rate:,.0f} samples/s = {engine_gflops:.1f} GFLOP/s = {engine_gflops / roof:.0%} of the roof")
-    targets.append(("wide: >= 75 % of the matmul roof", verdict(engine_gflops / roof, 0.75)))
+    print(f"- axon on wide: the same {step_flops_per_sample / 1e6:.2f} MFLOP/sample × {wide_rate:,.0f} samples/s "
+          f"= {engine_gflops:.1f} GFLOP/s = {engine_gflops / roof:.0%} of the roof (its bias, activation, "
+          f"loss and optimiser passes are the rest of its time)")
+    targets.append(("wide: >= 80 % of the matmul roof", verdict(engine_gflops / roof, 0.80)))
+    targets.append(("wide: axon/sklearn >= 1.5× (issue 14)", verdict(rates["wide"]["axon"] / rates["wide"]["sklearn"], 1.5)))
     print("\n## Targets\n\n" + "\n".join(f"- {name}: {result}" for name, result in targets))
     print(f"\nLoad average at end (1, 5, 15 min): {load_average()}; this run alone keeps it near "
           f"{threads}, more means other processes shared the cores.")

@@ -69,7 +69,7 @@ PHASES = [
     (mlp.training, "epoch_record", "epochs: metrics (validation pass)"),
     (persist.EpochWriter, "__call__", "epoch callbacks (writes, checkpoints)"),
     (mlp.training, "final_model", "the final model"),
-    (runner, "succeed", "serialise and store the model, mark succeeded"),
+    (runner, "mark_succeeded", "serialise and store the model, mark succeeded"),
     (persist.EpochWriter, "__init__", "the epoch writer: statements, its autocommit connection"),
     (persist.EpochWriter, "close", "closing the writer's connection"),
     (runner.HeartbeatThread, "stop", "stopping the heartbeat thread"),

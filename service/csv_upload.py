@@ -1,12 +1,9 @@
-"""An uploaded CSV file as pyarrow reads it, every cell text (:class:`Upload`), with the line
-numbers Python's ``csv`` module would give its records; :mod:`service.table_upload` types the
-columns (:mod:`service.tabular`).
+"""What :mod:`service.table_upload` needs of an uploaded CSV besides pyarrow's reading of it:
+the header record and the line numbers Python's ``csv`` module would give the records
+(:class:`Upload`), and the refusals that name where a file stops being CSV or UTF-8.
 
-pyarrow's CSV reader parses the file a block at a time, so the peak is the columns' own size plus
-a few blocks, not a Python object per cell. Rows whose cells are all blank are skipped, as
-Python's ``csv`` module and JSON bodies have it. pyarrow does not say on which line a record is:
-a refusal that names a line (rare, and bounded like the upload) reads the file again with
-Python's ``csv`` module to count the lines.
+pyarrow does not say on which line a record is: a refusal that names a line (rare, and bounded
+like the upload) reads the file again with Python's ``csv`` module to count the lines.
 """
 
 from __future__ import annotations
@@ -16,40 +13,19 @@ import csv
 import io
 from typing import BinaryIO, Iterator
 
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-
 from .errors import InvalidRequest
 
 BLOCK_BYTES = 1 << 20  # Reading the file again (counting lines, finding bad UTF-8) a block at a time.
-# pyarrow parses this much text at a time, and reads ahead a number of such blocks (about 12 MiB
-# at 64 KiB, 40 MiB at 1 MiB, measured with pyarrow 26): small blocks keep that overhead small.
-PARSE_BLOCK_BYTES = 1 << 16
 
 
 class Upload:
-    """The file as pyarrow reads it: every column text, blank lines skipped, records numbered from
-    0 (the header); :meth:`line_of` gives the line Python's ``csv`` module would name."""
+    """The file as pyarrow reads it, ``n_columns`` cells a record: its ragged-row handler, its
+    refusals, and its records as Python's ``csv`` module reads them (:meth:`records`)."""
 
     def __init__(self, source: BinaryIO, n_columns: int):
         self.source = source
         self.n_columns = n_columns
         self.ragged = False  # A row with the wrong number of cells that is not blank.
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        names = [f"c{index}" for index in range(self.n_columns)]
-        self.source.seek(0)
-        try:
-            reader = pa_csv.open_csv(
-                self.source,
-                read_options=pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=PARSE_BLOCK_BYTES),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=self._on_ragged),
-                convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                                      strings_can_be_null=False, quoted_strings_can_be_null=False))
-            with reader:
-                yield from reader
-        except pa.ArrowInvalid as error:
-            raise self._refusal(str(error)) from None
 
     def _on_ragged(self, row) -> str:
         # Python's reader skips a row whose cells are all blank, however many there are.
@@ -80,26 +56,19 @@ class Upload:
         finally:
             text.detach()  # The upload stays open for the next reading.
 
-    def line_of(self, record: int) -> int:
-        """The line (1-based, where the record ends) of record ``record``."""
-        return next(line for number, (line, _) in enumerate(self.records()) if number == record)
 
-    def line_of_data_row(self, row: int) -> int:
-        """The line of the ``row``-th data row (0-based), not counting blank rows."""
-        data_rows = (line for number, (line, cells) in enumerate(self.records())
-                     if number > 0 and any(cell.strip() for cell in cells))
-        return next(line for index, line in enumerate(data_rows) if index == row)
+def _first_record(source: BinaryIO) -> tuple[int, list[str], int] | None:
+    """(line, cells, records read) of the first record pyarrow will see (the header), None for none.
 
-
-def _first_record(source: BinaryIO) -> tuple[int, int] | None:
-    """(line, cells) count of the first record pyarrow will see (the header), None for none."""
+    ``records read`` counts the empty lines before it too, as pyarrow's ``skip_rows_after_names`` does.
+    """
     source.seek(0)
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     try:
-        for cells in reader:
+        for records, cells in enumerate(reader, start=1):
             if cells:
-                return reader.line_num, len(cells)
+                return reader.line_num, cells, records
         return None
     except UnicodeDecodeError:
         raise _not_utf8(source) from None

@@ -1,16 +1,22 @@
-"""A dataset upload (CSV with a header row, or Parquet) read by pyarrow into a table of text cells.
+"""A dataset upload (CSV with a header row, or Parquet) read by pyarrow into a table of columns.
 
-CSV: pyarrow's reader reads every cell as text, so the
-typing is :mod:`service.tabular`'s, the same for every file, and nothing is guessed twice. The
-rules of Python's ``csv`` module hold as before: rows whose cells are all blank are skipped, a row
-with another number of cells than the header is refused naming its line. Parquet: the file's
-columns are cast to text and typed by the same rules, so a CSV and its Parquet twin make the
-same dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
+CSV: pyarrow's reader types the columns as it parses them, on every core: numbers (int64,
+float64), ``True``/``False`` (pandas' spelling) and ISO dates arrive as typed arrays, an empty
+cell as null, and :mod:`service.tabular` takes them as they are. Every other column arrives as
+trimmed text and is typed by :mod:`service.tabular`'s rules, and so is a typed column whose cells
+could mean something those rules do not take (``nan``, ``inf``, a number past float64, hex like
+``0x10``, which pyarrow reads as 16): those are read again as text, so the dataset is the
+one the rules alone make. The target and overridden columns are read as text from the start.
+
+The rules of Python's ``csv`` module hold as before: rows whose cells are all blank are skipped,
+a row with another number of cells than the header is refused naming its line. Parquet: the
+file's columns are cast to text and typed by the same rules, so a CSV and its Parquet twin make
+the same dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -19,13 +25,17 @@ import pyarrow.csv as pa_csv
 
 from .csv_upload import Upload, _first_record
 from .errors import InvalidRequest
-from .tabular.columns import LineFinder
+from .tabular.columns import LineFinder, named_like_an_id
 from .tabular.schema import UNNAMED
 
 PARQUET_MAGIC = b"PAR1"
-# pyarrow parses this much text at a time, on one thread: as fast as larger blocks on several
-# (measured on 20 MB), and its read-ahead stays well under a MiB beside the table itself.
+# pyarrow parses this much text at a time: the table (smaller than the file once typed) and a
+# few blocks are the peak. Larger blocks, or pyarrow's whole-file reader on every core, parse
+# 20 MB up to twice as fast but hold the whole file's parsed text till the end (twice the peak).
 READ_BLOCK_BYTES = 1 << 16
+# pandas' own spelling of booleans. Other spellings (true, TRUE) are read as text and typed by
+# the rules, which take any case: a column mixing spellings must not count as two values here.
+TRUE_CELLS, FALSE_CELLS = ["True"], ["False"]
 
 
 class CsvLines(LineFinder):
@@ -42,8 +52,12 @@ class CsvLines(LineFinder):
         return self.lines[row]
 
 
-def read_upload(source: BinaryIO, max_rows: int, max_features: int) -> tuple[pa.Table, LineFinder]:
-    """The upload's columns by header name as trimmed text, blank rows dropped, and where each row is.
+def read_upload(source: BinaryIO, max_rows: int, max_features: int,
+                text_columns: Iterable[str] = ()) -> tuple[pa.Table, LineFinder]:
+    """The upload's columns by (trimmed) header name, blank rows dropped, and where each row is.
+
+    Each column is typed (int64, float64, bool or date32, nulls where a cell is empty) or trimmed
+    text (string); those named in ``text_columns`` are text.
 
     Raises
     ------
@@ -56,38 +70,122 @@ def read_upload(source: BinaryIO, max_rows: int, max_features: int) -> tuple[pa.
     first = _first_record(source)
     if first is None:
         raise InvalidRequest([{"field": "file", "detail": "the file is empty; a header row is required"}])
-    header_line, n_columns = first
-    upload = Upload(source, n_columns)
-    names = [f"c{index}" for index in range(n_columns)]
-    source.seek(0)
-    try:
-        raw = pa_csv.read_csv(
-            source,
-            read_options=pa_csv.ReadOptions(column_names=names, block_size=READ_BLOCK_BYTES, use_threads=False),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=upload._on_ragged),
-            convert_options=pa_csv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid as error:
-        raise upload._refusal(str(error)) from None
-    header = [raw.column(index)[0].as_py().strip() for index in range(n_columns)]
+    header_line, header_cells, header_records = first
+    header = [name.strip() for name in header_cells]
     if header and header[0] == "":
         header[0] = UNNAMED  # pandas' df.to_csv() writes its index under an empty name.
     _check_header(header, header_line, max_features)
-    cells = raw.columns
-    del raw
-    for index in range(n_columns):  # Each column's text goes as its trimmed copy comes: one column's worth at once.
-        cells[index] = pc.utf8_trim_whitespace(cells[index].slice(1))
-    blank = np.ones(len(cells[0]) if cells else 0, dtype=bool)
-    for column in cells:
-        blank &= pc.equal(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
-        if not blank.any():  # No row is blank in every column so far: none can be.
-            break
-    if blank.any():  # Python's reader skips a row whose cells are all blank, and so does this one.
+    upload = Upload(source, len(header))
+    names = [f"c{index}" for index in range(len(header))]
+    wanted_text = set(text_columns)
+    as_text = [code for code, name in zip(names, header) if name in wanted_text]
+    typed = _parse(source, upload, names, header_records, as_text, typed=True)
+    if typed is None:  # pyarrow's typing by the first block does not hold further down: all text.
+        typed = _parse(source, upload, names, header_records, names, typed=False)
+    hex_written = _mentions_hex(source)
+    again = [code for code, name, column in zip(names, header, typed.columns)
+             if not _typed_as_the_rules_would(name, column, hex_written)]
+    columns = dict(zip(names, typed.columns))
+    del typed
+    if again:
+        columns.update(zip(again, _parse(source, upload, again, header_records, again, typed=False,
+                                         all_names=names).columns))
+    cells = [columns.pop(code) for code in names]
+    for index, column in enumerate(cells):  # Each text column goes as its trimmed copy comes.
+        if pa.types.is_string(column.type):
+            cells[index] = pc.utf8_trim_whitespace(column)
+    blank = _blank_rows(cells)
+    if blank is not None:  # Python's reader skips a row whose cells are all blank, and so does this one.
         kept = pa.array(~blank)
         cells = [pc.filter(column, kept) for column in cells]
     table = pa.table(cells, names=header)
     _check_rows(table.num_rows, max_rows)
     return table, CsvLines(upload)
+
+
+def _parse(source: BinaryIO, upload: Upload, names: list[str], header_records: int, as_text: list[str],
+           typed: bool, all_names: list[str] | None = None) -> pa.Table | None:
+    """The data rows of the CSV: columns ``names`` (of ``all_names``, by default those), ``as_text``
+    as text with empty cells empty, the others typed by pyarrow (empty cells null) if ``typed``.
+
+    A block at a time, so the peak is the table and a few blocks. pyarrow types each column by
+    the first block; None when a later block does not fit (a column of whole numbers with a
+    fraction further down, say): the caller reads the columns as text then.
+    """
+    source.seek(0)
+    try:
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(column_names=all_names or names, skip_rows_after_names=header_records,
+                                            block_size=READ_BLOCK_BYTES, use_threads=False),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=upload._on_ragged),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=names, column_types={name: pa.string() for name in as_text},
+                null_values=[""] if typed else [], true_values=TRUE_CELLS, false_values=FALSE_CELLS,
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        with reader:
+            return pa.Table.from_batches(list(reader), schema=reader.schema)
+    except pa.ArrowInvalid as error:
+        message = str(error)
+        if typed and not upload.ragged and "UTF8" not in message and "conversion error" in message:
+            return None
+        raise upload._refusal(message) from None
+
+
+def _mentions_hex(source: BinaryIO) -> bool:
+    """Whether the file holds ``0x`` or ``0X`` anywhere, read a block at a time.
+
+    By NumPy over the bytes: ``b"0x" in block`` is three times slower on numbers, where every
+    ``0`` starts a match to try.
+    """
+    source.seek(0)
+    before = 0  # The byte before the block: the last of the one before.
+    while block := source.read(READ_BLOCK_BYTES):
+        codes = np.frombuffer(block, dtype=np.uint8)
+        marks = np.flatnonzero((codes | 0x20) == ord("x"))  # x or X.
+        if len(marks):
+            previous = np.where(marks > 0, codes[np.maximum(marks - 1, 0)], before)
+            if (previous == ord("0")).any():
+                return True
+        before = codes[-1]
+    return False
+
+
+def _typed_as_the_rules_would(name: str, column: pa.ChunkedArray, hex_written: bool) -> bool:
+    """Whether pyarrow's typing of ``column`` is what :mod:`service.tabular`'s rules make of its text.
+
+    Text is (the rules type it). Numbers are, unless the file may hold hex, or a cell was
+    ``nan``/``inf`` or past float64 (the rules name such cells), or the column is named like
+    an id with whole numbers one of which pyarrow read as a float (``+5``, ``5.0``: the rules
+    read the text to tell). True/False and dates are. Anything else pyarrow makes (times,
+    columns of empty cells) is read as text.
+    """
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_boolean(kind) or pa.types.is_date32(kind):
+        return True
+    if pa.types.is_int64(kind):
+        return not hex_written
+    if pa.types.is_float64(kind):
+        if hex_written or not _holds_for_all(pc.is_finite(column)):
+            return False
+        return not (named_like_an_id(name) and _holds_for_all(pc.equal(pc.floor(column), column)))
+    return False
+
+
+def _holds_for_all(flags: pa.ChunkedArray) -> bool:
+    """Whether every flag that is not null is true (empty cells are nulls)."""
+    return pc.all(flags).as_py() is not False
+
+
+def _blank_rows(cells: list[pa.ChunkedArray]) -> np.ndarray | None:
+    """(n_rows,) bool: the rows whose every cell is blank (null, or empty text), None for none."""
+    blank = None
+    for column in cells:
+        empty = (pc.equal(pc.utf8_length(column), 0) if pa.types.is_string(column.type) else pc.is_null(column))
+        blank = empty.to_numpy() if blank is None else blank & empty.to_numpy()
+        if not blank.any():  # No row is blank in every column so far: none can be.
+            return None
+    return blank
 
 
 def release_text() -> None:

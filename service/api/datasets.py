@@ -179,7 +179,9 @@ def create_from_upload() -> Dataset:
     else:
         # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
         source, filename = upload.file.stream, upload.file.filename
-    table, lines = read_upload(source, settings.max_rows, settings.max_features)
+    # The target and the overridden columns are typed from their text by the rules alone.
+    table, lines = read_upload(source, settings.max_rows, settings.max_features,
+                               text_columns={upload.target, *overrides})
     if upload.target not in table.column_names:
         raise InvalidRequest([{"field": "target", "detail": f"no column '{upload.target}' in the header "
                                f"({', '.join(table.column_names)})"}])

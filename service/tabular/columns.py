@@ -1,7 +1,9 @@
 """What each column of an uploaded table is: the inference rules, and the coded matrix they give.
 
-The table arrives as text cells (pyarrow string columns, one per header name, trimmed). Each
-column gets one kind, by the first rule that holds over its cells that are not missing:
+The table arrives as text cells (pyarrow string columns, one per header name, trimmed), or as
+columns pyarrow typed as it read them (numbers, ``True``/``False``, ISO dates:
+:mod:`service.table_upload` keeps only those typings that these rules would make of the text).
+Each column gets one kind, by the first rule that holds over its cells that are not missing:
 
 - ``identifier``: a column without a name (pandas writes its index so), or one named ``id``,
   ``index`` or ``..._id`` whose cells are whole numbers, all different. Excluded.
@@ -89,13 +91,21 @@ def missing_mask(cells: pa.Array) -> np.ndarray:
 
 def infer_column(name: str, cells: pa.Array, override: str | None,
                  lines: "LineFinder") -> tuple[Column, np.ndarray | None, list[dict]]:
-    """(schema, coded values (n_rows,) or None when excluded, problems) of one column."""
-    missing = missing_mask(cells)
-    present = pc.filter(cells, pa.array(~missing)) if missing.any() else cells
-    n_missing, n_present = int(missing.sum()), len(present)
-    numbers = _as_numbers(present) if override in (None, "numeric") else None
-    # Distinct values: of the numbers when the cells are numbers (sorting floats beats hashing text).
-    n_distinct = len(np.unique(numbers)) if numbers is not None else len(pc.unique(present))
+    """(schema, coded values (n_rows,) or None when excluded, problems) of one column.
+
+    ``cells`` is trimmed text, or a column pyarrow typed as it read the file (int64, float64,
+    bool or date32, null where a cell was empty), which takes the same rules without its text.
+    The rules test each distinct text once (:class:`Distinct`), not each cell.
+    """
+    if not pa.types.is_string(cells.type):
+        return _typed_column(name, cells)
+    distinct = Distinct.of(cells)
+    values = distinct.values
+    n_missing = distinct.n_missing
+    n_present = len(cells) - n_missing
+    numbers = _as_numbers(values) if override in (None, "numeric") else None
+    # Distinct values: of the numbers when the cells are numbers ("1" and "1.0" are one).
+    n_distinct = len(np.unique(numbers)) if numbers is not None else len(values)
 
     def column(kind: str, reason: str, **more) -> Column:
         return Column(name, kind, n_missing, n_distinct, reason, **more)
@@ -105,49 +115,124 @@ def infer_column(name: str, cells: pa.Array, override: str | None,
     if override == "text":
         return column("text", "text: the upload's columns override says so"), None, []
     if override is None:
-        if name == UNNAMED:
-            return column("identifier", "a column without a name: pandas writes its index so"), None, []
-        if n_present == 0 or (n_distinct <= 1 and n_missing == 0):
-            return column("constant", "every cell missing" if n_present == 0 else "one value in every row"), None, []
+        excluded = _excluded_by_shape(column, name, n_present, n_missing, n_distinct)
+        if excluded is not None:
+            return excluded, None, []
         if numbers is not None:
-            return _numeric(column, name, cells, missing, present, numbers, lines, "every cell is a number")
-        is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
+            return _numeric(column, name, cells, distinct, numbers, lines, "every cell is a number")
+        is_number = matches(values, NUMBER_PATTERN)
         if is_number.all():  # Numbers, one past float64: refused by _numeric.
-            return _numeric(column, name, cells, missing, present, None, lines, "every cell is a number")
-        if _all(present, BOOLEAN_PATTERN):
-            return column("boolean", "every cell is true or false"), _booleans(cells, missing), []
-        times = _datetimes(present)
+            return _numeric(column, name, cells, distinct, None, lines, "every cell is a number")
+        if _all(values, BOOLEAN_PATTERN):
+            return column("boolean", "every cell is true or false"), _booleans(distinct), []
+        times = _datetimes(values)
         if times is not None:
-            return column("datetime", "every cell is an ISO 8601 date"), _spread(times, missing), []
-        number_like = pc.match_substring_regex(present, NUMBER_LIKE_PATTERN).to_numpy(zero_copy_only=False)
-        if number_like.mean() >= 0.5:
+            return column("datetime", "every cell is an ISO 8601 date"), distinct.spread(times), []
+        number_like = matches(values, NUMBER_LIKE_PATTERN)
+        if distinct.counts[number_like].sum() >= n_present / 2:  # Half the cells, not half the values.
             bad = ~is_number
             # A number past float64 (1e999) is as wrong as the cells that are not numbers.
-            bad[is_number] = ~np.isfinite(pc.cast(pc.filter(present, pa.array(is_number)), pa.float64())
+            bad[is_number] = ~np.isfinite(pc.cast(pc.filter(values, pa.array(is_number)), pa.float64())
                                           .to_numpy(zero_copy_only=False))
-            listed = _bad_cells(name, cells, missing, bad, lines,
+            listed = _bad_cells(name, cells, distinct.rows(bad), lines,
                                 f" (the column is otherwise numbers: fix the cells, or send "
                                 f"columns: {{\"{name}\": \"categorical\"}})")
             return column("numeric", "mostly numbers"), None, listed
         if n_distinct > TEXT_MIN_DISTINCT and n_distinct > n_present / 2:
             return column("text", f"{n_distinct} distinct texts in {n_present} cells: names, ids or free "
                           "text, excluded (send columns: {\"" + name + "\": \"categorical\"} to use it)"), None, []
-        return _categorical(column, cells, missing, present, f"text with {n_distinct} distinct values")
+        return _categorical(column, distinct, f"text with {n_distinct} distinct values")
     if override == "numeric":
-        return _numeric(column, name, cells, missing, present, numbers, lines, "numeric: the override says so")
+        return _numeric(column, name, cells, distinct, numbers, lines, "numeric: the override says so")
     if override == "boolean":
-        bad = ~pc.match_substring_regex(present, BOOLEAN_PATTERN).to_numpy(zero_copy_only=False)
+        bad = ~matches(values, BOOLEAN_PATTERN)
         if bad.any():
-            return column("boolean", ""), None, _bad_cells(name, cells, missing, bad, lines,
+            return column("boolean", ""), None, _bad_cells(name, cells, distinct.rows(bad), lines,
                                                            problem=lambda text: "is not true or false")
-        return column("boolean", "boolean: the override says so"), _booleans(cells, missing), []
+        return column("boolean", "boolean: the override says so"), _booleans(distinct), []
     if override == "datetime":
-        times = _datetimes(present)
+        times = _datetimes(values)
         if times is None:
             return column("datetime", ""), None, [{"field": "columns", "column": name, "detail":
                                                    f"column '{name}': not every cell is an ISO 8601 date"}]
-        return column("datetime", "datetime: the override says so"), _spread(times, missing), []
-    return _categorical(column, cells, missing, present, "categorical: the override says so")
+        return column("datetime", "datetime: the override says so"), distinct.spread(times), []
+    return _categorical(column, distinct, "categorical: the override says so")
+
+
+@dataclass
+class Distinct:
+    """A text column by its distinct values that are not missing: ``values`` (n_values,) text in
+    the order they first appear, ``counts`` (n_values,) the cells holding each, and ``codes``
+    (n_rows,) int64, each cell's index into ``values`` (-1 where the cell is missing)."""
+
+    values: pa.Array
+    counts: np.ndarray
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, cells: pa.Array) -> "Distinct":
+        encoded = cells.dictionary_encode()
+        missing_values = missing_mask(encoded.dictionary)
+        # Renumber the values that are not missing 0..k-1, and send the missing ones to -1.
+        renumbered = np.cumsum(~missing_values) - 1
+        renumbered[missing_values] = -1
+        codes = renumbered[encoded.indices.to_numpy(zero_copy_only=False)]
+        values = pc.filter(encoded.dictionary, pa.array(~missing_values)) if missing_values.any() else encoded.dictionary
+        return cls(values, np.bincount(codes[codes >= 0], minlength=len(values)), codes)
+
+    @property
+    def n_missing(self) -> int:
+        return int(np.count_nonzero(self.codes < 0))
+
+    def rows(self, flags: np.ndarray) -> np.ndarray:
+        """(n_rows,) bool: the cells whose value is flagged in ``flags`` (n_values,); missing cells are not."""
+        return np.append(flags, False)[self.codes]  # Index -1 picks the appended False.
+
+    def spread(self, per_value: np.ndarray) -> np.ndarray:
+        """(n_rows,) float64: each cell's value of ``per_value`` (n_values,), NaN where the cell is missing."""
+        return np.append(per_value.astype(np.float64), np.nan)[self.codes]
+
+
+def matches(values: pa.Array, pattern: str) -> np.ndarray:
+    """(n_values,) bool: which of ``values`` match ``pattern``."""
+    return pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+
+
+def _excluded_by_shape(column, name: str, n_present: int, n_missing: int, n_distinct: int) -> Column | None:
+    """The first two rules, whatever the cells are: pandas' index, and a constant column."""
+    if name == UNNAMED:
+        return column("identifier", "a column without a name: pandas writes its index so")
+    if n_present == 0 or (n_distinct <= 1 and n_missing == 0):
+        return column("constant", "every cell missing" if n_present == 0 else "one value in every row")
+    return None
+
+
+def _typed_column(name: str, cells: pa.Array) -> tuple[Column, np.ndarray | None, list[dict]]:
+    """A column pyarrow typed as it read it: the rules as :func:`infer_column` applies them to its text."""
+    missing = cells.is_null().to_numpy(zero_copy_only=False)
+    present = cells.drop_null()
+    if pa.types.is_date32(cells.type):  # Seconds since 1970, as the text's cast gives them.
+        numbers = pc.cast(pc.cast(present, pa.timestamp("us")), pa.int64()).to_numpy(zero_copy_only=False) / 1e6
+    else:
+        numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+    n_missing, n_present = int(missing.sum()), len(present)
+    n_distinct = n_distinct_of(numbers)
+
+    def column(kind: str, reason: str, **more) -> Column:
+        return Column(name, kind, n_missing, n_distinct, reason, **more)
+
+    excluded = _excluded_by_shape(column, name, n_present, n_missing, n_distinct)
+    if excluded is not None:
+        return excluded, None, []
+    values = _spread(numbers, missing)
+    if pa.types.is_boolean(cells.type):
+        return column("boolean", "every cell is true or false"), values, []
+    if pa.types.is_date32(cells.type):
+        return column("datetime", "every cell is an ISO 8601 date"), values, []
+    integer = pa.types.is_integer(cells.type)
+    if integer and named_like_an_id(name) and n_distinct == len(cells):
+        return column("identifier", "an id: whole numbers, all different, in a column named so; excluded"), None, []
+    return column("numeric", "every cell is a number", integer=integer), values, []
 
 
 def _all(present: pa.Array, pattern: str) -> bool:
@@ -174,24 +259,28 @@ def _as_numbers(present: pa.Array) -> np.ndarray | None:
     return numbers
 
 
-def _numeric(column, name: str, cells: pa.Array, missing: np.ndarray, present: pa.Array,
-             numbers: np.ndarray | None, lines: "LineFinder", reason: str) -> tuple[Column, np.ndarray | None, list[dict]]:
-    """A numeric column's coded values, or its cells that are not finite numbers as a problem."""
+def _numeric(column, name: str, cells: pa.Array, distinct: Distinct, numbers: np.ndarray | None,
+             lines: "LineFinder", reason: str) -> tuple[Column, np.ndarray | None, list[dict]]:
+    """A numeric column's coded values, or its cells that are not finite numbers as a problem.
+
+    ``numbers`` (n_values,) are the distinct values' numbers when :func:`_as_numbers` has them.
+    """
+    values = distinct.values
     if numbers is None:
-        is_number = pc.match_substring_regex(present, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
+        is_number = matches(values, NUMBER_PATTERN)
         if not is_number.all():
-            return column("numeric", reason), None, _bad_cells(name, cells, missing, ~is_number, lines)
-        numbers = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+            return column("numeric", reason), None, _bad_cells(name, cells, distinct.rows(~is_number), lines)
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         if not np.isfinite(numbers).all():
-            return column("numeric", reason), None, _bad_cells(name, cells, missing, ~np.isfinite(numbers), lines)
-    values = _spread(numbers, missing)
-    integer = bool(np.all(numbers == np.round(numbers))) and _casts_to_int64(present)
-    if integer and _named_like_an_id(name) and n_distinct_of(numbers) == len(cells):
+            return column("numeric", reason), None, _bad_cells(name, cells, distinct.rows(~np.isfinite(numbers)),
+                                                               lines)
+    integer = bool(np.all(numbers == np.round(numbers))) and _casts_to_int64(values)
+    if integer and named_like_an_id(name) and n_distinct_of(numbers) == len(cells):
         return column("identifier", "an id: whole numbers, all different, in a column named so; excluded"), None, []
-    return column("numeric", reason, integer=integer), values, []
+    return column("numeric", reason, integer=integer), distinct.spread(numbers), []
 
 
-def _named_like_an_id(name: str) -> bool:
+def named_like_an_id(name: str) -> bool:
     lowered = name.lower()
     return lowered in ("id", "index") or lowered.endswith(("_id", " id"))
 
@@ -216,11 +305,8 @@ def _casts_to_int64(present: pa.Array) -> bool:
     return True
 
 
-def _booleans(cells: pa.Array, missing: np.ndarray) -> np.ndarray:
-    values = np.full(len(cells), np.nan)
-    lowered = pc.utf8_lower(cells)
-    values[~missing] = pc.equal(pc.filter(lowered, pa.array(~missing)), "true").to_numpy(zero_copy_only=False)
-    return values
+def _booleans(distinct: Distinct) -> np.ndarray:
+    return distinct.spread(pc.equal(pc.utf8_lower(distinct.values), "true").to_numpy(zero_copy_only=False))
 
 
 def _datetimes(present: pa.Array) -> np.ndarray | None:
@@ -244,23 +330,20 @@ def _spread(present_values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return values
 
 
-def _categorical(column, cells: pa.Array, missing: np.ndarray, present: pa.Array,
-                 reason: str) -> tuple[Column, np.ndarray, list[dict]]:
-    counts = pc.value_counts(present)
-    labels = counts.field("values").to_pylist()
-    frequency = counts.field("counts").to_numpy()
+def _categorical(column, distinct: Distinct, reason: str) -> tuple[Column, np.ndarray, list[dict]]:
+    labels, frequency = distinct.values.to_pylist(), distinct.counts
     # Most frequent first, ties by value, so the same file always gives the same categories.
     ranked = sorted(range(len(labels)), key=lambda index: (-frequency[index], labels[index]))
     kept = sorted(labels[index] for index in ranked[:MAX_CATEGORIES])
     other = len(labels) > MAX_CATEGORIES
     categories = kept + ([OTHER] if other else [])
-    codes = pc.index_in(cells, value_set=pa.array(kept)).to_numpy(zero_copy_only=False)
-    values = np.where(np.isnan(codes.astype(np.float64)), len(kept) if other else np.nan, codes).astype(np.float64)
-    values[missing] = np.nan
+    index_of = {label: index for index, label in enumerate(kept)}
+    # Every value is a category, or (past MAX_CATEGORIES) folded into 'other', coded last.
+    codes = np.array([index_of.get(label, len(kept)) for label in labels], dtype=np.float64)
     if other:
         reason += f"; the {MAX_CATEGORIES} most frequent are categories, {len(labels) - MAX_CATEGORIES} rarer " \
                   f"ones are '{OTHER}'"
-    return column("categorical", reason, categories=categories, other=other), values, []
+    return column("categorical", reason, categories=categories, other=other), distinct.spread(codes), []
 
 
 def cell_problem(text: str) -> str:
@@ -272,10 +355,13 @@ def cell_problem(text: str) -> str:
     return "is not a number"
 
 
-def _bad_cells(name: str, cells: pa.Array, missing: np.ndarray, bad_present: np.ndarray, lines: "LineFinder",
+def _bad_cells(name: str, cells: pa.Array, bad_rows: np.ndarray, lines: "LineFinder",
                hint: str = "", problem=cell_problem) -> list[dict]:
-    """One problem for the column: its first bad cell, then up to ``MAX_LISTED_CELLS`` more (line and text)."""
-    rows = np.flatnonzero(~missing)[np.flatnonzero(bad_present)]
+    """One problem for the column: its first bad cell, then up to ``MAX_LISTED_CELLS`` more (line and text).
+
+    ``bad_rows`` (n_rows,) bool flags the bad cells.
+    """
+    rows = np.flatnonzero(bad_rows)
     first, shown = int(rows[0]), rows[1:MAX_LISTED_CELLS]
     text = cells[first].as_py()
     detail = f"line {lines.line(first)}, column '{name}': '{text}' {problem(text)}"

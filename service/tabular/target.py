@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from ..storage import ClassLabels
 from .columns import (
-    BOOLEAN_PATTERN, INTEGER_PATTERN, MAX_LISTED_CELLS, NON_FINITE_PATTERN, NUMBER_PATTERN, LineFinder, as_int64,
-    missing_mask,
+    BOOLEAN_PATTERN, INTEGER_PATTERN, MAX_LISTED_CELLS, NON_FINITE_PATTERN, NUMBER_PATTERN, Distinct, LineFinder,
+    as_int64, matches,
 )
 from .problems import Problems
 
@@ -56,7 +56,9 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
         Missing or non-finite targets, labels past ``max_label_length``, or ``task: regression``
         for labels that are not numbers.
     """
-    missing = missing_mask(cells) | pc.match_substring_regex(cells, NON_FINITE_PATTERN).to_numpy(zero_copy_only=False)
+    distinct = Distinct.of(cells)  # Each test below runs once per distinct text, not per cell.
+    values = distinct.values
+    missing = (distinct.codes < 0) | distinct.rows(matches(values, NON_FINITE_PATTERN))
     if missing.any():
         rows = np.flatnonzero(missing)
         shown = ", ".join(str(lines.line(int(row))) for row in rows[:MAX_LISTED_CELLS])
@@ -65,22 +67,22 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
                          "detail": f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no usable target '{name}' (missing or not finite), "
                                    f"on lines {shown}{more}; drop those rows or choose another target"}])
     explicit = "the request's task" if task else None
-    if pc.all(pc.match_substring_regex(cells, BOOLEAN_PATTERN)).as_py():
-        flags = pc.equal(pc.utf8_lower(cells), "true").to_numpy(zero_copy_only=False)
+    if matches(values, BOOLEAN_PATTERN).all():
+        flags = distinct.rows(pc.equal(pc.utf8_lower(values), "true").to_numpy(zero_copy_only=False))
         return _labels(name, task, [False, True], flags.astype(np.int64), "boolean",
                        explicit or "the target holds true/false")
-    is_number = pc.all(pc.match_substring_regex(cells, NUMBER_PATTERN)).as_py()
-    if not is_number:
+    if not matches(values, NUMBER_PATTERN).all():
         return _text_labels(name, cells, task, explicit, max_label_length, lines)
-    numbers = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
-    if not np.isfinite(numbers).all():
-        row = int(np.flatnonzero(~np.isfinite(numbers))[0])
+    value_numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    if not np.isfinite(value_numbers).all():
+        row = int(np.flatnonzero(distinct.rows(~np.isfinite(value_numbers)))[0])
         raise Problems([{"field": "file", "column": name, "row": lines.line(row),
                          "detail": f"'{cells[row].as_py()}' is too large for a 64-bit float"}])
-    whole = bool(pc.all(pc.match_substring_regex(cells, INTEGER_PATTERN)).as_py())
-    if whole and pc.max(pc.utf8_length(pc.utf8_ltrim(cells, characters="+-0"))).as_py() > INT64_DIGITS:
+    numbers = distinct.spread(value_numbers)
+    whole = bool(matches(values, INTEGER_PATTERN).all())
+    if whole and pc.max(pc.utf8_length(pc.utf8_ltrim(values, characters="+-0"))).as_py() > INT64_DIGITS:
         whole = False  # Past int64: values, not labels.
-    n_distinct = len(np.unique(numbers))
+    n_distinct = len(np.unique(value_numbers))
     kind = "integer" if whole else "number"
     if task == "regression":
         return Target(numbers, "regression", explicit, kind)
