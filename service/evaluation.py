@@ -20,11 +20,11 @@ from .errors import InvalidRequest, echo
 from .evaluation_schemas import EvaluationOut
 from .http import JSON, current_settings, negotiate, read_json, validate_json
 from .tables import Dataset
-from .predict import _predict_matrix, load_model, predict
+from .predict import _predict_matrix, coded_rows, load_model, predict
 from .schemas import PredictRequest, RequestModel, Target
 from .storage import decode_arrays
 from .tabular import Problems, prepare, prepare_dataset, preprocessing_of, shown_classes, with_shown_labels
-from .tabular.rows import code_rows, rows_from_positions
+from .tabular.rows import rows_from_positions
 
 MAX_NAMED_LABELS = 5  # Unknown labels a refusal of a dataset names.
 
@@ -76,12 +76,7 @@ def evaluate_rows(model_id: str, inputs: list[list[float]], targets: list) -> Ev
         _require_numbers(inputs)
         answer = predict(model_id, inputs)
     else:  # The raw rows through the model's own column preprocessing, as predict takes them.
-        names = [step["name"] for step in preprocessing["columns"]]
-        try:
-            coded, _ = code_rows(preprocessing, rows_from_positions(names, inputs),
-                                 allow_missing=preprocessing.get("imputes", True))
-        except Problems as found:
-            raise InvalidRequest(found.problems) from None
+        coded, _ = coded_rows(preprocessing, lambda names: rows_from_positions(names, inputs))
         answer = _predict_matrix(model, prepare(preprocessing, coded), "/inputs")
     if model.task == "classification":
         report = classification_report(true_values, np.asarray(answer.probabilities), model.classes)

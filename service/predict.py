@@ -118,16 +118,20 @@ def read_json_strictly():
 def read_named_rows(preprocessing: dict, document=None) -> tuple[np.ndarray, list[str]]:
     """The request's rows coded for ``preprocessing`` by column name, and the columns it ignored;
     ``document`` is a JSON body already read (None for CSV)."""
+    context = {"max_predict_rows": current_settings().max_predict_rows}
+    if document is None:
+        return coded_rows(preprocessing, lambda names: named_csv_rows(request.get_data(), names))
+    return coded_rows(preprocessing, lambda names: named_json_rows(document, names, context))
+
+
+def coded_rows(preprocessing: dict, read_rows) -> tuple[np.ndarray, list[str]]:
+    """(coded (n_rows, n_kept), ignored column names) of the rows ``read_rows(names)`` reads, given
+    the model's column names in order; every problem with them is one 422."""
     from .tabular import Problems
     from .tabular.rows import code_rows
 
-    context = {"max_predict_rows": current_settings().max_predict_rows}
-    names = [step["name"] for step in preprocessing["columns"]]
     try:
-        if document is None:
-            rows = named_csv_rows(request.get_data(), names)
-        else:
-            rows = named_json_rows(document, names, context)
+        rows = read_rows([step["name"] for step in preprocessing["columns"]])
         return code_rows(preprocessing, rows, allow_missing=preprocessing.get("imputes", True))
     except Problems as found:
         raise InvalidRequest(found.problems) from None
