@@ -1,12 +1,13 @@
 """A dataset upload (CSV with a header row, or Parquet) read by pyarrow into a table of columns.
 
-CSV: pyarrow's reader types the columns as it parses them, on every core: numbers (int64,
-float64), ``True``/``False`` (pandas' spelling) and ISO dates arrive as typed arrays, an empty
-cell as null, and :mod:`service.tabular` takes them as they are. Every other column arrives as
-trimmed text and is typed by :mod:`service.tabular`'s rules, and so is a typed column whose cells
-could mean something those rules do not take (``nan``, ``inf``, a number past float64, hex like
-``0x10``, which pyarrow reads as 16): those are read again as text, so the dataset is the
-one the rules alone make. The target and overridden columns are read as text from the start.
+CSV: pyarrow's streaming reader types the columns as it parses them, a block at a time: numbers
+(int64, float64), ``True``/``False`` (pandas' spelling) and ISO dates arrive as typed arrays, an
+empty cell as null, and :mod:`service.tabular` takes them as they are. Every other column arrives
+as trimmed text and is typed by :mod:`service.tabular`'s rules, and so is a typed column whose
+cells could mean something those rules do not take (``nan``, ``inf``, a number past float64, hex
+like ``0x10``, which pyarrow reads as 16): those are read again as text, so the dataset is the
+one the rules alone make. A file whose later blocks do not fit the types pyarrow gave the first
+is read as text throughout. The target and overridden columns are read as text from the start.
 
 The rules of Python's ``csv`` module hold as before: rows whose cells are all blank are skipped,
 a row with another number of cells than the header is refused naming its line. Parquet: the
