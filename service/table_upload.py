@@ -83,7 +83,9 @@ def read_upload(source: BinaryIO, max_rows: int, max_features: int,
     typed = _parse(source, upload, names, header_records, as_text, typed=True)
     if typed is None:  # pyarrow's typing by the first block does not hold further down: all text.
         typed = _parse(source, upload, names, header_records, names, typed=False)
-    hex_written = _mentions_hex(source)
+    # Only numbers can be hex read as numbers: a file without number columns is not scanned.
+    hex_written = any(pa.types.is_int64(column.type) or pa.types.is_float64(column.type)
+                      for column in typed.columns) and _mentions_hex(source)
     again = [code for code, name, column in zip(names, header, typed.columns)
              if not _typed_as_the_rules_would(name, column, hex_written)]
     columns = dict(zip(names, typed.columns))
