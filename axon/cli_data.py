@@ -79,6 +79,8 @@ def show(client: Client, dataset_id: str) -> None:
     if found.get("target"):
         target = found["target"]
         echo_fields({"target": f"{target['name']} ({target['kind']}): {target['task']}, {target['task_reason']}"})
+    elif found.get("task_reason"):
+        echo_fields({"task reason": found["task_reason"]})
     if found.get("columns"):
         click.echo("")
         echo_table(("COLUMN", "KIND", "MISSING", "DISTINCT", "NOTE"), [schema_row(column) for column in found["columns"]])

@@ -65,9 +65,10 @@ class DatasetFromArrays(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     features: list[Row] = Field(..., min_length=1, description="(n_samples, n_features) numbers.")
     targets: list[Target] = Field(..., min_length=1, description="n_samples class labels (integers or "
-                                  "strings) or regression values (numbers with a fraction).")
-    task: Task | None = Field(None, description="Default: classification for integers and strings, "
-                              "regression for other numbers (1 is a label, 1.0 a value).")
+                                  "strings) or regression values (numbers).")
+    task: Task | None = Field(None, description="Default: inferred from the targets by the rule in the README "
+                              "(strings and all-0/1 numbers are labels; many distinct integers, and numbers "
+                              "written with a fraction, are values; see the answer's `task_reason`).")
 
     @field_validator("features", mode="before")
     @classmethod
@@ -123,6 +124,8 @@ class DatasetOut(BaseModel):
     id: str
     name: str
     task: Task
+    task_reason: str | None = Field(None, description="Why the task was chosen (null for datasets stored "
+                                    "before Axon said why).")
     n_samples: int
     n_features: int
     classes: list[Label] | None = Field(..., description="Sorted class labels (classification), else null.")

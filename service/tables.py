@@ -54,6 +54,7 @@ class Dataset(Base):
     tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(16))
+    task_reason: Mapped[str | None] = mapped_column(Text)  # Why the task (null: stored before 0009).
     n_samples: Mapped[int] = mapped_column(Integer)
     n_features: Mapped[int] = mapped_column(Integer)
     classes: Mapped[list | None] = mapped_column(JSON)  # Original labels, index = stored target.

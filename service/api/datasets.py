@@ -10,7 +10,7 @@ from flask import request
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
-from mlp import DataError, EncodedTargets, encode_targets, generate, infer_task
+from mlp import DataError, EncodedTargets, encode_targets, generate
 
 from . import resource_blueprint
 from ..auth import current_tenant
@@ -20,6 +20,7 @@ from ..http import JSON, MULTIPART, body_docs, current_settings, json_response, 
 from ..json_upload import ArraysBody, read_arrays_body
 from ..job_states import ACTIVE_STATUSES
 from ..tables import Dataset, Job
+from ..tabular.task_rule import EXPLICIT, numbers_task
 from ..paging import newest_first
 from ..quota import ensure_room
 from ..schemas import (
@@ -154,8 +155,10 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
         raise InvalidRequest([{"pointer": "/generator/features",
                                "detail": f"at most {settings.max_features} features (limit max_features)"}])
     generated = generate(spec)
-    return store_dataset(new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
-                                     list(generated.feature_names), GENERATOR_PLACES))
+    dataset = new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
+                          list(generated.feature_names), GENERATOR_PLACES)
+    dataset.task_reason = f"the {spec.kind} generator's task"
+    return store_dataset(dataset)
 
 
 def create_from_upload() -> Dataset:
@@ -196,7 +199,7 @@ def create_from_upload() -> Dataset:
     name = (upload.name or filename or "dataset")[:200]
     dataset = new_dataset(name, described.coded, described.target.values, described.target.task,
                           described.feature_names, places)
-    dataset.table_schema = described.schema
+    dataset.table_schema, dataset.task_reason = described.schema, described.target.reason
     del described  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
     return store_dataset(dataset)
 
@@ -258,7 +261,7 @@ def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabe
     """
     settings = current_settings()
     try:
-        encoded = _encode_targets(targets, task)
+        encoded, task_reason = _encode_targets(targets, task)
     except DataError as error:
         raise InvalidRequest([{**places[error.field], "detail": error.message}]) from None
     task = encoded.task
@@ -269,7 +272,7 @@ def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabe
     blob, checksum = encode_arrays(features, stored_targets)
     return Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
                    n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
-                   dtype="float64", checksum=checksum, data=blob)
+                   task_reason=task_reason, dtype="float64", checksum=checksum, data=blob)
 
 
 def store_dataset(dataset: Dataset) -> Dataset:
@@ -282,15 +285,19 @@ def store_dataset(dataset: Dataset) -> Dataset:
     return dataset
 
 
-def _encode_targets(targets: np.ndarray | ClassLabels, task: str | None) -> EncodedTargets:
-    """The engine's encoding of ``targets``; string labels arrive as class indices already.
+def _encode_targets(targets: np.ndarray | ClassLabels, task: str | None) -> tuple[EncodedTargets, str]:
+    """The engine's encoding of ``targets`` and why the task is what it is; string labels arrive
+    as class indices already.
 
-    The engine checks the indices (two classes at least) as it would the labels, and its classes
-    0..k-1 then name the labels they stand for.
+    Numbers follow the uploads' rule (:mod:`service.tabular.task_rule`); the engine checks the
+    indices (two classes at least) as it would the labels, and its classes 0..k-1 then name the
+    labels they stand for.
     """
     if not isinstance(targets, ClassLabels):
-        return encode_targets(targets, task or infer_task(targets))
+        task, reason = numbers_task(targets, targets.dtype.kind in "iub", task)
+        return encode_targets(targets, task), reason
     if task == "regression":
         raise DataError("targets", "regression targets must be numbers")
     encoded = encode_targets(targets.indices, "classification")
-    return EncodedTargets("classification", encoded.values, [targets.classes[index] for index in encoded.classes])
+    reason = EXPLICIT if task else "the targets are strings: class labels"
+    return EncodedTargets("classification", encoded.values, [targets.classes[index] for index in encoded.classes]), reason

@@ -4,11 +4,9 @@ Rules, in order (an explicit ``task`` always wins, if the values allow it):
 
 - ``true``/``false`` cells: classification, the classes JSON booleans.
 - text that is not numbers: classification, the classes strings.
-- numbers that are all 0 or 1 (``0``, ``1.0``): classification, the classes 0 and 1.
-- whole numbers with more than 20 distinct values, and more than one distinct value per 20 rows:
-  regression (a count or a measurement, not labels).
-- other whole numbers: classification, the classes integers.
-- other numbers: regression.
+- numbers: :mod:`.task_rule`'s rule, shared with JSON bodies (all 0 or 1: classification, the
+  classes 0 and 1; many distinct whole numbers: regression; other whole numbers: classification,
+  the classes integers; other numbers: regression).
 
 A missing target cell (empty, ``NA``, ``nan``) is a problem naming its lines: Axon does not drop rows.
 """
@@ -27,9 +25,8 @@ from .columns import (
     as_int64, matches,
 )
 from .problems import Problems
+from .task_rule import EXPLICIT, is_zero_one, numbers_task
 
-MANY_INTEGERS = 20  # Distinct whole numbers past this (and past one per ROWS_PER_CLASS rows) are values.
-ROWS_PER_CLASS = 20
 INT64_DIGITS = 18  # Fewer digits than this always fit in int64; longer labels are read as text.
 
 
@@ -66,7 +63,7 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
         raise Problems([{"field": "file", "column": name, "row": lines.line(int(rows[0])),
                          "detail": f"{len(rows)} {'row has' if len(rows) == 1 else 'rows have'} no usable target '{name}' (missing or not finite), "
                                    f"on lines {shown}{more}; drop those rows or choose another target"}])
-    explicit = "the request's task" if task else None
+    explicit = EXPLICIT if task else None
     if matches(values, BOOLEAN_PATTERN).all():
         flags = distinct.rows(pc.equal(pc.utf8_lower(values), "true").to_numpy(zero_copy_only=False))
         return _labels(name, task, [False, True], flags.astype(np.int64), "boolean",
@@ -82,26 +79,16 @@ def read_target(name: str, cells: pa.Array, task: str | None, lines: LineFinder,
     whole = bool(matches(values, INTEGER_PATTERN).all())
     if whole and pc.max(pc.utf8_length(pc.utf8_ltrim(values, characters="+-0"))).as_py() > INT64_DIGITS:
         whole = False  # Past int64: values, not labels.
-    n_distinct = len(np.unique(value_numbers))
     kind = "integer" if whole else "number"
+    task, reason = numbers_task(numbers, whole, task)
     if task == "regression":
-        return Target(numbers, "regression", explicit, kind)
-    if np.isin(numbers, (0.0, 1.0)).all() and n_distinct <= 2:
-        reason = explicit or "numbers that are all 0 or 1: class labels"
+        return Target(numbers, "regression", reason, kind)
+    if is_zero_one(numbers):
         return Target(numbers.astype(np.int64), "classification", reason, "integer")
-    if task == "classification":
-        if not whole:
-            raise Problems([{"field": "task", "detail": f"classification needs whole-number, true/false or text "
-                             f"labels; target '{name}' holds numbers with a fraction"}])
-        return Target(as_int64(cells), "classification", explicit, kind)
-    if whole and n_distinct > MANY_INTEGERS and n_distinct * ROWS_PER_CLASS > len(numbers):
-        return Target(numbers, "regression", f"whole numbers with {n_distinct} distinct values in {len(numbers)} "
-                      f"rows (more than {MANY_INTEGERS}, and more than one per {ROWS_PER_CLASS} rows): values, "
-                      "not labels", kind)
-    if whole:
-        return Target(as_int64(cells), "classification",
-                      f"whole numbers with {n_distinct} distinct values: class labels", kind)
-    return Target(numbers, "regression", "numbers with a fraction: values", kind)
+    if not whole:
+        raise Problems([{"field": "task", "detail": f"classification needs whole-number, true/false or text "
+                         f"labels; target '{name}' holds numbers with a fraction"}])
+    return Target(as_int64(cells), "classification", reason, kind)
 
 
 def _labels(name: str, task: str | None, classes: list, indices: np.ndarray, kind: str, reason: str) -> Target:

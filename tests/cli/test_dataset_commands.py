@@ -62,6 +62,9 @@ def test_a_generated_dataset_takes_samples_noise_and_seed(server, client):
     one, two = client.dataset(first.stdout.strip()), client.dataset(second.stdout.strip())
     assert (one["name"], one["task"], one["n_samples"], one["classes"]) == ("spiral", "classification", 60, [0, 1])
     assert one["id"] != two["id"]
+    shown = invoke(server, "dataset", "show", one["id"])
+    fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+    assert fields["task reason"].strip() == "the spiral generator's task"
 
 
 @pytest.mark.parametrize("argv", [

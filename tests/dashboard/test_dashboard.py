@@ -209,6 +209,7 @@ def test_an_upload_with_categorical_columns_trains_and_its_schema_is_shown(new_p
     page.click("#dataset-link")
     page.wait_for_url(re.compile(r"/datasets/[0-9a-f]{32}$"))
     expect(page.locator("#dataset-facts")).to_contain_text("shops.csv")
+    expect(page.locator("#dataset-facts")).to_contain_text("classification: the target holds text")
     on_page = page.locator("#dataset-schema table.schema tbody tr")
     expect(on_page).to_have_count(5)
     assert on_page.all_inner_texts() == rows_text

@@ -51,21 +51,47 @@ def test_json_dataset_answers_201_with_location_and_the_dataset(client, app):
     assert len(row.checksum) == 64
 
 
-@pytest.mark.parametrize("targets, task, classes", [
-    ([3, 1, 3, 1], "classification", [1, 3]),  # JSON integers are labels.
-    ([0.5, 1.0, 2.5, 3.0], "regression", None),  # Any fraction makes values.
-    ([1.0, 2.0, 1.0, 2.0], "regression", None),  # 1.0 is a value, 1 a label.
-    ([1, 2.5, 1, 2], "regression", None),
+GRAMS = [3000 + 7 * index for index in range(200)]  # A weight in grams: JSON integers, not 200 labels.
+
+
+@pytest.mark.parametrize("targets, task, classes, reason_part", [
+    ([3, 1, 3, 1], "classification", [1, 3], "2 distinct values: class labels"),  # JSON integers are labels.
+    ([0.5, 1.0, 2.5, 3.0], "regression", None, "fraction"),  # Any fraction makes values.
+    ([1.0, 2.0, 1.0, 2.0], "regression", None, "fraction"),  # 1.0 is a value, 1 a label...
+    ([0.0, 1.0, 1.0, 0.0], "classification", [0, 1], "all 0 or 1"),  # ...but a 0/1 label is a label however written.
+    ([1, 2.5, 1, 2], "regression", None, "fraction"),
+    (["b", "a", "b", "a"], "classification", ["a", "b"], "strings"),
+    (GRAMS, "regression", None, "200 distinct values in 200 rows"),
+    ([index % 20 for index in range(200)], "classification", list(range(20)), "20 distinct values"),
 ])
-def test_task_is_inferred_from_the_json_types(client, app, targets, task, classes):
-    body = create_dataset(client, features=FEATURES, targets=targets)
+def test_task_is_inferred_from_the_json_targets_by_the_uploads_rule(client, app, targets, task, classes, reason_part):
+    features = [[float(index), 1.0] for index in range(len(targets))]
+    body = create_dataset(client, features=features, targets=targets)
     assert (body["task"], body["classes"]) == (task, classes)
+    assert reason_part in body["task_reason"]
+    assert client.get(f"/v1/datasets/{body['id']}").get_json()["task_reason"] == body["task_reason"]
     _, _, stored_targets = stored(app, body["id"])
     assert stored_targets.dtype == (np.float64 if task == "regression" else np.int64)
 
 
+def test_json_and_csv_targets_get_the_same_task_and_reason(client):
+    """The JSON body's integers are a CSV's digit-only cells: one rule, one reason, both ways in."""
+    for targets in (GRAMS, [index % 2 for index in range(200)], [index % 5 for index in range(200)]):
+        from_json = create_dataset(client, features=[[float(index)] for index in range(200)], targets=targets)
+        text = "x,y\n" + "".join(f"{index}.0,{target}\n" for index, target in enumerate(targets))
+        from_csv = csv_upload(client, text, target="y").get_json()
+        assert (from_json["task"], from_json["task_reason"]) == (from_csv["task"], from_csv["task_reason"])
+        assert from_csv["task_reason"] == from_csv["target"]["task_reason"]
+
+
+def test_a_generated_dataset_says_its_task_comes_from_the_generator(client):
+    body = spiral_dataset(client)
+    assert body["task"] == "classification" and "spiral generator" in body["task_reason"]
+
+
 def test_an_explicit_task_overrides_inference(client):
-    assert create_dataset(client, features=FEATURES, targets=[1, 2, 3, 4], task="regression")["task"] == "regression"
+    body = create_dataset(client, features=FEATURES, targets=[1, 2, 3, 4], task="regression")
+    assert (body["task"], body["task_reason"]) == ("regression", "the request's task")
     body = create_dataset(client, features=FEATURES, targets=[1.0, 2.0, 1.0, 2.0], task="classification")
     assert body["classes"] == [1, 2]
 

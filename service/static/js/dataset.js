@@ -9,7 +9,7 @@ try {
   const dataset = await request(`/v1/datasets/${datasetId}`);
   renderFacts(document.getElementById("dataset-facts"), [
     ["Name", dataset.name],
-    ["Task", dataset.task],
+    ["Task", dataset.task_reason ? `${dataset.task}: ${dataset.task_reason}` : dataset.task],
     ["Rows", dataset.n_samples],
     ["Features", dataset.n_features],
     ...(dataset.classes ? [["Classes", dataset.classes.join(", ")]] : []),
