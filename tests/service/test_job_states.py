@@ -5,12 +5,15 @@ outside the table."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from axon import client
 from service import job_states
 from service.database import make_engine, utcnow
 from service.job_states import ALLOWED, CANCEL_MOVES, MOVES, STATUSES, By, Phase
@@ -132,3 +135,13 @@ def test_the_table_is_closed_finished_is_final_and_every_status_is_reachable():
     active = {status for status, phase in STATUSES.items() if phase is not Phase.FINISHED}
     assert active == {*CANCEL_MOVES, "cancelling"}
     assert all(MOVES[name].by is By.SERVICE and status in MOVES[name].sources for status, name in CANCEL_MOVES.items())
+
+
+def test_the_client_and_the_dashboard_wait_for_the_tables_finished_statuses():
+    """The CLI client and the dashboard cannot import the service, so each keeps its own copy of
+    the final statuses: a status added to the table without them would leave them waiting forever."""
+    finished = {status for status, phase in STATUSES.items() if phase is Phase.FINISHED}
+    assert client.FINISHED == finished
+    script = (Path(__file__).parents[2] / "service/static/js/format.js").read_text()
+    [listed] = re.findall(r"export const FINISHED = new Set\(\[([^\]]*)\]\)", script)
+    assert set(re.findall(r'"([a-z]+)"', listed)) == finished
