@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def write_table(path: Path, megabytes: float) -> int:
-    """Write a mixed table of about ``megabytes`` MB to ``path``; returns its rows."""
+    """Write a mixed table of about ``megabytes`` MB to ``path`` as CSV, and its Parquet twin
+    beside it (``path`` with the suffix ``.parquet``); returns its rows."""
     rng = np.random.default_rng(0)
     n_rows = int(megabytes * 1e6 / 62.4)  # About 62 bytes a row, measured on this table.
     frame = pd.DataFrame({
@@ -42,7 +43,11 @@ def write_table(path: Path, megabytes: float) -> int:
         "label": rng.choice(["cat", "dog", "eel"], n_rows),
     })
     frame.to_csv(path, index=False)
+    frame.to_parquet(path.with_suffix(".parquet"), index=False)
     return n_rows
+
+
+BOUNDARY = "axonbenchboundary"
 
 
 def best_of(repeats: int, run) -> float:
@@ -73,23 +78,31 @@ def main() -> None:
                           "max_body_bytes": 2**30, "max_rows": 10**7, "storage_quota_bytes": 2**40})
         client = app.test_client()
 
-        # The multipart body, built once: the test client's own encoding of it is not the server's work.
-        boundary = "axonbenchboundary"
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\nlabel\r\n'
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="table.csv"\r\n'
-                f"Content-Type: text/csv\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        def multipart(file: Path, media_type: str) -> bytes:
+            """The multipart body, built once: the test client's own encoding of it is not the server's work."""
+            return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="target"\r\n\r\nlabel\r\n'
+                    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{file.name}"\r\n'
+                    f"Content-Type: {media_type}\r\n\r\n").encode() + file.read_bytes() + f"\r\n--{BOUNDARY}--\r\n".encode()
 
-        def upload():
+        def upload(body: bytes) -> None:
             response = client.post("/v1/datasets", input_stream=io.BytesIO(body), content_length=len(body),
-                                   content_type=f"multipart/form-data; boundary={boundary}")
+                                   content_type=f"multipart/form-data; boundary={BOUNDARY}")
             assert response.status_code == 201, response.get_json()
 
+        parquet = path.with_suffix(".parquet")
+        csv_body, parquet_body = multipart(path, "text/csv"), multipart(parquet, "application/vnd.apache.parquet")
+        parquet_size = os.path.getsize(parquet)
         pandas_seconds = best_of(options.repeats, lambda: pd.read_csv(path))
-        upload_seconds = best_of(options.repeats, upload)
-    print(f"file: {size / 1e6:.1f} MB, {n_rows} rows, 9 columns (numbers, missing cells, text, true/false, a date)")
-    for what, seconds in (("POST /v1/datasets", upload_seconds), ("pandas.read_csv", pandas_seconds)):
-        print(f"{what:<20} {seconds:6.2f} s  {size / 1e6 / seconds:6.1f} MB/s  {n_rows / seconds:10.0f} rows/s")
-    print(f"upload / read_csv: {upload_seconds / pandas_seconds:.2f}")
+        upload_seconds = best_of(options.repeats, lambda: upload(csv_body))
+        pandas_parquet_seconds = best_of(options.repeats, lambda: pd.read_parquet(parquet))
+        upload_parquet_seconds = best_of(options.repeats, lambda: upload(parquet_body))
+    print(f"file: {size / 1e6:.1f} MB CSV ({parquet_size / 1e6:.1f} MB Parquet), {n_rows} rows, 9 columns "
+          "(numbers, missing cells, text, true/false, a date)")
+    for what, seconds in (("POST /v1/datasets", upload_seconds), ("pandas.read_csv", pandas_seconds),
+                          ("POST Parquet", upload_parquet_seconds), ("pandas.read_parquet", pandas_parquet_seconds)):
+        print(f"{what:<20} {seconds:6.2f} s  {size / 1e6 / seconds:6.1f} MB/s of CSV  {n_rows / seconds:10.0f} rows/s")
+    print(f"upload / read_csv: {upload_seconds / pandas_seconds:.2f}; "
+          f"Parquet upload / read_parquet: {upload_parquet_seconds / pandas_parquet_seconds:.2f}")
 
 
 if __name__ == "__main__":

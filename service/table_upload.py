@@ -10,9 +10,11 @@ one the rules alone make. A file whose later blocks do not fit the types pyarrow
 is read as text throughout. The target and overridden columns are read as text from the start.
 
 The rules of Python's ``csv`` module hold as before: rows whose cells are all blank are skipped,
-a row with another number of cells than the header is refused naming its line. Parquet: the
-file's columns are cast to text and typed by the same rules, so a CSV and its Parquet twin make
-the same dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
+a row with another number of cells than the header is refused naming its line. Parquet: its
+whole-number, float64 (NaN as missing), boolean and date columns (and timestamps all at midnight)
+are taken as typed, under the
+same checks as the CSV's; the others (float32, text, timestamps, ...) are cast to text and typed
+by the rules, so a CSV and its Parquet twin make the same dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def read_upload(source: BinaryIO, max_rows: int, max_features: int,
     """
     source.seek(0)
     if source.read(4) == PARQUET_MAGIC:
-        return _read_parquet(source, max_rows, max_features), LineFinder(header_lines=0)
+        return _read_parquet(source, max_rows, max_features, set(text_columns)), LineFinder(header_lines=0)
     first = _first_record(source)
     if first is None:
         raise InvalidRequest([{"field": "file", "detail": "the file is empty; a header row is required"}])
@@ -200,7 +202,9 @@ def release_text() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _read_parquet(source: BinaryIO, max_rows: int, max_features: int) -> pa.Table:
+def _read_parquet(source: BinaryIO, max_rows: int, max_features: int, text_columns: set[str]) -> pa.Table:
+    """The Parquet file's columns, typed as :func:`_typed_parquet` keeps them, else as trimmed text
+    (nulls empty); those named in ``text_columns`` are text."""
     import pyarrow.parquet as pq  # Only uploads of Parquet pay for importing it.
 
     source.seek(0)
@@ -213,19 +217,54 @@ def _read_parquet(source: BinaryIO, max_rows: int, max_features: int) -> pa.Tabl
     _check_rows(parquet.num_rows, max_rows)
     columns = []
     for name, column in zip(header, parquet.columns):
-        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S") if pa.types.is_timestamp(column.type) \
-                else pc.cast(column, pa.string())
-        elif pa.types.is_boolean(column.type) or pa.types.is_integer(column.type) or \
-                pa.types.is_floating(column.type) or pa.types.is_string(column.type) or \
-                pa.types.is_large_string(column.type) or pa.types.is_dictionary(column.type):
-            text = pc.cast(pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column, pa.string())
-        else:
-            raise InvalidRequest([{"field": "file", "column": name, "detail": f"column '{name}' is Parquet "
-                                   f"{column.type}; numbers, booleans, text and dates are read"}])
-        # A null is a missing cell, as an empty CSV cell is; NaN floats print as 'nan', also missing.
-        columns.append(pc.utf8_trim_whitespace(pc.fill_null(text, "")))
+        typed = None if name in text_columns else _typed_parquet(name, column)
+        columns.append(_parquet_text(name, column) if typed is None else typed)
     return pa.table(columns, names=header)
+
+
+def _typed_parquet(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """``column`` typed as the CSV reader keeps a typed column (int64, float64, bool, date32, nulls
+    missing), or None for a column to read as text.
+
+    A float64 NaN is a missing cell, as a ``nan`` cell is to the rules; timestamps all at midnight
+    (how pandas stores dates) are dates. float32 goes through text:
+    its shortest decimal (``0.1``) is what its CSV twin holds, and not the float64 it casts to.
+    Integers past int64 (uint64), a column without a value, and whatever the CSV reader would read
+    again as text (infinities, an id-named column of whole floats) go through text too.
+    """
+    kind = column.type
+    if pa.types.is_integer(kind) and not pa.types.is_uint64(kind):
+        typed = pc.cast(column, pa.int64())
+    elif pa.types.is_float64(kind):
+        typed = pc.if_else(pc.is_nan(column), pa.scalar(None, pa.float64()), column)
+    elif pa.types.is_boolean(kind) or pa.types.is_date32(kind):
+        typed = column
+    elif pa.types.is_timestamp(kind) and kind.tz is None:
+        # pandas writes dates as timestamps at midnight: those are dates, as their CSV twin's cells are.
+        typed = pc.cast(column, pa.date32(), safe=False)
+        if not _holds_for_all(pc.equal(pc.cast(typed, kind), column)):
+            return None  # Times of day: the rules read the date-times from their text.
+    else:
+        return None
+    if typed.null_count == len(typed) or not _typed_as_the_rules_would(name, typed, hex_written=False):
+        return None
+    return typed
+
+
+def _parquet_text(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as trimmed text, a null an empty cell (a missing one, as in a CSV)."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S") if pa.types.is_timestamp(column.type) \
+            else pc.cast(column, pa.string())
+    elif pa.types.is_boolean(column.type) or pa.types.is_integer(column.type) or \
+            pa.types.is_floating(column.type) or pa.types.is_string(column.type) or \
+            pa.types.is_large_string(column.type) or pa.types.is_dictionary(column.type):
+        text = pc.cast(pc.cast(column, pa.string()) if pa.types.is_dictionary(column.type) else column, pa.string())
+    else:
+        raise InvalidRequest([{"field": "file", "column": name, "detail": f"column '{name}' is Parquet "
+                               f"{column.type}; numbers, booleans, text and dates are read"}])
+    # NaN floats print as 'nan': missing to the rules too.
+    return pc.utf8_trim_whitespace(pc.fill_null(text, ""))
 
 
 def _check_rows(n_rows: int, max_rows: int) -> None:

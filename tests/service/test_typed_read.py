@@ -1,6 +1,7 @@
-"""pyarrow types a CSV's columns as it reads them (service/table_upload.py); the oracle is the
-rules' own reading of the same file as text (every column named in ``text_columns``): the same
-schema and the same coded columns, cell for cell, whatever pyarrow would have made of a cell."""
+"""pyarrow types a CSV's columns as it reads them, and a Parquet file's come typed
+(service/table_upload.py); the oracle is the rules' own reading of the same file as text (every
+column named in ``text_columns``): the same schema and the same coded columns, cell for cell,
+whatever pyarrow would have made of a cell."""
 
 from __future__ import annotations
 
@@ -128,6 +129,61 @@ def test_a_ragged_row_past_the_first_block_is_named_by_its_line():
     with pytest.raises(InvalidRequest) as refused:
         read_upload(io.BytesIO(content), 10**6, 100, text_columns={"y"})
     assert refused.value.errors[0]["row"] == N_ROWS + 2
+
+
+def parquet_table() -> pd.DataFrame:
+    """Columns Parquet keeps typed (whole numbers of several widths, float64 with NaN and None,
+    nullable booleans and integers, dates, timestamps at midnight) and columns that go through
+    text (float32, uint64, times of day, text, an id of whole floats, a column without a value)."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=N_ROWS).round(5)
+    x[rng.choice(N_ROWS, 200, replace=False)] = np.nan
+    flag = pd.array(rng.random(N_ROWS) < 0.5, dtype="boolean")
+    flag[rng.choice(N_ROWS, 30, replace=False)] = pd.NA
+    count = pd.array(rng.integers(0, 50, N_ROWS), dtype="Int64")
+    count[[3, 99]] = pd.NA
+    return pd.DataFrame({
+        "x": x, "count": count, "small": rng.integers(-5, 5, N_ROWS).astype(np.int8),
+        "wide": rng.integers(0, 2**40, N_ROWS), "flag": flag,
+        "day": (pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 90, N_ROWS), unit="D")).date,
+        "stamp": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 90, N_ROWS), unit="D"),  # Midnights.
+        "when": pd.to_datetime("2024-02-01") + pd.to_timedelta(rng.integers(0, 10**6, N_ROWS), unit="s"),
+        "f32": rng.normal(size=N_ROWS).astype(np.float32), "big": rng.integers(0, 2**63, N_ROWS, dtype=np.uint64),
+        "row_id": np.arange(N_ROWS, dtype=np.float64), "nothing": np.full(N_ROWS, np.nan),
+        "colour": rng.choice(["red", "green", "blue"], N_ROWS), "y": rng.choice(["a", "b"], N_ROWS),
+    })
+
+
+def test_a_parquet_files_typed_columns_make_the_dataset_its_text_makes():
+    """The oracle is the Parquet read with every column cast to text, as the rules read a CSV."""
+    buffer = io.BytesIO()
+    frame = parquet_table()
+    frame.to_parquet(buffer, index=False)
+    readings = []
+    for text_columns in ({"y"}, set(frame.columns)):
+        table, lines = read_upload(io.BytesIO(buffer.getvalue()), 10**6, 100, text_columns=text_columns)
+        readings.append((table, describe_table(table, "y", None, {}, lines, 1000)))
+    (fast_table, fast), (text_table, text) = readings
+    assert text_table.schema.types == [pa.string()] * text_table.num_columns
+    types = dict(zip(fast_table.column_names, fast_table.schema.types))
+    assert [types[name] for name in ("x", "count", "small", "wide", "flag", "day", "stamp")] == [
+        pa.float64(), pa.int64(), pa.int64(), pa.int64(), pa.bool_(), pa.date32(), pa.date32()]
+    for name in ("when", "f32", "big", "row_id", "nothing", "colour", "y"):
+        assert types[name] == pa.string(), name
+    assert fast.schema == text.schema
+    assert fast.feature_names == text.feature_names
+    np.testing.assert_array_equal(fast.coded, text.coded)
+    kinds = {column["name"]: column["kind"] for column in fast.schema["columns"]}
+    assert (kinds["x"], kinds["flag"], kinds["day"], kinds["stamp"], kinds["when"], kinds["row_id"]) == (
+        "numeric", "boolean", "datetime", "datetime", "datetime", "identifier")
+
+
+@pytest.mark.parametrize("value, problem", [(np.inf, "is not a finite number"), (-np.inf, "is not a finite number")])
+def test_an_infinite_parquet_float_is_refused_as_in_its_csv_twin(client, value, problem):
+    buffer = io.BytesIO()
+    pd.DataFrame({"a": [index / 4 for index in range(299)] + [value], "y": [0, 1] * 150}).to_parquet(buffer)
+    [error] = errors_of(upload(client, buffer.getvalue(), filename="inf.parquet", target="y"))
+    assert error["column"] == "a" and problem in error["detail"], error
 
 
 def test_a_dataset_blob_is_zstd_and_blobs_written_before_still_read():
