@@ -11,10 +11,10 @@ is read as text throughout. The target and overridden columns are read as text f
 
 The rules of Python's ``csv`` module hold as before: rows whose cells are all blank are skipped,
 a row with another number of cells than the header is refused naming its line. Parquet: its
-whole-number, float64 (NaN as missing), boolean and date columns (and timestamps all at midnight)
-are taken as typed, under the
-same checks as the CSV's; the others (float32, text, timestamps, ...) are cast to text and typed
-by the rules, so a CSV and its Parquet twin make the same dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
+whole-number, float64 (NaN as missing), boolean and date columns, and timestamps all at midnight,
+are taken as typed, under the same checks as the CSV's; the others (float32, text, times of day,
+...) are cast to text and typed by the rules, so a CSV and its Parquet twin make the same
+dataset. The 413 for a body over the server's limit comes before any of this (Werkzeug).
 """
 
 from __future__ import annotations
@@ -227,8 +227,8 @@ def _typed_parquet(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray | None
     missing), or None for a column to read as text.
 
     A float64 NaN is a missing cell, as a ``nan`` cell is to the rules; timestamps all at midnight
-    (how pandas stores dates) are dates. float32 goes through text:
-    its shortest decimal (``0.1``) is what its CSV twin holds, and not the float64 it casts to.
+    (how pandas stores dates) are dates. float32 goes through text: its shortest decimal (``0.1``)
+    is what its CSV twin holds, and not the float64 it widens to.
     Integers past int64 (uint64), a column without a value, and whatever the CSV reader would read
     again as text (infinities, an id-named column of whole floats) go through text too.
     """

@@ -89,3 +89,24 @@ def test_the_status_check_keeps_every_row_and_refuses_a_status_outside_the_table
                 connection.execute(update(tables.Job.__table__).values(status="paused"))
     finally:
         engine.dispose()
+
+
+def test_0009_fills_an_uploads_task_reason_from_its_schema_and_leaves_the_others_null(migrated_url):
+    config = migrations.alembic_config(migrated_url)
+    command.downgrade(config, "0008")
+    engine = make_engine(migrated_url)
+    common = dict(tenant=tables.LOCAL_TENANT, name="d", task="classification", n_samples=1, n_features=1,
+                  dtype="float64", checksum="0" * 64, data=b"x", created_at=utcnow())
+    schema = {"columns": [], "target": {"name": "y", "kind": "string", "task": "classification",
+                                        "task_reason": "the target holds text: class labels"}}
+    datasets = tables.Dataset.__table__
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(datasets).values(id="u" * 32, table_schema=schema, **common))
+            connection.execute(insert(datasets).values(id="j" * 32, **common))
+        migrations.upgrade(migrated_url)
+        with engine.connect() as connection:
+            reasons = dict(connection.execute(select(datasets.c.id, datasets.c.task_reason)).all())
+        assert reasons == {"u" * 32: "the target holds text: class labels", "j" * 32: None}
+    finally:
+        engine.dispose()
