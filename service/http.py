@@ -26,6 +26,7 @@ from .settings import Settings
 
 JSON = "application/json"
 CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"  # Registered with IANA in 2024.
 MULTIPART = "multipart/form-data"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

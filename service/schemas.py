@@ -83,17 +83,23 @@ class DatasetFromGenerator(RequestModel):
     generator: GeneratorSpec
 
 
-class DatasetUpload(BaseModel):
-    """A CSV file with a header row, or a Parquet file; ``target`` names the target column, every
-    other column is a feature, typed by the rules in the README (Tabular data)."""
+class UploadOptions(BaseModel):
+    """What an upload says besides the file: form fields beside a multipart file, or query
+    parameters of a raw ``text/csv`` or Parquet body."""
 
-    file: FileStorage
     target: str = Field(..., min_length=1, description="Header of the target column.")
     name: str | None = Field(None, min_length=1, max_length=200, description="Default: the file name.")
     task: Task | None = Field(None, description="Default: inferred from the target column (see `task_reason`).")
     columns: str | None = Field(None, description="JSON object overriding column kinds, e.g. "
                                 '`{"year": "categorical", "name": "ignore"}`; kinds: numeric, boolean, '
                                 "categorical, datetime, text (excluded), ignore.")
+
+
+class DatasetUpload(UploadOptions):
+    """A CSV file with a header row, or a Parquet file; ``target`` names the target column, every
+    other column is a feature, typed by the rules in the README (Tabular data)."""
+
+    file: FileStorage
 
 
 ColumnKind = Literal["numeric", "boolean", "categorical", "datetime", "text", "identifier", "constant", "ignored"]

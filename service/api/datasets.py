@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
+from typing import BinaryIO
 
 import numpy as np
 from flask import request
@@ -16,7 +19,7 @@ from . import resource_blueprint
 from ..auth import current_tenant
 from ..database import get_session
 from ..errors import Conflict, InvalidRequest, NotFound, invalid_names, problem_docs
-from ..http import JSON, MULTIPART, body_docs, current_settings, json_response, negotiate, read_json, validate_json
+from ..http import CSV, JSON, MULTIPART, PARQUET, body_docs, current_settings, json_response, negotiate, read_json, validate_json
 from ..json_upload import ArraysBody, read_arrays_body
 from ..job_states import ACTIVE_STATUSES
 from ..tables import Dataset, Job
@@ -25,7 +28,7 @@ from ..paging import newest_first
 from ..quota import ensure_room
 from ..schemas import (
     DatasetFromArrays, DatasetFromGenerator, DatasetListQuery, DatasetOut, DatasetPage, DatasetPath,
-    DatasetUpload,
+    DatasetUpload, UploadOptions,
 )
 from ..storage import ClassLabels, encode_arrays, encode_labels
 
@@ -34,14 +37,35 @@ blueprint = resource_blueprint("datasets", __name__, "/v1/datasets")
 # Where each kind of dataset error points, per way of sending a dataset.
 JSON_PLACES = {"features": {"pointer": "/features"}, "targets": {"pointer": "/targets"}}
 GENERATOR_PLACES = {"features": {"pointer": "/generator"}, "targets": {"pointer": "/generator"}}
+SPOOL_BYTES = 1 << 20  # A raw upload body past this is spooled to a temporary file, as a multipart file is.
+
+
+def _raw_upload_parameters() -> list[dict]:
+    """The OpenAPI query parameters of a raw ``text/csv`` or Parquet body: the upload's options."""
+    properties = UploadOptions.model_json_schema()["properties"]
+
+    def query_schema(name: str) -> dict:  # A query parameter is absent rather than null.
+        found = properties[name]
+        typed = next((branch for branch in found.get("anyOf", [found]) if branch.get("type") != "null"), found)
+        return {key: value for key, value in typed.items() if key not in ("title", "default", "description")}
+
+    return [{"name": name, "in": "query", "required": False, "schema": query_schema(name),
+             "description": f"A raw text/csv or Parquet body only{' (required there)' if field.is_required() else ''}: "
+                            f"{field.description}"}
+            for name, field in UploadOptions.model_fields.items()]
 
 
 @blueprint.post("", responses={201: DatasetOut, **problem_docs(400, 409, 413, 415, 422, 507)},
-                openapi_extensions=body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
-                                                         MULTIPART: DatasetUpload},
-                                             {"generator": {"kind": "spiral", "n_samples": 400, "noise": 0.1}}))
+                openapi_extensions={**body_docs(blueprint, {JSON: [DatasetFromArrays, DatasetFromGenerator],
+                                                            MULTIPART: DatasetUpload, CSV: {"type": "string"},
+                                                            PARQUET: {"type": "string", "format": "binary"}},
+                                                {"generator": {"kind": "spiral", "n_samples": 400, "noise": 0.1}}),
+                                    "parameters": _raw_upload_parameters()})
 def create_dataset():
-    """Create a dataset from JSON arrays, a playground generator, or a CSV upload (header row required).
+    """Create a dataset from JSON arrays, a playground generator, or a table upload: CSV (header row
+    required) or Parquet, as a multipart form (the file in part `file`, the options in form fields)
+    or as the raw body (`Content-Type: text/csv` or `application/vnd.apache.parquet`, the options
+    as query parameters, named in problems as the form's fields).
 
     Rules the schema cannot hold, each a 422 naming the place: JSON rows of different lengths
     (`/features/<i>`); not one target per row (`/targets`); targets mixing numbers and strings, fewer
@@ -107,7 +131,14 @@ def remove_dataset(dataset_id: str) -> None:
 
 def create_from_request() -> Dataset:
     """Read whichever of the three forms the request uses and store the dataset."""
-    if negotiate(JSON, MULTIPART) == MULTIPART:
+    media_type = negotiate(JSON, MULTIPART, CSV, PARQUET)
+    if media_type in (CSV, PARQUET):
+        return create_from_body()
+    misplaced = [name for name in UploadOptions.model_fields if name in request.args]
+    if misplaced:  # Left unread, they would seem to say something the dataset does not do.
+        raise InvalidRequest([{"parameter": name, "detail": f"'{name}' goes with a raw text/csv or Parquet body "
+                               f"only, not with a {media_type} one"} for name in misplaced])
+    if media_type == MULTIPART:
         return create_from_upload()
     settings = current_settings()
     body = _arrays_at_once(settings.max_rows, settings.max_features)
@@ -162,12 +193,7 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
 
 
 def create_from_upload() -> Dataset:
-    # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
-    # an upload need it (not the workers, which build the app too).
-    from ..table_upload import read_upload, release_text
-    from ..tabular import Problems, describe_table
-
-    settings = current_settings()
+    """A multipart upload: the file in part ``file``, the options in form fields."""
     # A file part (curl -F file=@data.csv) or, failing that, a text field (curl -F "file=<data.csv").
     attached = request.files.get("file") or request.form.get("file")
     try:
@@ -176,12 +202,34 @@ def create_from_upload() -> Dataset:
         raise invalid_names(error, "field") from None
     if upload.file is None:
         raise InvalidRequest([{"field": "file", "detail": "attach the CSV or Parquet file as a form part named 'file'"}])
-    overrides = _column_overrides(upload.columns)
     if isinstance(upload.file, str):
-        source, filename = io.BytesIO(upload.file.encode()), None
-    else:
-        # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
-        source, filename = upload.file.stream, upload.file.filename
+        return create_from_table(upload, io.BytesIO(upload.file.encode()), None)
+    # The part's stream itself: Werkzeug spooled a large one to disk, and it is read from there.
+    return create_from_table(upload, upload.file.stream, upload.file.filename)
+
+
+def create_from_body() -> Dataset:
+    """A raw ``text/csv`` or Parquet body, the options in query parameters (named in problems as
+    the form's fields are)."""
+    try:
+        options = UploadOptions.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise invalid_names(error, "field") from None
+    # Spooled as Werkzeug spools a multipart file: the reader seeks, and reads some columns twice.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+        shutil.copyfileobj(request.stream, body, SPOOL_BYTES)  # Werkzeug answers 413 past max_body_bytes.
+        return create_from_table(options, body, None)
+
+
+def create_from_table(upload: UploadOptions, source: BinaryIO, filename: str | None) -> Dataset:
+    """Read, type and store an uploaded table: CSV or Parquet bytes in ``source``."""
+    # Imported here: pyarrow adds some 68 MiB to a process's memory, and only processes that take
+    # an upload need it (not the workers, which build the app too).
+    from ..table_upload import read_upload, release_text
+    from ..tabular import Problems, describe_table
+
+    settings = current_settings()
+    overrides = _column_overrides(upload.columns)
     # The target and the overridden columns are typed from their text by the rules alone.
     table, lines = read_upload(source, settings.max_rows, settings.max_features,
                                text_columns={upload.target, *overrides})

@@ -10,6 +10,7 @@ content; the JSON bodies this test sends are unaffected.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import socket
 import subprocess
@@ -26,7 +27,8 @@ from tests.support.live import live_server
 from tests.support.processes import AXON, clean_env
 
 PACKAGE = "axon_generated_client"
-GENERATOR_CONFIG = "content_type_overrides:\n  text/csv: application/octet-stream\n"
+GENERATOR_CONFIG = ("content_type_overrides:\n  text/csv: application/octet-stream\n"
+                    "  application/vnd.apache.parquet: application/octet-stream\n")
 POLL_SECONDS, JOB_SECONDS = 0.2, 120
 
 
@@ -130,6 +132,17 @@ def test_the_generated_client_runs_the_core_loop(served, generated):
 
         missing = operation("jobs.jobs_get_job_job_id_get").sync(client=client, job_id="0" * 32)
         assert isinstance(missing, models.Problem) and missing.status == 404
+
+        # A table as the raw body, its options as the query parameters the document names.
+        types = importlib.import_module(f"{PACKAGE}.types")
+        table = b"colour,size,label\n" + b"".join(b"%s,%d,%s\n" % (colour, index, label) for index, (colour, label) in
+                                                  enumerate([(b"red", b"yes"), (b"blue", b"no")] * 20))
+        uploaded = operation("datasets.datasets_create_dataset_post").sync(
+            client=client, body=types.File(payload=io.BytesIO(table), mime_type="text/csv"), target="label",
+            name="table")
+        assert isinstance(uploaded, models.DatasetOut), uploaded
+        assert (uploaded.name, uploaded.n_samples, uploaded.classes) == ("table", 40, ["no", "yes"])
+        assert [column.kind for column in uploaded.columns] == ["categorical", "numeric"]
 
 
 def poll_until_finished(client, job_id: str):

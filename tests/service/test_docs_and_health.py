@@ -87,8 +87,13 @@ def test_request_bodies_come_from_the_models(document):
     assert set(job_create["properties"]) == {"dataset_id", "spec", "dry_run"}
     assert "NetworkSpec" in document["components"]["schemas"]
     datasets_body = document["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]
-    assert set(datasets_body) == {"application/json", "multipart/form-data"}
+    assert set(datasets_body) == {"application/json", "multipart/form-data", "text/csv",
+                                  "application/vnd.apache.parquet"}
     assert len(datasets_body["application/json"]["schema"]["oneOf"]) == 2
+    # A raw table body takes the multipart form's options as query parameters, target first.
+    parameters = document["paths"]["/v1/datasets"]["post"]["parameters"]
+    assert [(parameter["name"], parameter["in"]) for parameter in parameters] == [
+        ("target", "query"), ("name", "query"), ("task", "query"), ("columns", "query")]
     predict_body = document["paths"]["/v1/models/{model_id}/predict"]["post"]["requestBody"]["content"]
     assert set(predict_body) == {"application/json", "text/csv"}
 

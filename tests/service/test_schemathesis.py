@@ -8,7 +8,10 @@ seeded here, so the calls reach past the 404.
 
 from __future__ import annotations
 
+import io
+
 import hypothesis
+import pandas as pd
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -42,6 +45,20 @@ CONFIG = SchemathesisConfig.from_dict({
         "expected-statuses": schemathesis_hooks.ACCEPTED_REFUSALS}}}
         for name in schemathesis_hooks.SEMANTIC_REFUSALS],
 })
+
+
+
+def parquet_file(n_rows: int) -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame({"x": [index / 3 for index in range(n_rows)], "y": [index % 2 for index in range(n_rows)]}).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+# Raw Parquet bodies: real files (query parameters decide whether they are taken) and damaged
+# ones (a Parquet magic number, then anything).
+schemathesis.openapi.media_type("application/vnd.apache.parquet", hypothesis.strategies.one_of(
+    hypothesis.strategies.sampled_from([parquet_file(1), parquet_file(40)]),
+    hypothesis.strategies.binary(max_size=200).map(lambda tail: b"PAR1" + tail)))
 
 # The document is loaded from a bare app; nothing in it depends on the database.
 schema = schemathesis.openapi.from_wsgi(

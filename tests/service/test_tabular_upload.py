@@ -164,3 +164,80 @@ def test_a_parquet_upload_over_the_body_limit_is_413(make_app):
     buffer = io.BytesIO()
     pd.DataFrame({"x": np.random.default_rng(0).normal(size=5000), "y": [0, 1] * 2500}).to_parquet(buffer)
     assert upload(client, buffer.getvalue(), filename="big.parquet", target="y").status_code == 413
+
+
+# ---- a raw text/csv or Parquet body, the options as query parameters ------------------------
+
+
+def raw_upload(client, content: bytes, media_type: str = "text/csv", **parameters):
+    return client.post("/v1/datasets", data=content, content_type=media_type, query_string=parameters)
+
+
+@pytest.mark.parametrize("media_type", ["text/csv", "application/vnd.apache.parquet"])
+def test_a_raw_body_makes_the_dataset_its_multipart_upload_makes(client, app, media_type):
+    frame = penguins(80, seed=5)
+    if media_type == "text/csv":
+        content = as_csv(frame, index=False)
+    else:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        content = buffer.getvalue()
+    options = {"target": "species", "columns": '{"island": "ignore"}'}
+    from_form = upload(client, content, filename="penguins", **options).get_json()
+    response = raw_upload(client, content, media_type, name="birds", **options)
+    assert response.status_code == 201, response.get_json()
+    from_body = response.get_json()
+    assert response.headers["Location"] == f"/v1/datasets/{from_body['id']}"
+    assert from_body["name"] == "birds"
+    for key in ("task", "task_reason", "classes", "feature_names", "columns", "target"):
+        assert from_body[key] == from_form[key], key
+    assert {column["name"]: column["kind"] for column in from_body["columns"]}["island"] == "ignored"
+    _, form_features, form_targets = stored(app, from_form["id"])
+    _, body_features, body_targets = stored(app, from_body["id"])
+    np.testing.assert_array_equal(body_features, form_features)
+    np.testing.assert_array_equal(body_targets, form_targets)
+
+
+def test_a_raw_body_spooled_to_disk_reads_as_one_in_memory(client, app):
+    """Past a megabyte the body goes to a temporary file, which the reader seeks in and reads again."""
+    rng = np.random.default_rng(2)
+    n_rows = 200_000
+    frame = pd.DataFrame({"x": rng.integers(0, 1000, n_rows), "k": rng.choice(["a", "b"], n_rows),
+                          "y": rng.integers(0, 2, n_rows)})
+    content = as_csv(frame, index=False) + b"2.5,a,1\n"  # A fraction past the first block: read again as text.
+    assert len(content) > 1 << 20
+    body = raw_upload(client, content, target="y").get_json()
+    assert (body["n_samples"], body["name"]) == (n_rows + 1, "dataset")
+    _, features, targets = stored(app, body["id"])
+    assert features[:, 0].tolist() == frame["x"].tolist() + [2.5]
+    assert targets.tolist() == frame["y"].tolist() + [1]
+
+
+@pytest.mark.parametrize("parameters, field", [
+    ({}, "target"),  # The one option a raw body must have.
+    ({"target": ""}, "target"),
+    ({"target": "y", "task": "clustering"}, "task"),
+    ({"target": "y", "columns": "{not json"}, "columns"),
+    ({"target": "nope"}, "target"),
+])
+def test_a_raw_body_with_bad_options_is_a_422_naming_them(client, app, parameters, field):
+    errors = errors_of(raw_upload(client, b"x,y\n1,0\n2,1\n3,0\n", **parameters))
+    assert [error["field"] for error in errors] == [field], errors
+    assert client.get("/v1/datasets").get_json()["items"] == []
+
+
+def test_a_raw_body_over_the_body_limit_is_413_and_stores_nothing(make_app):
+    client = make_app(max_body_bytes=10_000).test_client()
+    content = b"x,y\n" + b"".join(b"%d,%d\n" % (index, index % 2) for index in range(5000))
+    response = raw_upload(client, content, target="y")
+    assert response.status_code == 413 and response.mimetype == "application/problem+json"
+    assert client.get("/v1/datasets").get_json()["items"] == []
+
+
+def test_upload_options_as_query_parameters_of_another_body_are_refused(client):
+    response = client.post("/v1/datasets?task=regression&target=y",
+                           json={"features": [[0.0], [1.0], [2.0], [3.0]], "targets": [0, 1, 0, 1]})
+    errors = errors_of(response)
+    assert [error["parameter"] for error in errors] == ["target", "task"]
+    assert "raw text/csv or Parquet body only" in errors[0]["detail"]
+    assert client.get("/v1/datasets").get_json()["items"] == []
