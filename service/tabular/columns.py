@@ -232,7 +232,7 @@ def _typed_column(name: str, cells: pa.Array) -> tuple[Column, np.ndarray | None
     integer = pa.types.is_integer(cells.type)
     if integer and named_like_an_id(name) and n_distinct == len(cells):
         return column("identifier", "an id: whole numbers, all different, in a column named so; excluded"), None, []
-    return column("numeric", "every cell is a number", integer=integer), values, []
+    return column("numeric", "every cell is a number"), values, []
 
 
 def _all(present: pa.Array, pattern: str) -> bool:
@@ -277,7 +277,7 @@ def _numeric(column, name: str, cells: pa.Array, distinct: Distinct, numbers: np
     integer = bool(np.all(numbers == np.round(numbers))) and _casts_to_int64(values)
     if integer and named_like_an_id(name) and n_distinct_of(numbers) == len(cells):
         return column("identifier", "an id: whole numbers, all different, in a column named so; excluded"), None, []
-    return column("numeric", reason, integer=integer), distinct.spread(numbers), []
+    return column("numeric", reason), distinct.spread(numbers), []
 
 
 def named_like_an_id(name: str) -> bool:

@@ -31,7 +31,6 @@ class Column:
     reason: str
     categories: list[str] | None = None  # Categorical only; ``other`` last when rare values were folded.
     other: bool = False  # Whether rare values were folded into ``other``.
-    integer: bool = False  # Numeric: every value a whole number.
 
     @property
     def used(self) -> bool:
