@@ -130,7 +130,8 @@ def remove_dataset(dataset_id: str) -> None:
 
 
 def create_from_request() -> Dataset:
-    """Read whichever of the three forms the request uses and store the dataset."""
+    """Read whichever form the request uses (JSON arrays, a generator, a multipart upload, a raw
+    table body) and store the dataset."""
     media_type = negotiate(JSON, MULTIPART, CSV, PARQUET)
     if media_type in (CSV, PARQUET):
         return create_from_body()
