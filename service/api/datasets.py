@@ -138,7 +138,7 @@ def create_from_request() -> Dataset:
     misplaced = [name for name in UploadOptions.model_fields if name in request.args]
     if misplaced:  # Left unread, they would seem to say something the dataset does not do.
         raise InvalidRequest([{"parameter": name, "detail": f"'{name}' goes with a raw text/csv or Parquet body "
-                               f"only, not with a {media_type} one"} for name in misplaced])
+                               f"only, not with this {media_type} body"} for name in misplaced])
     if media_type == MULTIPART:
         return create_from_upload()
     settings = current_settings()
