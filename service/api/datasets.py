@@ -187,10 +187,9 @@ def create_from_generator(body: DatasetFromGenerator) -> Dataset:
         raise InvalidRequest([{"pointer": "/generator/features",
                                "detail": f"at most {settings.max_features} features (limit max_features)"}])
     generated = generate(spec)
-    dataset = new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
-                          list(generated.feature_names), GENERATOR_PLACES)
-    dataset.task_reason = f"the {spec.kind} generator's task"
-    return store_dataset(dataset)
+    return store_dataset(new_dataset(body.name or spec.kind, generated.features, generated.targets, generated.task,
+                                     list(generated.feature_names), GENERATOR_PLACES,
+                                     task_reason=f"the {spec.kind} generator's task"))
 
 
 def create_from_upload() -> Dataset:
@@ -247,8 +246,8 @@ def create_from_table(upload: UploadOptions, source: BinaryIO, filename: str | N
     places = {"features": {"field": "file"}, "targets": {"field": "file", "column": upload.target}}
     name = (upload.name or filename or "dataset")[:200]
     dataset = new_dataset(name, described.coded, described.target.values, described.target.task,
-                          described.feature_names, places)
-    dataset.table_schema, dataset.task_reason = described.schema, described.target.reason
+                          described.feature_names, places, task_reason=described.target.reason)
+    dataset.table_schema = described.schema
     del described  # The blob holds the data now: the arrays need not outlive the insert, which copies it again.
     return store_dataset(dataset)
 
@@ -302,15 +301,17 @@ def arrays_from_json(body: DatasetFromArrays | ArraysBody, max_features: int,
 
 
 def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabels, task: str | None,
-                feature_names: list[str] | None, places: dict[str, dict]) -> Dataset:
+                feature_names: list[str] | None, places: dict[str, dict], task_reason: str | None = None) -> Dataset:
     """Encode a dataset into a row to store; ``targets`` are numbers (an array) or string class labels.
 
     Classification targets are stored as int64 indices into the sorted ``classes``, regression
     targets as float64 values. ``places`` says where to point errors about features or targets.
+    ``task_reason`` says why ``task`` is what it is where the caller chose it (an upload's target
+    rules, a generator); otherwise the reason is the JSON targets' rule's.
     """
     settings = current_settings()
     try:
-        encoded, task_reason = _encode_targets(targets, task)
+        encoded, rule_reason = _encode_targets(targets, task)
     except DataError as error:
         raise InvalidRequest([{**places[error.field], "detail": error.message}]) from None
     task = encoded.task
@@ -321,7 +322,7 @@ def new_dataset(name: str, features: np.ndarray, targets: np.ndarray | ClassLabe
     blob, checksum = encode_arrays(features, stored_targets)
     return Dataset(tenant=current_tenant(), name=name, task=task, n_samples=len(features),
                    n_features=features.shape[1], classes=encoded.classes, feature_names=feature_names,
-                   task_reason=task_reason, dtype="float64", checksum=checksum, data=blob)
+                   task_reason=task_reason or rule_reason, dtype="float64", checksum=checksum, data=blob)
 
 
 def store_dataset(dataset: Dataset) -> Dataset:
