@@ -129,6 +129,25 @@ def test_checkpoint_refuses_other_spec_or_data(spiral):
         fit(make_spec(epochs=2), features + 1, targets, resume_from=blob)
 
 
+def test_the_data_fingerprint_is_hashed_only_for_a_checkpoint_and_as_before(spiral, monkeypatch):
+    """Hashing the data costs a third of a short run's start, so it waits for a checkpoint; the
+    hash is the one checkpoints written before carry (pinned), so they still resume."""
+    import mlp.state
+
+    hashed = []
+    monkeypatch.setattr(mlp.state, "fingerprint", lambda *arrays: hashed.append(arrays) or "f")
+    result = fit(make_spec(epochs=2), *spiral)
+    assert hashed == []
+    result.checkpoint.to_bytes()
+    result.checkpoint.to_bytes()
+    assert len(hashed) == 1  # Once a run, however many checkpoints.
+    monkeypatch.undo()
+    spec = make_spec(epochs=1, validation_split=0.5, standardize=False)
+    features, labels = np.arange(12, dtype=np.float32).reshape(6, 2), ["b", "a"] * 3
+    assert start(spec, features, labels)[0].fingerprint == "67989a3086454945"
+    assert start(spec, features.tolist(), labels)[0].fingerprint == "67989a3086454945"
+
+
 def test_huge_learning_rate_diverges_with_the_epoch(spiral):
     features, targets = spiral
     spec = make_spec(optimizer={"name": "sgd", "learning_rate": 1e30}, layers=[{"units": 8, "activation": "relu"}])
