@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.job_states import FINISHED_STATUSES
 from tests.support.live import metrics_epochs
 from tests.support.processes import (
     AXON, clean_env, free_port, kill_group, log_tail, spawn, wait_until, wait_until_healthy,
@@ -37,7 +38,6 @@ SPEC = {
     "batch_size": 10,
     "device": "cpu",
 }
-FINISHED = {"succeeded", "failed", "cancelled"}
 
 
 class Serve:
@@ -119,7 +119,7 @@ def test_a_job_survives_a_stop_and_a_crash_of_axon_serve(serve):
 
     # The third start finishes it, as if it had never been interrupted.
     serve.start()
-    serve.wait_for(lambda: serve.job(job_id)["status"] in FINISHED, seconds=60, what="the job to finish")
+    serve.wait_for(lambda: serve.job(job_id)["status"] in FINISHED_STATUSES, seconds=60, what="the job to finish")
     job = serve.job(job_id)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2  # The crash counts; the clean stop did not.
