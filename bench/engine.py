@@ -243,6 +243,14 @@ def run(quick: bool, threads: int) -> None:
     print(f"- axon on wide: the same {step_flops_per_sample / 1e6:.2f} MFLOP/sample × {wide_rate:,.0f} samples/s "
           f"= {engine_gflops:.1f} GFLOP/s = {engine_gflops / roof:.0%} of the roof (its bias, activation, "
           f"loss and optimiser passes are the rest of its time)")
+    # mlp.fit ends with an evaluation report (scikit-learn's fit has none): without a validation
+    # split, one more forward pass over the training rows, the 3 forward GEMMs of a step.
+    report_flops = gemm_flops(wide_step_gemms()[:3]) / WIDE.batch_size * WIDE.n_samples
+    epochs = WIDE.quick_epochs if quick else WIDE.epochs
+    all_gflops = engine_gflops * (1 + report_flops / (step_flops_per_sample * WIDE.n_samples * epochs))
+    print(f"- counting the end-of-fit report's forward pass too ({report_flops / 1e9:.1f} GFLOP beside the "
+          f"epochs' {step_flops_per_sample * WIDE.n_samples * epochs / 1e9:.1f}): {all_gflops:.1f} GFLOP/s = "
+          f"{all_gflops / roof:.0%} of the roof (for reading only: the target counts the epochs' work)")
     targets.append(("wide: >= 80 % of the matmul roof", verdict(engine_gflops / roof, 0.80)))
     targets.append(("wide: axon/sklearn >= 1.5× (issue 14)", verdict(rates["wide"]["axon"] / rates["wide"]["sklearn"], 1.5)))
     print("\n## Targets\n\n" + "\n".join(f"- {name}: {result}" for name, result in targets))
