@@ -89,7 +89,7 @@ def prepare_data(
     if len(validation_rows) == 0:
         _check_monitors_need_no_validation(spec)
     mean, std = standardisation(features[train_rows] if spec.standardize else features, spec.standardize)
-    scaled = (features - mean) / std if spec.standardize else features  # x - 0 / 1 is x: no copy needed.
+    scaled = (features - mean) / std if spec.standardize else features  # (x - 0) / 1 is x: no copy.
     target_mean = target_std = None
     if encoded.task == "regression":
         target_mean, target_std = standardisation(encoded.values[train_rows], spec.standardize_targets)

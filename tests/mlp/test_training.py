@@ -132,10 +132,8 @@ def test_checkpoint_refuses_other_spec_or_data(spiral):
 def test_the_data_fingerprint_is_hashed_only_for_a_checkpoint_and_as_before(spiral, monkeypatch):
     """Hashing the data costs a third of a short run's start, so it waits for a checkpoint; the
     hash is the one checkpoints written before carry (pinned), so they still resume."""
-    import mlp.state
-
     hashed = []
-    monkeypatch.setattr(mlp.state, "fingerprint", lambda *arrays: hashed.append(arrays) or "f")
+    monkeypatch.setattr("mlp.state.fingerprint", lambda *arrays: hashed.append(arrays) or "f")
     result = fit(make_spec(epochs=2), *spiral)
     assert hashed == []
     result.checkpoint.to_bytes()
