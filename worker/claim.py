@@ -14,12 +14,15 @@ message's job is then published again.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable, TypeVar
 
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from service import job_states
 from service.database import utcnow
@@ -27,6 +30,10 @@ from service.job_states import HELD_STATUSES, claimable
 from service.tables import Job
 
 jobs = Job.__table__
+log = logging.getLogger(__name__)
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE for a transaction it rolled back to end a deadlock.
+DEADLOCK_TRIES = 3
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,25 @@ def claim_fairest(connection: Connection, message_job_id: str, lease_seconds: fl
     now = now or utcnow()
     fairest = fairest_job(message_job_id, lease_seconds, now)
     return _claim(connection, jobs.c.id == fairest, lease_seconds, now)
+
+
+def retry_deadlocks(attempt: Callable[[], T], tries: int = DEADLOCK_TRIES) -> T:
+    """``attempt()``, a whole transaction, run again when PostgreSQL rolled it back to end a deadlock.
+
+    A fair claim locks the row it picks, and when that row changed under it (another worker
+    claimed it meanwhile) it keeps the lock while it goes on to the next candidate. Two claims
+    whose snapshots ordered the candidates differently can so each hold a row the other waits
+    for; PostgreSQL rolls one back after ``deadlock_timeout`` (1 s by default), and that one only
+    needs to be run again. Any other error, or a deadlock on the last try, is raised.
+    """
+    for remaining in range(tries - 1, -1, -1):
+        try:
+            return attempt()
+        except DBAPIError as error:
+            if remaining == 0 or getattr(error.orig, "sqlstate", None) != DEADLOCK_DETECTED:
+                raise
+            log.info("a claim was rolled back to end a deadlock with another; trying again")
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 def _claim(connection: Connection, which, lease_seconds: float, now: datetime) -> Claim | None:

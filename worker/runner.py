@@ -31,7 +31,7 @@ from service.tabular import fit_for_training
 from service.tabular.rows import identity_preprocessing
 
 from . import stopping, telemetry
-from .claim import Claim, claim_fairest, job_status
+from .claim import Claim, claim_fairest, job_status, retry_deadlocks
 from .dataset_cache import DATASETS
 from .heartbeat import HeartbeatThread
 from .checkpointing import CheckpointCadence
@@ -113,14 +113,19 @@ def run_job(job_id: str, *, clock: Clock = time.monotonic, worker_stopping: Flag
     with engine.connect() as connection:
         if worker_stopping():
             return leave_for_another(connection, job_id)
-        with connection.begin():
-            claim = claim_fairest(connection, job_id, settings.lease_seconds)
+        claim = retry_deadlocks(lambda: claim_in_transaction(connection, job_id, settings.lease_seconds))
         if claim is None:
             return not_claimed(connection, job_id)
         if claim.job_id != job_id:
             with job_context(claim.job_id):
                 return run_fairer(engine, connection, claim, job_id, settings, clock, worker_stopping)
         return run_claimed(engine, connection, claim, settings, clock, worker_stopping)
+
+
+def claim_in_transaction(connection: Connection, job_id: str, lease_seconds: float) -> Claim | None:
+    """:func:`claim_fairest` for ``job_id``'s message, in a transaction of its own, committed."""
+    with connection.begin():
+        return claim_fairest(connection, job_id, lease_seconds)
 
 
 def run_fairer(engine: Engine, connection: Connection, claim: Claim, message_job_id: str, settings: Settings,
