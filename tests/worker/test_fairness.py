@@ -170,9 +170,12 @@ def test_a_claim_rolled_back_to_end_a_deadlock_is_tried_again(engine):
                     time.sleep(0.01)
             return claim_fairest(connection, job_a, lease_seconds=60)
 
-    won = retry_deadlocks(attempt)
-    waiter.join(timeout=10)
-    other.close()
+    try:
+        won = retry_deadlocks(attempt)
+    finally:  # Whatever failed, the other transaction lets go of its locks (the next tests need the rows).
+        if waiter.is_alive():
+            waiter.join(timeout=10)
+        other.close()
 
     assert tries == [1, 2] and errors == []
     assert won.job_id == job_a and job_row(engine, job_a).attempts == 1
