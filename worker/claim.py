@@ -117,14 +117,14 @@ def retry_deadlocks(attempt: Callable[[], T], tries: int = DEADLOCK_TRIES) -> T:
     for; PostgreSQL rolls one back after ``deadlock_timeout`` (1 s by default), and that one only
     needs to be run again. Any other error, or a deadlock on the last try, is raised.
     """
-    for remaining in range(tries - 1, -1, -1):
+    for _ in range(tries - 1):
         try:
             return attempt()
         except DBAPIError as error:
-            if remaining == 0 or getattr(error.orig, "sqlstate", None) != DEADLOCK_DETECTED:
+            if getattr(error.orig, "sqlstate", None) != DEADLOCK_DETECTED:
                 raise
             log.info("a claim was rolled back to end a deadlock with another; trying again")
-    raise AssertionError("unreachable: the last try returns or raises")
+    return attempt()
 
 
 def _claim(connection: Connection, which, lease_seconds: float, now: datetime) -> Claim | None:
